@@ -1,0 +1,45 @@
+# Limit Desk. `make run` serves the demo; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) -m config.stack
+
+.PHONY: help install run test lint typecheck pytest bench shell clean
+
+help:
+	@echo "make run    install, start PostgreSQL + Redis, migrate, load the demo, serve"
+	@echo "make test   ruff, mypy and the whole test suite against PostgreSQL + Redis"
+	@echo "make bench  benchmarks; figures go to docs/benchmarks.md"
+
+install:
+	@scripts/bootstrap
+	@$(PY) scripts/compile-messages
+	@mkdir -p .local/staticfiles
+
+run: install
+	@$(STACK) dev -- scripts/serve
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+# The django-stubs plugin imports the settings; they need URLs, not servers.
+typecheck: install
+	DEBUG=1 DATABASE_URL=postgres:///limitdesk REDIS_URL=redis://localhost:6379/0 $(VENV)/bin/mypy .
+
+pytest: install
+	@scripts/ensure-browser
+	@$(STACK) test -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+# Benchmarks use the `bench` profile: servers of their own under .local/bench.
+bench: install
+	@$(STACK) bench -- $(PY) -m bench $(BENCH)
+
+shell: install
+	@$(STACK) dev -- $(PY) manage.py shell
+
+clean:
+	rm -rf .local/test

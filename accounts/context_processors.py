@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.roles import ROLE_LABELS
+
+# (url name, label, permission that opens it)
+NAVIGATION = [
+    ("overview", _("Overview"), "accounts.open_overview"),
+    ("accounts:list", _("Accounts"), "accounts.open_accounts"),
+    ("decisions:runs", _("Runs"), "accounts.open_runs"),
+    ("appeals:queue", _("Appeals"), "accounts.open_appeals"),
+    ("decisions:policy", _("Policy"), "accounts.open_policy"),
+    ("decisions:audit", _("Audit"), "accounts.open_audit"),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """The navigation entries this user's role may open, and the user's roles."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "user_roles": []}
+    items = []
+    for url_name, label, permission in NAVIGATION:
+        if user.has_perm(permission):
+            url = reverse(url_name)
+            items.append(
+                {
+                    "url": url,
+                    "label": label,
+                    "current": request.path.startswith(url) if url != "/" else request.path == "/",
+                }
+            )
+    roles = [ROLE_LABELS.get(name, name) for name in user.groups.values_list("name", flat=True)]
+    return {"nav_items": items, "user_roles": roles}

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from accounts.services import DEMO_PASSWORD, DEMO_USERS
+
+
+class Command(BaseCommand):
+    help = "Print the URL and the demo logins."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+
+    def handle(self, *args: Any, url: str, **options: Any) -> None:
+        lines = [
+            "",
+            "=" * 64,
+            f"  Limit Desk is starting at {url}",
+            f"  Demo logins (password for all: {DEMO_PASSWORD})",
+        ]
+        lines += [f"    {username:<6} {role}" for username, _f, _l, role in DEMO_USERS]
+        lines += ["  Ctrl-C stops the app, the worker, beat, PostgreSQL and Redis.", "=" * 64, ""]
+        self.stdout.write("\n".join(lines))

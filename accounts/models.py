@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+
+from accounts import masking
+from accounts.signal_spec import SIGNALS, SIGNALS_BY_NAME, range_problems
+
+
+def signal_field(name: str) -> models.Field[Any, Any]:
+    """A model field for one signal, validated by its range in signal_spec."""
+    spec = SIGNALS_BY_NAME[name]
+    validators: list[Any] = []
+    if spec.minimum is not None:
+        validators.append(
+            MinValueValidator(
+                spec.minimum,
+                message=_("%(label)s must be at least %(limit_value)s.")
+                % {"label": capfirst(spec.label), "limit_value": spec.minimum},
+            )
+        )
+    if spec.maximum is not None:
+        validators.append(
+            MaxValueValidator(
+                spec.maximum,
+                message=_("%(label)s must be at most %(limit_value)s.")
+                % {"label": capfirst(spec.label), "limit_value": spec.maximum},
+            )
+        )
+    if spec.kind == "bool":
+        return models.BooleanField(spec.label, default=False)
+    if spec.kind == "int":
+        return models.IntegerField(spec.label, validators=validators, default=spec.minimum or 0)
+    if spec.kind == "ratio":
+        return models.DecimalField(
+            spec.label, max_digits=9, decimal_places=4, validators=validators, default=Decimal(0)
+        )
+    return models.DecimalField(
+        spec.label,
+        max_digits=14,
+        decimal_places=2,
+        validators=validators,
+        null=spec.nullable,
+        blank=spec.nullable,
+        default=None if spec.nullable else Decimal(0),
+    )
+
+
+def signal_range_constraints() -> list[models.BaseConstraint]:
+    """The same ranges enforced by PostgreSQL, for writes that skip model validation."""
+    constraints: list[models.BaseConstraint] = []
+    for spec in SIGNALS:
+        if spec.minimum is None or spec.maximum is None:
+            continue
+        in_range = Q(**{f"{spec.name}__gte": spec.minimum, f"{spec.name}__lte": spec.maximum})
+        if spec.nullable:
+            in_range |= Q(**{f"{spec.name}__isnull": True})
+        constraints.append(
+            models.CheckConstraint(condition=in_range, name=f"signal_{spec.name}_in_range")
+        )
+    return constraints
+
+
+class Access(models.Model):
+    """Holds the permissions that open pages and actions; no table of its own.
+
+    Roles (DESIGN.md §5) are groups holding these permissions; a data migration
+    creates them.
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("open_overview", "Open the overview"),
+            ("open_accounts", "Search and review accounts"),
+            ("reveal_personal_data", "See unmasked personal data (each reveal is logged)"),
+            ("start_rescore", "Start a re-score"),
+            ("propose_override", "Propose a manual limit override"),
+            ("approve_override", "Approve another person's override"),
+            ("open_runs", "Open re-scoring runs"),
+            ("open_appeals", "Open the appeal queue"),
+            ("work_appeals", "Claim and decide appeals"),
+            ("lead_appeals", "Reassign appeals, approve large restorations, SLA reports"),
+            ("open_policy", "Read policy versions"),
+            ("edit_policy", "Draft, simulate and propose policy versions"),
+            ("approve_policy", "Approve another admin's policy version"),
+            ("open_audit", "Open the audit trail"),
+            ("export_audit", "Export decisions and verify the audit chain"),
+        ]
+
+    def __str__(self) -> str:
+        return "access"
+
+
+class Account(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        FROZEN = "frozen", _("frozen")
+        CLOSED = "closed", _("closed")
+
+    class Segment(models.TextChoices):
+        MASS = "mass", _("mass market")
+        YOUNG = "young", _("young professional")
+        AFFLUENT = "affluent", _("affluent")
+        MERCHANT = "merchant", _("small merchant")
+        STUDENT = "student", _("graduate / student")
+
+    class Band(models.TextChoices):
+        A = "A", "A"
+        B = "B", "B"
+        C = "C", "C"
+        D = "D", "D"
+        E = "E", "E"
+
+    reference = models.CharField(_("reference"), max_length=32, unique=True)
+    # Personal data is stored whole and shown masked (see accounts.masking);
+    # only roles with reveal_personal_data see it, and each reveal is logged.
+    full_name = models.CharField(_("name"), max_length=100)
+    phone = models.CharField(_("phone"), max_length=20)
+    national_id = models.CharField(_("ID number"), max_length=18)
+    segment = models.CharField(_("segment"), max_length=16, choices=Segment.choices)
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.ACTIVE
+    )
+    current_limit = models.DecimalField(
+        _("current limit"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"), _("A limit cannot be negative."))],
+    )
+    score = models.IntegerField(
+        _("score"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(350), MaxValueValidator(950)],
+    )
+    band = models.CharField(_("band"), max_length=1, choices=Band.choices, blank=True)
+    cooldown_until = models.DateTimeField(_("cool-down until"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("opened"), default=timezone.now)
+    # Optimistic locking: every write that changes the account bumps it and
+    # refuses to apply when the caller's version is stale.
+    version = models.PositiveIntegerField(_("version"), default=1)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["reference"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(current_limit__gte=0), name="account_limit_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=350, score__lte=950),
+                name="account_score_in_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "band"], name="account_status_band"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def masked_name(self) -> str:
+        return masking.mask_name(self.full_name)
+
+    @property
+    def masked_phone(self) -> str:
+        return masking.mask_phone(self.phone)
+
+    @property
+    def masked_national_id(self) -> str:
+        return masking.mask_national_id(self.national_id)
+
+    def in_cooldown(self, now: Any = None) -> bool:
+        return self.cooldown_until is not None and self.cooldown_until > (now or timezone.now())
+
+
+class AccountSignals(models.Model):
+    """The account's current signals (DESIGN.md §1), one row per account."""
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="signals"
+    )
+    credit_score = signal_field("credit_score")
+    days_past_due = signal_field("days_past_due")
+    overdue_count_12m = signal_field("overdue_count_12m")
+    max_dpd_12m = signal_field("max_dpd_12m")
+    on_time_ratio = signal_field("on_time_ratio")
+    lender_applications_30d = signal_field("lender_applications_30d")
+    lender_applications_90d = signal_field("lender_applications_90d")
+    external_debt_to_income = signal_field("external_debt_to_income")
+    utilization = signal_field("utilization")
+    months_high_utilization = signal_field("months_high_utilization")
+    consumption_amount_90d = signal_field("consumption_amount_90d")
+    repayment_amount_90d = signal_field("repayment_amount_90d")
+    active_days_90d = signal_field("active_days_90d")
+    tenure_months = signal_field("tenure_months")
+    phone_changes_90d = signal_field("phone_changes_90d")
+    device_changes_90d = signal_field("device_changes_90d")
+    address_changes_90d = signal_field("address_changes_90d")
+    linked_bad_share = signal_field("linked_bad_share")
+    verified_monthly_income = signal_field("verified_monthly_income")
+    provident_fund_verified = signal_field("provident_fund_verified")
+    verified_assets = signal_field("verified_assets")
+    bad_public_records = signal_field("bad_public_records")
+    age = signal_field("age")
+    real_name_verified = signal_field("real_name_verified")
+    bank_card_bound = signal_field("bank_card_bound")
+    # When the upstream system observed these values; an older event never
+    # overwrites a newer one.
+    observed_at = models.DateTimeField(_("observed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("account signals")
+        verbose_name_plural = _("account signals")
+        constraints = [
+            *signal_range_constraints(),
+            models.CheckConstraint(
+                condition=Q(max_dpd_12m__gte=models.F("days_past_due")),
+                name="signal_max_dpd_covers_current",
+            ),
+            models.CheckConstraint(
+                condition=Q(lender_applications_90d__gte=models.F("lender_applications_30d")),
+                name="signal_applications_90d_cover_30d",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"signals of {self.account_id}"
+
+    def clean(self) -> None:
+        problems = range_problems({spec.name: getattr(self, spec.name) for spec in SIGNALS})
+        if problems:
+            raise ValidationError(problems)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {spec.name: getattr(self, spec.name) for spec in SIGNALS}

@@ -1,0 +1,128 @@
+"""Writes of the accounts app. Each runs in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts import demo, roles
+from accounts.models import Account, AccountSignals
+
+COPY_CHUNK = 50_000
+DEMO_PASSWORD = "limitdesk-demo"  # noqa: S105 - printed by `make run`; demo data only
+DEMO_USERS = [
+    ("alice", "Alice", "Analyst", roles.RISK_ANALYST),
+    ("bob", "Bob", "Handler", roles.APPEAL_HANDLER),
+    ("carol", "Carol", "Lead", roles.APPEAL_LEAD),
+    ("dave", "Dave", "Policy", roles.POLICY_ADMIN),
+    ("erin", "Erin", "Policy", roles.POLICY_ADMIN),
+    ("frank", "Frank", "Auditor", roles.AUDITOR),
+]
+
+
+class PortfolioNotEmpty(Exception):
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"The database already holds {count} accounts; "
+            "pass --replace to delete them and load a new demo portfolio."
+        )
+
+
+@dataclass(frozen=True)
+class DemoLoadResult:
+    accounts: int
+    seconds: float
+
+
+def demo_users_ensure() -> list[User]:
+    """Create (or reset) one demo user per role, all with DEMO_PASSWORD."""
+    users = []
+    with transaction.atomic():
+        for username, first, last, role in DEMO_USERS:
+            user, _created = User.objects.get_or_create(username=username)
+            user.first_name, user.last_name = first, last
+            user.email = f"{username}@limitdesk.example"
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+            users.append(user)
+    return users
+
+
+def demo_portfolio_load(*, accounts: int, seed: int, replace: bool = False) -> DemoLoadResult:
+    """Load `accounts` generated accounts plus the story accounts, with COPY.
+
+    Refuses when accounts exist unless `replace`; all or nothing.
+    """
+    if accounts < 0:
+        raise ValueError("The number of accounts cannot be negative.")
+    started = timezone.now()
+    now = started.replace(microsecond=0)
+    with transaction.atomic(durable=True):
+        existing = Account.objects.count()
+        if existing and not replace:
+            raise PortfolioNotEmpty(existing)
+        with connection.cursor() as cursor:
+            if existing:
+                # Fire deferred foreign-key checks first: TRUNCATE refuses to run
+                # while they are pending in the same transaction.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(
+                    "TRUNCATE accounts_accountsignals, accounts_account RESTART IDENTITY CASCADE"
+                )
+            _copy_book(cursor, accounts, seed, now)
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('accounts_account', 'id'), "
+                "(SELECT COALESCE(MAX(id), 0) + 1 FROM accounts_account), false)"
+            )
+        _create_story_accounts(now)
+    elapsed = (timezone.now() - started).total_seconds()
+    return DemoLoadResult(accounts=accounts + len(demo.STORY_ACCOUNTS), seconds=elapsed)
+
+
+def _copy_book(cursor: Any, count: int, seed: int, now: datetime) -> None:
+    """COPY the generated book in chunks, so memory stays flat for any size."""
+    accounts_sql = f"COPY accounts_account ({', '.join(demo.ACCOUNT_COLUMNS)}) FROM STDIN"
+    signals_sql = f"COPY accounts_accountsignals ({', '.join(demo.SIGNAL_COLUMNS)}) FROM STDIN"
+    for chunk, start in enumerate(range(0, count, COPY_CHUNK)):
+        size = min(COPY_CHUNK, count - start)
+        rows = list(demo.generate_book(size, [seed, chunk], now, first_id=start + 1))
+        # psycopg 3 COPY: rows stream to the server without building SQL text.
+        with cursor.copy(accounts_sql) as copy:
+            for account_row, _signals in rows:
+                copy.write_row(account_row)
+        with cursor.copy(signals_sql) as copy:
+            for _account, signals_row in rows:
+                copy.write_row(signals_row)
+
+
+def _create_story_accounts(now: datetime) -> None:
+    """The story accounts go through model validation, like any hand-made account."""
+    for number, story in enumerate(demo.STORY_ACCOUNTS, start=1):
+        account = Account(
+            reference=story.reference,
+            full_name=story.full_name,
+            phone=f"1390000{number:04d}",
+            national_id=demo.national_id("110101", now - timedelta(days=35 * 365), number),
+            segment=story.segment,
+            status=story.status,
+            current_limit=story.current_limit,
+            score=story.score,
+            band=demo.band_for(story.score),
+            cooldown_until=now + timedelta(days=story.cooldown_days)
+            if story.cooldown_days
+            else None,
+            opened_at=now - timedelta(days=story.tenure_months * 30),
+        )
+        account.full_clean()
+        account.save()
+        signals = AccountSignals(
+            account=account, tenure_months=story.tenure_months, **story.signals, observed_at=now
+        )
+        signals.full_clean()
+        signals.save()

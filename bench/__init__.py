@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`). Each writes its measured figures to docs/benchmarks.md."""

@@ -1,0 +1,26 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from accounts import views as account_views
+
+urlpatterns = [
+    path("", account_views.overview, name="overview"),
+    path("worker-status/", account_views.worker_status, name="worker_status"),
+    path("worker-status/check/", account_views.worker_check, name="worker_check"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True,
+            extra_context={"failure_limit": settings.AXES_FAILURE_LIMIT},
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("accounts.urls")),
+    path("", include("decisions.urls")),
+    path("appeals/", include("appeals.urls")),
+    path("django-admin/", admin.site.urls),
+]

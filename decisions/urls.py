@@ -1,0 +1,10 @@
+from django.urls import path
+
+from decisions import views
+
+app_name = "decisions"
+urlpatterns = [
+    path("runs/", views.runs, name="runs"),
+    path("policy/", views.policy, name="policy"),
+    path("audit/", views.audit, name="audit"),
+]

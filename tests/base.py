@@ -1,0 +1,94 @@
+"""Personas and factories shared by the tests.
+
+alice is a risk analyst, bob an appeal handler, carol an appeal lead, dave and
+erin policy admins, frank an auditor — the demo users of `make run`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission, User
+from django.test import TestCase
+
+from accounts import roles
+from accounts.demo import HEALTHY
+from accounts.models import Account, AccountSignals
+
+PASSWORD = "correct horse battery staple"
+
+PERSONAS = {
+    "alice": roles.RISK_ANALYST,
+    "bob": roles.APPEAL_HANDLER,
+    "carol": roles.APPEAL_LEAD,
+    "dave": roles.POLICY_ADMIN,
+    "erin": roles.POLICY_ADMIN,
+    "frank": roles.AUDITOR,
+}
+
+
+def ensure_roles() -> None:
+    """Put back the role groups of the data migration.
+
+    Transactional tests (live server, real worker) end with a flush that
+    empties every table; permissions come back through post_migrate, the
+    groups do not.
+    """
+    migration = importlib.import_module("accounts.migrations.0002_roles")
+    for name, codenames in migration.ROLES.items():
+        group, created = Group.objects.get_or_create(name=name)
+        if created:
+            group.permissions.set(
+                Permission.objects.filter(
+                    content_type__app_label="accounts", codename__in=codenames
+                )
+            )
+
+
+def make_user(username: str, role: str | None = None) -> User:
+    ensure_roles()
+    user = User.objects.create_user(username=username, password=PASSWORD)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+_counter = iter(range(1, 10**9))
+
+
+def make_account(**fields: Any) -> Account:
+    number = next(_counter)
+    values: dict[str, Any] = {
+        "reference": f"T{number:08d}",
+        "full_name": "王小明",
+        "phone": f"1380000{number % 10000:04d}",
+        "national_id": "11010119900101123X",
+        "segment": Account.Segment.MASS,
+        "current_limit": Decimal("10000.00"),
+        "score": 700,
+        "band": "B",
+    }
+    values.update(fields)
+    return Account.objects.create(**values)
+
+
+def make_signals(account: Account, **fields: Any) -> AccountSignals:
+    values = {**HEALTHY, "credit_score": account.score or 700, "tenure_months": 24}
+    values.update(fields)
+    return AccountSignals.objects.create(account=account, **values)
+
+
+class BaseTestCase(TestCase):
+    alice: User
+    bob: User
+    carol: User
+    dave: User
+    erin: User
+    frank: User
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        for username, role in PERSONAS.items():
+            setattr(cls, username, make_user(username, role))

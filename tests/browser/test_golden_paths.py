@@ -1,0 +1,71 @@
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import Page, expect
+
+from accounts import roles
+from accounts.services import DEMO_PASSWORD
+from tests.base import PASSWORD, ensure_roles, make_user
+from tests.browser.conftest import screenshot, serious_violations
+
+# serialized_rollback: the roles from the data migration survive the flush
+# that follows each transactional test.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def log_in(page: Page, base_url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_an_analyst_logs_in_finds_case_a_and_reads_its_signals(live_server, page):
+    ensure_roles()
+    call_command("seed_demo", "--accounts", "200", verbosity=0)
+
+    page.goto(f"{live_server.url}/login/")
+    assert serious_violations(page) == []
+    screenshot(page, "login")
+
+    log_in(page, live_server.url, "alice", DEMO_PASSWORD)
+    expect(page.get_by_role("heading", name="Portfolio overview")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Runs")).to_be_visible()
+    expect(nav.get_by_role("link", name="Audit")).to_have_count(0)
+    assert serious_violations(page) == []
+    screenshot(page, "overview")
+
+    nav.get_by_role("link", name="Accounts").click()
+    page.get_by_label("Reference, or the last digits of the phone").fill("LD-CASE")
+    case_a = page.get_by_role("link", name="LD-CASE-A")
+    expect(case_a).to_be_visible()  # live search, swapped in by HTMX
+    expect(page.get_by_role("link", name="LD000000001")).to_have_count(0)
+    assert serious_violations(page) == []
+    screenshot(page, "accounts")
+
+    case_a.click()
+    expect(page.get_by_role("heading", name="Account LD-CASE-A")).to_be_visible()
+    row = page.get_by_role("row", name="Applications at other lenders in 30 days")
+    expect(row).to_contain_text("14")
+    expect(page.get_by_text("林**")).to_be_visible()
+    expect(page.get_by_text("林晓雯")).to_have_count(0)
+    assert serious_violations(page) == []
+    screenshot(page, "account")
+
+
+def test_the_page_switches_to_chinese_and_refuses_what_the_role_may_not_open(live_server, page):
+    make_user("bob", roles.APPEAL_HANDLER)
+    log_in(page, live_server.url, "bob")
+    page.get_by_label("Language").select_option("zh-hans")
+    page.get_by_role("button", name="Switch").click()
+    expect(page.get_by_role("heading", name="组合概览")).to_be_visible()
+    assert serious_violations(page) == []
+    screenshot(page, "overview-zh-hans")
+
+    response = page.goto(f"{live_server.url}/audit/")
+    assert response is not None and response.status == 403
+    assert serious_violations(page) == []
+    screenshot(page, "refused")

@@ -1,0 +1,110 @@
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from django.test import override_settings
+from django.urls import reverse
+
+from config import stack
+from tests.base import BaseTestCase
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_deploy_checks_pass_with_debug_off_and_a_secret_set():
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x7#Vq2!pL9zR4mK8sT1wY6uB3nE5cH0jD2fG7aQ9-w3Lr8Nz5Pk1Xs6Tb4Hy0Jm",
+        "ALLOWED_HOSTS": "limitdesk.example.com",
+    }
+    env.pop("HTTPS", None)  # production default: HTTPS on
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' fixture
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_it_refuses_to_start_without_a_secret_when_debug_is_off():
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": ""}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
+
+
+def test_it_refuses_a_database_other_than_postgresql():
+    env = {**os.environ, "DATABASE_URL": "sqlite:///db.sqlite3"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "PostgreSQL only" in result.stderr
+
+
+def test_configured_servers_are_used_and_nothing_is_started(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example:5432/limitdesk")
+    monkeypatch.setenv("REDIS_URL", "redis://cache.example:6379/0")
+    monkeypatch.delenv("DEBUG", raising=False)
+    monkeypatch.setattr(stack.EmbeddedPostgres, "start", lambda self: pytest_fail("postgres"))
+    monkeypatch.setattr(stack.EmbeddedRedis, "start", lambda self: pytest_fail("redis"))
+    with stack.services("dev") as env:
+        assert env["DATABASE_URL"] == "postgres://u:p@db.example:5432/limitdesk"
+        assert env["REDIS_URL"] == "redis://cache.example:6379/0"
+        assert env["DEBUG"] == "1"
+
+
+def pytest_fail(what: str) -> str:
+    raise AssertionError(f"{what} was started although its URL was set")
+
+
+class SecurityHeaderTests(BaseTestCase):
+    def test_pages_carry_a_csp_with_a_nonce_that_the_scripts_use(self):
+        self.client.force_login(self.alice)
+        response = self.client.get(reverse("overview"))
+        policy = response.headers["Content-Security-Policy"]
+        match = re.search(r"'nonce-([^']+)'", policy)
+        assert match, policy
+        nonce = match.group(1)
+        assert "default-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        scripts = re.findall(r"<script[^>]*>", response.content.decode())
+        assert scripts, "htmx is loaded"
+        assert all(f'nonce="{nonce}"' in tag for tag in scripts)
+
+    def test_each_response_gets_a_fresh_nonce(self):
+        first = self.client.get(reverse("login")).headers["Content-Security-Policy"]
+        second = self.client.get(reverse("login")).headers["Content-Security-Policy"]
+        assert first != second
+
+    def test_the_language_switcher_turns_the_pages_chinese(self):
+        self.client.force_login(self.alice)
+        response = self.client.post(
+            reverse("set_language"), {"language": "zh-hans", "next": reverse("overview")},
+            follow=True,
+        )  # fmt: skip
+        body = response.content.decode()
+        assert '<html lang="zh-hans">' in body
+        assert "组合概览" in body
+        assert "退出登录" in body
+
+    @override_settings(HTTPS=True, SESSION_COOKIE_SECURE=True, CSRF_COOKIE_SECURE=True)
+    def test_production_cookies_are_secure_and_http_only(self):
+        from django.conf import settings
+
+        assert settings.SESSION_COOKIE_HTTPONLY and settings.CSRF_COOKIE_HTTPONLY
+        response = self.client.post(
+            reverse("login"), {"username": "alice", "password": "correct horse battery staple"},
+            secure=True,
+        )  # fmt: skip
+        cookie = response.cookies["sessionid"]
+        assert cookie["secure"] and cookie["httponly"]
+        assert cookie["samesite"] == "Lax"

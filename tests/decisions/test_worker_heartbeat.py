@@ -1,0 +1,84 @@
+"""Web → Redis → a real Celery worker → PostgreSQL, and back on the overview."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from decisions.models import WorkerHeartbeat
+from tests.base import make_user
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A worker process on the test database, stopped after the test.
+
+    The data must be committed for the worker to see it, hence a transactional
+    test.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = urlsplit(os.environ["DATABASE_URL"])
+    test_database = connection.settings_dict["NAME"]
+    env = {**os.environ, "DATABASE_URL": urlunsplit(url._replace(path=f"/{test_database}"))}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+         "--loglevel", "WARNING", "--hostname", "test-worker@%h", "--without-heartbeat",
+         "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+def wait_for(condition, seconds: float = 60.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"not true after {seconds} s")
+
+
+@pytest.mark.worker
+def test_the_check_button_reaches_the_worker_and_the_overview_shows_it(client, celery_worker):
+    from accounts import roles
+
+    client.force_login(make_user("alice", roles.RISK_ANALYST))
+    page = client.get(reverse("overview"))
+    assert "No heartbeat recorded yet" in page.content.decode()
+
+    response = client.post(reverse("worker_check"), headers={"HX-Request": "true"})
+    assert "Heartbeat requested" in response.content.decode()
+
+    beat = wait_for(lambda: WorkerHeartbeat.objects.filter(source="button").first())
+    assert beat.worker.startswith("test-worker@")
+    assert beat.recorded_at >= beat.requested_at
+
+    panel = client.get(reverse("worker_status"), headers={"HX-Request": "true"})
+    body = panel.content.decode()
+    assert "Running." in body
+    assert "test-worker@" in body
+    assert "<html" not in body, "the HTMX refresh returns only the panel"
+
+
+@pytest.mark.worker
+def test_a_redelivered_heartbeat_writes_one_row(celery_worker):
+    from decisions.tasks import record_heartbeat
+
+    first = record_heartbeat.apply_async(kwargs={"source": "test"}, task_id="same-id")
+    first.get(timeout=60)
+    second = record_heartbeat.apply_async(kwargs={"source": "test"}, task_id="same-id")
+    second.get(timeout=60)
+    assert WorkerHeartbeat.objects.filter(request_id="same-id").count() == 1

@@ -67,7 +67,12 @@ SIGNALS: tuple[SignalSpec, ...] = (
     ),
     _ratio("external_debt_to_income", "multi_lending", _("external debt to income"), maximum="100"),
     _ratio("utilization", "reliance", _("utilization (balance / limit)"), maximum="2"),
-    _int("months_high_utilization", "reliance", _("months at 90% utilization or more"), 120),
+    _int(
+        "months_high_utilization",
+        "reliance",
+        _("months with utilization of 90 percent or more"),
+        120,
+    ),
     _money("consumption_amount_90d", "activity", _("consumption in 90 days")),
     _money("repayment_amount_90d", "activity", _("repayments in 90 days")),
     _int("active_days_90d", "activity", _("active days in 90 days"), 90),

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 from accounts import selectors
 from accounts.models import Account
@@ -13,6 +17,8 @@ from accounts.signal_spec import SIGNALS
 from config.requests import HtmxHttpRequest
 from decisions import selectors as decision_selectors
 from decisions.tasks import record_heartbeat
+
+logger = logging.getLogger(__name__)
 
 
 def _get_account_for_user(request: HttpRequest, reference: str) -> Account:
@@ -56,14 +62,25 @@ def worker_status(request: HttpRequest) -> HttpResponse:
 @permission_required("accounts.open_overview", raise_exception=True)
 def worker_check(request: HttpRequest) -> HttpResponse:
     """Ask a worker for a heartbeat; the status panel shows when it arrives."""
-    # celery-types does not know delay_on_commit (Celery 5.4+) yet.
-    record_heartbeat.delay_on_commit(  # type: ignore[attr-defined]
-        source="button", requested_at=timezone.now().isoformat()
-    )
+    queue_down = False
+    try:
+        # celery-types does not know delay_on_commit (Celery 5.4+) yet.
+        record_heartbeat.delay_on_commit(  # type: ignore[attr-defined]
+            source="button", requested_at=timezone.now().isoformat()
+        )
+    except (KombuOperationalError, RedisError):
+        # Redis away: say so on the panel instead of failing the page.
+        logger.warning("heartbeat not queued: the broker cannot be reached", exc_info=True)
+        queue_down = True
     return render(
         request,
         "accounts/overview.html#worker-status",
-        {"worker": decision_selectors.worker_status(), "now": timezone.now(), "checking": True},
+        {
+            "worker": decision_selectors.worker_status(),
+            "now": timezone.now(),
+            "checking": not queue_down,
+            "queue_down": queue_down,
+        },
     )
 
 

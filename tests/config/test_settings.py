@@ -13,6 +13,14 @@ from tests.base import BaseTestCase
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """manage.py in a process of its own, so the settings are read from `env`."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
 def test_deploy_checks_pass_with_debug_off_and_a_secret_set():
     env = {
         **os.environ,
@@ -22,30 +30,21 @@ def test_deploy_checks_pass_with_debug_off_and_a_secret_set():
     }
     env.pop("HTTPS", None)  # production default: HTTPS on
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' fixture
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_it_refuses_to_start_without_a_secret_when_debug_is_off():
     env = {**os.environ, "DEBUG": "0", "SECRET_KEY": ""}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    result = manage(env, "check")
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
 
 
 def test_it_refuses_a_database_other_than_postgresql():
     env = {**os.environ, "DATABASE_URL": "sqlite:///db.sqlite3"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    result = manage(env, "check")
     assert result.returncode != 0
     assert "PostgreSQL only" in result.stderr
 

@@ -40,6 +40,7 @@ ID_CHECK = "10X98765432"
 ACCOUNT_COLUMNS = [
     "id", "reference", "full_name", "phone", "national_id", "segment", "status",
     "current_limit", "score", "band", "cooldown_until", "opened_at", "version", "updated_at",
+    "good_cycles", "chain_head",
 ]  # fmt: skip
 SIGNAL_COLUMNS = ["account_id", *(spec.name for spec in SIGNALS), "observed_at"]
 
@@ -72,6 +73,8 @@ class StoryAccount:
     signals: dict[str, Any]
     cooldown_days: int | None = None
     tenure_months: int = 24
+    # Consecutive good re-scoring cycles behind the account at load time.
+    good_cycles: int = 0
 
 
 HEALTHY: dict[str, Any] = {
@@ -154,6 +157,7 @@ STORY_ACCOUNTS = [
         current_limit=Decimal("100000.00"),
         score=835,
         tenure_months=98,
+        good_cycles=3,
         signals={
             **HEALTHY,
             "credit_score": 835,
@@ -308,6 +312,8 @@ def generate_book(
                 opened_at,
                 1,
                 now,
+                0,
+                "",
             ),
             (
                 account_id,

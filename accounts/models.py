@@ -150,6 +150,11 @@ class Account(models.Model):
     # Optimistic locking: every write that changes the account bumps it and
     # refuses to apply when the caller's version is stale.
     version = models.PositiveIntegerField(_("version"), default=1)
+    # Consecutive re-scoring cycles without an adverse trigger (capped at what
+    # the policy asks for a raise); a fact of history, not a limit.
+    good_cycles = models.PositiveSmallIntegerField(_("good cycles"), default=0)
+    # Hash of the account's latest LimitDecision: the head of its chain.
+    chain_head = models.CharField(_("decision chain head"), max_length=64, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -118,6 +118,7 @@ def _create_story_accounts(now: datetime) -> None:
             if story.cooldown_days
             else None,
             opened_at=now - timedelta(days=story.tenure_months * 30),
+            good_cycles=story.good_cycles,
         )
         account.full_clean()
         account.save()

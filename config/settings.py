@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
@@ -170,7 +172,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": HEARTBEAT_INTERVAL,
         "kwargs": {"source": "beat"},
     },
+    "nightly-rescore": {
+        "task": "decisions.tasks.nightly_rescore",
+        "schedule": crontab(hour=envint("RESCORE_HOUR_UTC", 18), minute=0),
+    },
+    "resume-stalled-runs": {
+        "task": "decisions.tasks.resume_stalled_runs",
+        "schedule": timedelta(minutes=1),
+    },
 }
+
+# --- Limits and re-scoring --------------------------------------------------
+# A manual override to a limit above this waits for a second person.
+OVERRIDE_APPROVAL_ABOVE = Decimal(os.environ.get("OVERRIDE_APPROVAL_ABOVE", "50000"))
+RESCORE_CHUNK_SIZE = envint("RESCORE_CHUNK_SIZE", 20_000)
+# A run none of whose chunks moved for this long is resumed by the watchdog
+# (its worker died); a chunk takes seconds, so minutes mean a dead worker.
+RESCORE_STALL_SECONDS = envint("RESCORE_STALL_SECONDS", 300)
 
 CACHES = {
     "default": {

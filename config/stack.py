@@ -185,7 +185,9 @@ def services(profile: str) -> Iterator[dict[str, str]]:
     """Yield the environment for the command, starting what is not configured."""
     env = dict(PROFILE_ENV[profile])
     env.update(os.environ)
-    data_root = ROOT / ".local" / profile
+    # LIMITDESK_STACK_DIR gives a checkout a second set of servers per profile
+    # (e.g. two test runs side by side).
+    data_root = Path(os.environ.get("LIMITDESK_STACK_DIR", ROOT / ".local")).resolve() / profile
     postgres = EmbeddedPostgres(data_root / "pg")
     redis = EmbeddedRedis(data_root / "redis", persist=profile == "dev")
     try:

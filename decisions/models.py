@@ -1,6 +1,15 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account
 
 
 class WorkerHeartbeat(models.Model):
@@ -28,3 +37,276 @@ class WorkerHeartbeat(models.Model):
     @property
     def latency_seconds(self) -> float:
         return (self.recorded_at - self.requested_at).total_seconds()
+
+
+class ReasonCode(models.Model):
+    """A reason a limit moved, in the words of staff and of the customer."""
+
+    class Kind(models.TextChoices):
+        ADVERSE = "adverse", _("adverse")
+        FAVOURABLE = "favourable", _("favourable")
+        HUMAN = "human", _("human decision")
+
+    code = models.CharField(_("code"), max_length=32, primary_key=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    staff_text_en = models.TextField(_("staff text (en)"))
+    staff_text_zh = models.TextField(_("staff text (zh-Hans)"))
+    customer_text_en = models.TextField(_("customer text (en)"))
+    customer_text_zh = models.TextField(_("customer text (zh-Hans)"))
+    suggestion_en = models.TextField(_("improvement suggestion (en)"), blank=True)
+    suggestion_zh = models.TextField(_("improvement suggestion (zh-Hans)"), blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def text(self, audience: str, language: str) -> str:
+        """audience: staff | customer | suggestion; language: en | zh-hans."""
+        suffix = "zh" if language.lower().startswith("zh") else "en"
+        field = {"staff": "staff_text", "customer": "customer_text", "suggestion": "suggestion"}
+        return str(getattr(self, f"{field[audience]}_{suffix}"))
+
+
+class Policy(models.Model):
+    """A versioned set of thresholds (decisions.policy.PolicyRules as JSON)."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        PENDING = "pending", _("pending approval")
+        ACTIVE = "active", _("active")
+        RETIRED = "retired", _("retired")
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices)
+    rules = models.JSONField(_("thresholds"))
+    rationale = models.TextField(_("rationale"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name_plural = _("policies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state"], condition=Q(state="active"), name="one_active_policy"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"policy v{self.version} ({self.state})"
+
+
+class RescoreRun(models.Model):
+    class Trigger(models.TextChoices):
+        BUTTON = "button", _("started by a person")
+        SCHEDULE = "schedule", _("nightly schedule")
+        SIGNAL = "signal", _("signal change")
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        COMPUTING = "computing", _("computing")
+        WAITING = "waiting", _("waiting for approval")
+        APPLYING = "applying", _("applying")
+        DONE = "done", _("done")
+        DISCARDED = "discarded", _("discarded")
+        FAILED = "failed", _("failed")
+        REVERTED = "reverted", _("reverted")
+
+    trigger = models.CharField(_("started by"), max_length=8, choices=Trigger.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    account = models.ForeignKey(
+        Account, models.PROTECT, null=True, blank=True, related_name="+",
+        help_text=_("set for a single-account re-score"),
+    )  # fmt: skip
+    policy = models.ForeignKey(Policy, models.PROTECT, related_name="runs")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default="queued")
+    accounts_total = models.PositiveIntegerField(default=0)
+    accounts_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    raised = models.PositiveIntegerField(default=0)
+    reduced = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    reopened = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(
+        default=0, help_text=_("accounts changed by a person while the run was computing")
+    )
+    exposure_before = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal(0))
+    exposure_after = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal(0))
+    breaker_reason = models.TextField(_("circuit breaker"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    compute_started_at = models.DateTimeField(null=True, blank=True)
+    compute_finished_at = models.DateTimeField(null=True, blank=True)
+    apply_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.state})"
+
+    @property
+    def changed(self) -> int:
+        return self.raised + self.reduced + self.closed + self.reopened
+
+    @property
+    def progress_pct(self) -> int:
+        if not self.accounts_total:
+            return 100 if self.state in {"done", "reverted"} else 0
+        return min(100, self.accounts_done * 100 // self.accounts_total)
+
+
+class RunChunk(models.Model):
+    """An id range of a run. Its state lives here, so a killed worker resumes."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        COMPUTED = "computed", _("computed")
+        APPLIED = "applied", _("applied")
+
+    run = models.ForeignKey(RescoreRun, models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    state = models.CharField(max_length=8, choices=State.choices, default="pending")
+    accounts = models.PositiveIntegerField(default=0)
+    # The compute phase's result as compressed numpy arrays (decisions.runs):
+    # every account's new score, band and good cycles, and for the accounts
+    # whose limit moves, the proposal with its points and inputs.
+    result = models.BinaryField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="one_chunk_per_index")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of run {self.run_id}"
+
+
+class LimitDecision(models.Model):
+    """The one way a limit changes. Append-only: PostgreSQL refuses UPDATE and DELETE.
+
+    Each row carries the hash of the account's previous decision and its own,
+    so a rewritten row breaks the chain (`manage.py verify_audit_chain`).
+    """
+
+    class Source(models.TextChoices):
+        RUN = "run", _("re-scoring run")
+        OVERRIDE = "override", _("manual override")
+        APPEAL = "appeal", _("appeal outcome")
+        REVERT = "revert", _("incident revert")
+
+    class Action(models.TextChoices):
+        RAISE = "raise", _("raised")
+        REDUCE = "reduce", _("reduced")
+        CLOSE = "close", _("closed")
+        REOPEN = "reopen", _("reopened")
+        SET = "set", _("set by hand")
+        FREEZE = "freeze", _("frozen")
+        UNFREEZE = "unfreeze", _("unfrozen")
+        RESTORE = "restore", _("restored")
+
+    account = models.ForeignKey(Account, models.PROTECT, related_name="decisions")
+    sequence = models.PositiveIntegerField(_("number in the account's chain"))
+    action = models.CharField(_("action"), max_length=8, choices=Action.choices)
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
+    old_limit = models.DecimalField(_("old limit"), max_digits=12, decimal_places=2)
+    new_limit = models.DecimalField(_("new limit"), max_digits=12, decimal_places=2)
+    old_status = models.CharField(_("old status"), max_length=8)
+    new_status = models.CharField(_("new status"), max_length=8)
+    score_before = models.SmallIntegerField(_("score before"), null=True, blank=True)
+    score_after = models.SmallIntegerField(_("score after"), null=True, blank=True)
+    band_before = models.CharField(_("band before"), max_length=8, blank=True)
+    band_after = models.CharField(_("band after"), max_length=8, blank=True)
+    contributions = models.JSONField(_("points per signal"), default=dict)
+    triggers = models.JSONField(_("thresholds crossed"), default=list)
+    reasons = models.JSONField(_("principal reasons"), default=list)
+    inputs = models.JSONField(_("inputs used"), default=dict)
+    policy = models.ForeignKey(Policy, models.PROTECT, null=True, blank=True, related_name="+")
+    policy_version = models.PositiveIntegerField(_("policy version"), null=True, blank=True)
+    scorecard_version = models.CharField(_("scorecard version"), max_length=16, blank=True)
+    run = models.ForeignKey(
+        RescoreRun, models.PROTECT, null=True, blank=True, related_name="decisions"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    justification = models.TextField(_("justification"), blank=True)
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reverts = models.ForeignKey(
+        "self", models.PROTECT, null=True, blank=True, related_name="reverted_by"
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=80, unique=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64, blank=True)
+    hash = models.CharField(_("hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("decided at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["account", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "sequence"], name="one_decision_per_link"),
+            models.CheckConstraint(
+                condition=Q(new_limit__gte=0) & Q(old_limit__gte=0),
+                name="decision_limits_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="decision_created"),
+            models.Index(fields=["run"], name="decision_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}#{self.sequence} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("A limit decision is never changed; record a new one instead.")
+        super().save(*args, **kwargs)
+
+
+class OverrideRequest(models.Model):
+    """A manual limit change above the four-eyes amount, waiting for a second person."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending approval")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+
+    account = models.ForeignKey(Account, models.PROTECT, related_name="override_requests")
+    new_limit = models.DecimalField(_("proposed limit"), max_digits=12, decimal_places=2)
+    justification = models.TextField(_("justification"))
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    account_version = models.PositiveIntegerField()
+    state = models.CharField(max_length=8, choices=State.choices, default="pending")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision = models.OneToOneField(
+        LimitDecision, models.PROTECT, null=True, blank=True, related_name="override_request"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"override of {self.account_id} to {self.new_limit} ({self.state})"

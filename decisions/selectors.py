@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
-from decisions.models import WorkerHeartbeat
+from accounts.models import Account
+from decisions import chain
+from decisions.models import LimitDecision, RescoreRun, WorkerHeartbeat
 
 
 @dataclass(frozen=True)
@@ -23,3 +26,76 @@ def worker_status() -> WorkerStatus:
         last is not None and last.recorded_at >= timezone.now() - 2 * settings.HEARTBEAT_INTERVAL
     )
     return WorkerStatus(last=last, healthy=healthy)
+
+
+@dataclass(frozen=True)
+class NamedBrokenLink:
+    reference: str
+    account_id: int
+    sequence: int
+    decision_id: int
+    problem: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    accounts: int
+    decisions: int
+    broken: list[NamedBrokenLink]
+
+
+def audit_chain_report(*, account_reference: str | None = None) -> ChainReport:
+    """Recompute every decision's hash, account by account, streaming the table.
+
+    Also checks that each account's chain head is its last decision's hash, so
+    a deleted latest decision is caught too.
+    """
+    decisions = LimitDecision.objects.order_by("account_id", "sequence")
+    accounts = Account.objects.exclude(chain_head="")
+    if account_reference:
+        decisions = decisions.filter(account__reference=account_reference)
+        accounts = Account.objects.filter(reference=account_reference)
+    heads = dict(accounts.values_list("pk", "chain_head"))
+    references = dict(accounts.values_list("pk", "reference"))
+    fields = ["id", "prev_hash", "hash", *chain.HASHED_FIELDS]
+    broken: list[NamedBrokenLink] = []
+    count = 0
+    seen: set[int] = set()
+
+    def check(account_id: int, rows: list[dict[str, Any]]) -> None:
+        seen.add(account_id)
+        link = chain.verify_chain(account_id, rows)
+        if link is None and rows and heads.get(account_id) != rows[-1]["hash"]:
+            link = chain.BrokenLink(
+                account_id, rows[-1]["sequence"] + 1, 0,
+                "the account's latest decision is missing",
+            )  # fmt: skip
+        if link is not None:
+            reference = references.get(account_id) or str(account_id)
+            broken.append(NamedBrokenLink(reference, *astuple(link)))
+
+    current: int | None = None
+    rows: list[dict[str, Any]] = []
+    for row in decisions.values(*fields).iterator(chunk_size=5000):
+        count += 1
+        if row["account_id"] != current:
+            if current is not None:
+                check(current, rows)
+            current, rows = row["account_id"], []
+        rows.append(row)
+    if current is not None:
+        check(current, rows)
+    for account_id in heads.keys() - seen:
+        broken.append(NamedBrokenLink(
+            references[account_id], account_id, 1, 0,
+            "the account has a chain head but its decisions are gone",
+        ))  # fmt: skip
+    return ChainReport(accounts=len(seen | heads.keys()), decisions=count, broken=broken)
+
+
+def recent_runs(limit: int = 50) -> list[RescoreRun]:
+    return list(
+        RescoreRun.objects.select_related("policy", "started_by", "account").order_by(
+            "-created_at"
+        )[:limit]
+    )

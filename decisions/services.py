@@ -1,15 +1,39 @@
-"""Writes of the decisions app. Each runs in one transaction."""
+"""Writes of the decisions app. Every change of a limit goes through `decision_record`.
+
+Each public function runs in one transaction and leaves its LimitDecision (the
+audit row) in that same transaction. Re-scoring runs, which write decisions in
+bulk with the same rules, live in decisions/runs.py.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from decisions.models import WorkerHeartbeat
+from accounts.models import Account
+from decisions import chain, policy
+from decisions.models import LimitDecision, OverrideRequest, Policy, WorkerHeartbeat
 
 HEARTBEATS_KEPT = timedelta(days=7)
+
+User = AbstractBaseUser | AnonymousUser
+
+
+class DecisionError(Exception):
+    """A limit change that cannot be made; the message says why, for the user."""
+
+
+class StaleAccount(DecisionError):
+    """Someone else changed the account since the caller read it."""
 
 
 def heartbeat_record(
@@ -23,3 +47,365 @@ def heartbeat_record(
         )
         WorkerHeartbeat.objects.filter(recorded_at__lt=timezone.now() - HEARTBEATS_KEPT).delete()
     return beat
+
+
+def active_policy() -> Policy:
+    found = Policy.objects.filter(state=Policy.State.ACTIVE).first()
+    if found is None:
+        raise DecisionError(_("No policy version is active."))
+    return found
+
+
+def parse_amount(raw: Any) -> Decimal:
+    """A limit typed by a person: a non-negative amount with at most 2 decimals."""
+    try:
+        amount = Decimal(str(raw).replace(",", "").strip())
+    except (InvalidOperation, ValueError):
+        raise DecisionError(_("Enter the limit as an amount, e.g. 12000.00.")) from None
+    if not amount.is_finite():
+        raise DecisionError(_("Enter the limit as an amount, e.g. 12000.00."))
+    if amount < 0:
+        raise DecisionError(_("A limit cannot be negative."))
+    if amount != amount.quantize(Decimal("0.01")):
+        raise DecisionError(_("A limit has at most two decimal places."))
+    if amount > Decimal("9999999999.99"):
+        raise DecisionError(_("This limit is larger than any line the product offers."))
+    return amount.quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one decision does to one account, and why."""
+
+    account_id: int
+    action: str
+    source: str
+    new_limit: Decimal
+    new_status: str
+    reasons: tuple[str, ...]
+    idempotency_key: str
+    # The account version the change was worked out against; a different
+    # version now means someone changed the account meanwhile: skipped.
+    expected_version: int
+    justification: str = ""
+    score_after: int | None = None
+    band_after: str = ""
+    contributions: dict[str, int] | None = None
+    triggers: tuple[str, ...] = ()
+    inputs: dict[str, Any] | None = None
+    policy_id: int | None = None
+    policy_version: int | None = None
+    run_id: int | None = None
+    reverts_id: int | None = None
+    actor_id: int | None = None
+    approver_id: int | None = None
+    good_cycles: int | None = None
+
+
+DECISION_COLUMNS = (
+    "account_id", "sequence", "action", "source", "old_limit", "new_limit", "old_status",
+    "new_status", "score_before", "score_after", "band_before", "band_after", "contributions",
+    "triggers", "reasons", "inputs", "policy_id", "policy_version", "scorecard_version",
+    "run_id", "actor_id", "justification", "approver_id", "reverts_id", "idempotency_key",
+    "prev_hash", "hash", "created_at",
+)  # fmt: skip
+JSON_COLUMNS = {"contributions", "triggers", "reasons", "inputs"}
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    written: int
+    skipped: list[int]  # account ids whose version had moved on
+
+
+def decisions_write(changes: list[Change], *, cooldown_days: int) -> WriteResult:
+    """Write decisions and apply them to their accounts, in the caller's transaction.
+
+    The one writer of limits: it locks the accounts, skips those whose version
+    moved, extends each account's hash chain, COPYs the decisions and updates
+    the accounts (limit, status, score, band, cool-down, version, chain head).
+    """
+    if not changes:
+        return WriteResult(0, [])
+    now = timezone.now()
+    ids = [change.account_id for change in changes]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, version, chain_head, current_limit, status, score, band "
+            "FROM accounts_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            [ids],
+        )
+        current = {row[0]: row[1:] for row in cursor.fetchall()}
+        cursor.execute(
+            "SELECT account_id, MAX(sequence) FROM decisions_limitdecision "
+            "WHERE account_id = ANY(%s) GROUP BY account_id",
+            [ids],
+        )
+        last_sequence = dict(cursor.fetchall())
+        rows, updates, skipped = [], [], []
+        for change in changes:
+            state = current.get(change.account_id)
+            if state is None or state[0] != change.expected_version:
+                skipped.append(change.account_id)
+                continue
+            version, head, old_limit, old_status, old_score, old_band = state
+            fields: dict[str, Any] = {
+                "account_id": change.account_id,
+                "sequence": last_sequence.get(change.account_id, 0) + 1,
+                "action": change.action,
+                "source": change.source,
+                "old_limit": old_limit,
+                "new_limit": change.new_limit,
+                "old_status": old_status,
+                "new_status": change.new_status,
+                "score_before": old_score,
+                "score_after": old_score if change.score_after is None else change.score_after,
+                "band_before": old_band,
+                "band_after": change.band_after or old_band,
+                "contributions": change.contributions or {},
+                "triggers": list(change.triggers),
+                "reasons": list(change.reasons),
+                "inputs": chain._plain(change.inputs or {}),
+                "policy_id": change.policy_id,
+                "policy_version": change.policy_version,
+                "scorecard_version": policy.SCORECARD_VERSION if change.contributions else "",
+                "run_id": change.run_id,
+                "actor_id": change.actor_id,
+                "justification": change.justification,
+                "approver_id": change.approver_id,
+                "reverts_id": change.reverts_id,
+                "idempotency_key": change.idempotency_key,
+                "created_at": now,
+            }
+            fields["prev_hash"] = head
+            fields["hash"] = chain.decision_hash(head, fields)
+            current[change.account_id] = (version + 1, fields["hash"], change.new_limit,
+                                          change.new_status, fields["score_after"],
+                                          fields["band_after"])  # fmt: skip
+            last_sequence[change.account_id] = fields["sequence"]
+            rows.append(
+                tuple(
+                    json.dumps(fields[name], ensure_ascii=False)
+                    if name in JSON_COLUMNS
+                    else fields[name]
+                    for name in DECISION_COLUMNS
+                )
+            )
+            closing = change.new_status == "closed" and old_status != "closed"
+            updates.append((
+                change.account_id, change.new_limit, change.new_status, fields["score_after"],
+                fields["band_after"], change.good_cycles, closing,
+                change.new_status == "active" and old_status == "closed", fields["hash"],
+            ))  # fmt: skip
+        columns = ", ".join(DECISION_COLUMNS)
+        with cursor.copy(f"COPY decisions_limitdecision ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if updates:
+            columns_of = list(zip(*updates, strict=True))
+            cursor.execute(
+                """
+                UPDATE accounts_account AS a SET
+                    current_limit = u.new_limit,
+                    status = u.new_status,
+                    score = u.score,
+                    band = u.band,
+                    good_cycles = COALESCE(u.good_cycles, a.good_cycles),
+                    cooldown_until = CASE
+                        WHEN u.closing THEN %s
+                        WHEN u.reopening THEN NULL
+                        ELSE a.cooldown_until END,
+                    version = a.version + 1,
+                    chain_head = u.head,
+                    updated_at = %s
+                FROM unnest(%s::bigint[], %s::numeric[], %s::text[], %s::int[], %s::text[],
+                            %s::int[], %s::bool[], %s::bool[], %s::text[])
+                    AS u(id, new_limit, new_status, score, band, good_cycles, closing,
+                         reopening, head)
+                WHERE a.id = u.id
+                """,
+                [now + timedelta(days=cooldown_days), now, *map(list, columns_of)],
+            )
+    return WriteResult(written=len(rows), skipped=skipped)
+
+
+def decision_record(*, change: Change) -> LimitDecision:
+    """Write one decision; raise StaleAccount when the account moved meanwhile."""
+    cooldown = policy.parse_policy(active_policy().rules).cooldown_days
+    result = decisions_write([change], cooldown_days=cooldown)
+    if result.skipped:
+        raise StaleAccount(_("Someone else changed this account meanwhile. Reload and try again."))
+    return LimitDecision.objects.get(idempotency_key=change.idempotency_key)
+
+
+def _locked_account(account_id: int, expected_version: int | None) -> Account:
+    account = Account.objects.select_for_update().filter(pk=account_id).first()
+    if account is None:
+        raise DecisionError(_("This account does not exist."))
+    if expected_version is not None and account.version != expected_version:
+        raise StaleAccount(
+            _(
+                "Someone else changed this account while you were looking at it "
+                "(version %(yours)s, now %(now)s). Reload the page and decide again."
+            )
+            % {"yours": expected_version, "now": account.version}
+        )
+    return account
+
+
+def _require_justification(text: str) -> str:
+    text = (text or "").strip()
+    if len(text) < 10:
+        raise DecisionError(
+            _("Write a justification of at least 10 characters: it stays in the audit trail.")
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class OverrideResult:
+    decision: LimitDecision | None
+    request: OverrideRequest | None
+
+    @property
+    def pending(self) -> bool:
+        return self.decision is None
+
+
+def account_override_limit(
+    *, account_id: int, expected_version: int, new_limit: Any, actor: Any, justification: str
+) -> OverrideResult:
+    """Set a limit by hand. Above OVERRIDE_APPROVAL_ABOVE it waits for a second person."""
+    if not actor.has_perm("accounts.propose_override"):
+        raise DecisionError(_("Your role cannot override limits."))
+    amount = parse_amount(new_limit)
+    text = _require_justification(justification)
+    with transaction.atomic(durable=True):
+        account = _locked_account(account_id, expected_version)
+        if account.status != Account.Status.ACTIVE:
+            raise DecisionError(
+                _("Only an active line can be overridden; this one is %(status)s.")
+                % {"status": account.get_status_display()}
+            )
+        if amount == account.current_limit:
+            raise DecisionError(_("The account already has this limit."))
+        if amount > settings.OVERRIDE_APPROVAL_ABOVE:
+            if account.override_requests.filter(state=OverrideRequest.State.PENDING).exists():
+                raise DecisionError(
+                    _("An override of this account is already waiting for approval.")
+                )
+            request = OverrideRequest.objects.create(
+                account=account, new_limit=amount, justification=text,
+                requested_by=actor, account_version=account.version,
+            )  # fmt: skip
+            return OverrideResult(decision=None, request=request)
+        decision = decision_record(
+            change=Change(
+                account_id=account.pk,
+                expected_version=account.version,
+                action=LimitDecision.Action.SET,
+                source=LimitDecision.Source.OVERRIDE,
+                new_limit=amount,
+                new_status=account.status,
+                reasons=("MANUAL_OVERRIDE",),
+                justification=text,
+                actor_id=actor.pk,
+                idempotency_key=f"override:{account.pk}:v{account.version}",
+            ),
+        )
+    return OverrideResult(decision=decision, request=None)
+
+
+def override_approve(*, request_id: int, approver: Any) -> LimitDecision:
+    """A second person approves a pending override; the author never can."""
+    if not approver.has_perm("accounts.approve_override"):
+        raise DecisionError(_("Your role cannot approve overrides."))
+    with transaction.atomic(durable=True):
+        request = OverrideRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None or request.state != OverrideRequest.State.PENDING:
+            raise DecisionError(_("This override is no longer waiting for approval."))
+        if request.requested_by_id == approver.pk:
+            raise DecisionError(_("You cannot approve your own override: a second person must."))
+        account = _locked_account(request.account_id, None)
+        if account.version != request.account_version:
+            raise StaleAccount(
+                _(
+                    "The account changed after this override was proposed; "
+                    "reject it and propose again."
+                )
+            )
+        decision = decision_record(
+            change=Change(
+                account_id=account.pk,
+                expected_version=account.version,
+                action=LimitDecision.Action.SET,
+                source=LimitDecision.Source.OVERRIDE,
+                new_limit=request.new_limit,
+                new_status=account.status,
+                reasons=("MANUAL_OVERRIDE",),
+                justification=request.justification,
+                actor_id=request.requested_by_id,
+                approver_id=approver.pk,
+                idempotency_key=f"override-request:{request.pk}",
+            ),
+        )
+        request.state = OverrideRequest.State.APPROVED
+        request.decided_by = approver
+        request.decided_at = timezone.now()
+        request.decision = decision
+        request.save()
+    return decision
+
+
+def override_reject(*, request_id: int, approver: Any) -> OverrideRequest:
+    if not approver.has_perm("accounts.approve_override"):
+        raise DecisionError(_("Your role cannot reject overrides."))
+    with transaction.atomic(durable=True):
+        request = OverrideRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None or request.state != OverrideRequest.State.PENDING:
+            raise DecisionError(_("This override is no longer waiting for approval."))
+        request.state = OverrideRequest.State.REJECTED
+        request.decided_by = approver
+        request.decided_at = timezone.now()
+        request.save()
+    return request
+
+
+def account_set_frozen(
+    *, account_id: int, expected_version: int, frozen: bool, actor: Any, justification: str
+) -> LimitDecision:
+    """Freeze or unfreeze a line: a decision like any other, with its reason."""
+    if not actor.has_perm("accounts.propose_override"):
+        raise DecisionError(_("Your role cannot freeze or unfreeze accounts."))
+    text = _require_justification(justification)
+    with transaction.atomic(durable=True):
+        account = _locked_account(account_id, expected_version)
+        wanted, needed = (
+            (Account.Status.FROZEN, Account.Status.ACTIVE)
+            if frozen
+            else (Account.Status.ACTIVE, Account.Status.FROZEN)
+        )
+        if account.status != needed:
+            raise DecisionError(
+                _("Only an %(needed)s account can be %(verb)s; this one is %(status)s.")
+                % {
+                    "needed": Account.Status(needed).label,
+                    "verb": _("frozen") if frozen else _("unfrozen"),
+                    "status": account.get_status_display(),
+                }
+            )
+        action = LimitDecision.Action.FREEZE if frozen else LimitDecision.Action.UNFREEZE
+        return decision_record(
+            change=Change(
+                account_id=account.pk,
+                expected_version=account.version,
+                action=action,
+                source=LimitDecision.Source.OVERRIDE,
+                new_limit=account.current_limit,
+                new_status=wanted,
+                reasons=("FROZEN" if frozen else "UNFROZEN",),
+                justification=text,
+                actor_id=actor.pk,
+                idempotency_key=f"{action}:{account.pk}:v{account.version}",
+            ),
+        )

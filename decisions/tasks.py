@@ -1,14 +1,15 @@
-"""Celery tasks: thin, they take plain values and call a service."""
+"""Celery tasks: thin, they take ids and call a service. All are idempotent."""
 
 from __future__ import annotations
 
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
-from decisions import services
+from decisions import runs, services
 
 
 @shared_task(bind=True)
@@ -20,3 +21,31 @@ def record_heartbeat(self, source: str, requested_at: str | None = None) -> int:
         requested_at=datetime.fromisoformat(requested_at) if requested_at else timezone.now(),
     )
     return beat.pk
+
+
+@shared_task
+def compute_chunk(run_id: int, index: int) -> bool:
+    return runs.run_compute_chunk(run_id=run_id, index=index)
+
+
+@shared_task
+def apply_chunk(run_id: int, index: int) -> bool:
+    return runs.run_apply_chunk(run_id=run_id, index=index)
+
+
+@shared_task
+def nightly_rescore() -> int | None:
+    try:
+        return runs.run_start(trigger="schedule").pk
+    except services.DecisionError:
+        return None  # a run is already going; tomorrow night then
+
+
+@shared_task
+def rescore_account(account_id: int) -> int:
+    return runs.run_start(trigger="signal", account_id=account_id).pk
+
+
+@shared_task
+def resume_stalled_runs() -> list[int]:
+    return runs.runs_resume_stalled(quiet_for=timedelta(seconds=settings.RESCORE_STALL_SECONDS))

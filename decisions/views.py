@@ -5,12 +5,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from decisions import selectors
+
 
 @require_GET
 @login_required
 @permission_required("accounts.open_runs", raise_exception=True)
 def runs(request: HttpRequest) -> HttpResponse:
-    return render(request, "decisions/runs.html")
+    return render(request, "decisions/runs.html", {"runs": selectors.recent_runs()})
 
 
 @require_GET

@@ -47,6 +47,17 @@ def ensure_roles() -> None:
             )
 
 
+def ensure_reference_data() -> None:
+    """Roles, the first policy version and the reason codes, as the data migrations
+    leave them; a transactional test's flush removes them."""
+    ensure_roles()
+    from django.apps import apps
+
+    importlib.import_module("decisions.migrations.0004_policy_v1_and_reason_codes").forward(
+        apps, None
+    )
+
+
 def make_user(username: str, role: str | None = None) -> User:
     ensure_roles()
     user = User.objects.create_user(username=username, password=PASSWORD)

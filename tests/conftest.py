@@ -1,6 +1,64 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
 import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
 def _english_by_default(settings):
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests start after another one's flush: put back what the
+    data migrations created (roles, policy v1, reason codes)."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        from tests.base import ensure_reference_data
+
+        ensure_reference_data()
+
+
+@pytest.fixture
+def worker_factory(transactional_db):
+    """Start real Celery worker processes on the test database; all stopped after the test.
+
+    The data must be committed for a worker to see it, hence a transactional test.
+    """
+    url = urlsplit(os.environ["DATABASE_URL"])
+    test_database = connection.settings_dict["NAME"]
+    env = {**os.environ, "DATABASE_URL": urlunsplit(url._replace(path=f"/{test_database}"))}
+    started: list[subprocess.Popen] = []
+
+    def start(name: str = "test-worker", concurrency: int = 1) -> subprocess.Popen:
+        pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", *pool,
+             "--loglevel", "WARNING", "--hostname", f"{name}@%h", "--without-heartbeat",
+             "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env,
+        )  # fmt: skip
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait(30)
+
+
+@pytest.fixture
+def celery_worker(worker_factory):
+    return worker_factory()

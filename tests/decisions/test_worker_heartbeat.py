@@ -1,44 +1,12 @@
 """Web → Redis → a real Celery worker → PostgreSQL, and back on the overview."""
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from decisions.models import WorkerHeartbeat
 from tests.base import make_user
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def celery_worker(transactional_db):
-    """A worker process on the test database, stopped after the test.
-
-    The data must be committed for the worker to see it, hence a transactional
-    test.
-    """
-    from urllib.parse import urlsplit, urlunsplit
-
-    url = urlsplit(os.environ["DATABASE_URL"])
-    test_database = connection.settings_dict["NAME"]
-    env = {**os.environ, "DATABASE_URL": urlunsplit(url._replace(path=f"/{test_database}"))}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-         "--loglevel", "WARNING", "--hostname", "test-worker@%h", "--without-heartbeat",
-         "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    try:
-        yield worker
-    finally:
-        worker.terminate()
-        worker.wait(30)
 
 
 def wait_for(condition, seconds: float = 60.0):

@@ -1,0 +1,726 @@
+"""The scorecard and the limit policy. Pure Python and numpy: no ORM, no I/O.
+
+Two ways to evaluate, one result: `evaluate()` for one account, and
+`evaluate_chunk()` for whole arrays of accounts (the re-scoring runs). Both
+work in integer cents and basis points so they agree to the cent; a property
+test holds them to it.
+
+How a limit moves (all thresholds come from the `PolicyRules` of the active
+policy version, never from code):
+
+1. Eligibility, serious overdue and public records close the line.
+2. A closed line stays closed through its cool-down; afterwards it reopens at
+   a small limit once the account has had enough good cycles.
+3. The score band sets a ceiling (times the portfolio overlay factor); a limit
+   above it comes down to it.
+4. Hard triggers cut by a percentage: overdue now, many applications at other
+   lenders, long high utilization, linked accounts in bad standing.
+5. No change smaller than the hysteresis step.
+6. Increases only after enough consecutive good cycles, at most +k% a cycle,
+   never above the ceiling.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+SCORECARD_VERSION = "sc-1"
+BASE_SCORE = 650
+MIN_SCORE, MAX_SCORE = 350, 950
+MAX_REASONS = 4
+
+# Actions a scoring evaluation can propose.
+KEEP, RAISE, REDUCE, CLOSE, REOPEN = "keep", "raise", "reduce", "close", "reopen"
+ACTIONS = (KEEP, RAISE, REDUCE, CLOSE, REOPEN)
+
+# Trigger reason codes, most severe first: the order principal reasons take.
+INELIGIBLE = "INELIGIBLE"
+SERIOUS_OVERDUE = "SERIOUS_OVERDUE"
+PUBLIC_RECORD = "PUBLIC_RECORD"
+COOLDOWN = "COOLDOWN"
+OVERDUE_NOW = "OVERDUE_NOW"
+MULTI_LENDING = "MULTI_LENDING"
+HIGH_UTILIZATION = "HIGH_UTILIZATION"
+LINKED_RISK = "LINKED_RISK"
+PORTFOLIO_OVERLAY = "PORTFOLIO_OVERLAY"
+BAND_CEILING = "BAND_CEILING"
+GOOD_HISTORY = "GOOD_HISTORY"
+REOPENED = "REOPENED"
+CLOSE_TRIGGERS = (INELIGIBLE, SERIOUS_OVERDUE, PUBLIC_RECORD)
+REDUCE_TRIGGERS = (OVERDUE_NOW, MULTI_LENDING, HIGH_UTILIZATION, LINKED_RISK)
+TRIGGER_ORDER = (*CLOSE_TRIGGERS, COOLDOWN, *REDUCE_TRIGGERS, PORTFOLIO_OVERLAY, BAND_CEILING)
+
+
+# --------------------------------------------------------------------------
+# Scorecard
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Characteristic:
+    """One signal binned into points. Bin i holds values in [edges[i-1], edges[i])."""
+
+    signal: str
+    edges: tuple[float, ...]
+    points: tuple[int, ...]
+    reason: str
+    # Capacity evidence (income, assets) adds points but its absence is not
+    # an adverse reason to tell a customer.
+    adverse: bool = True
+
+    def __post_init__(self) -> None:
+        if len(self.points) != len(self.edges) + 1:
+            raise ValueError(f"{self.signal}: need one more points value than edges")
+        if list(self.edges) != sorted(self.edges):
+            raise ValueError(f"{self.signal}: edges must ascend")
+
+    @property
+    def best(self) -> int:
+        return max(self.points)
+
+    def points_for(self, value: float) -> int:
+        return self.points[bisect_right(self.edges, value)]
+
+
+def _score_bins() -> Characteristic:
+    edges = tuple(float(edge) for edge in range(375, 950, 25))
+    points = tuple(lower - BASE_SCORE for lower in (350, *range(375, 950, 25)))
+    return Characteristic("credit_score", edges, points, "SCORE_LOW")
+
+
+SCORECARD: tuple[Characteristic, ...] = (
+    _score_bins(),
+    Characteristic("days_past_due", (1, 8, 31, 61), (0, -40, -90, -160, -240), "OVERDUE_NOW"),
+    Characteristic("overdue_count_12m", (1, 2, 4), (5, -10, -25, -45), "OVERDUE_HISTORY"),
+    Characteristic("max_dpd_12m", (1, 31, 91), (0, -10, -30, -60), "OVERDUE_HISTORY"),
+    Characteristic("on_time_ratio", (0.8, 0.95, 1.0), (-30, -10, 0, 10), "OVERDUE_HISTORY"),
+    Characteristic("lender_applications_30d", (2, 4, 8, 13), (0, -10, -30, -60, -90), "MULTI_LENDING"),  # noqa: E501
+    Characteristic("lender_applications_90d", (4, 10, 20), (0, -10, -20, -35), "MULTI_LENDING"),
+    Characteristic("external_debt_to_income", (0.5, 1.0, 2.0), (0, -15, -35, -60), "MULTI_LENDING"),
+    Characteristic("utilization", (0.3, 0.7, 0.9), (5, 0, -15, -30), "HIGH_UTILIZATION"),
+    Characteristic("months_high_utilization", (1, 3, 6), (0, -10, -25, -40), "HIGH_UTILIZATION"),
+    Characteristic("active_days_90d", (5, 20, 45), (-20, -5, 0, 10), "LOW_ACTIVITY"),
+    Characteristic("tenure_months", (6, 24, 60), (-15, 0, 10, 20), "LOW_ACTIVITY"),
+    Characteristic("consumption_amount_90d", (500, 5000), (-10, 0, 5), "LOW_ACTIVITY"),
+    Characteristic("phone_changes_90d", (1, 3), (0, -10, -25), "INSTABILITY"),
+    Characteristic("device_changes_90d", (2, 4), (0, -10, -25), "INSTABILITY"),
+    Characteristic("address_changes_90d", (1, 3), (0, -5, -15), "INSTABILITY"),
+    Characteristic("linked_bad_share", (0.1, 0.3), (0, -25, -60), "LINKED_RISK"),
+    Characteristic("bad_public_records", (1,), (0, -200), "PUBLIC_RECORD"),
+    Characteristic("verified_monthly_income", (1, 10000, 30000), (0, 10, 20, 30), "CAPACITY", False),  # noqa: E501
+    Characteristic("provident_fund_verified", (0.5,), (0, 15), "CAPACITY", False),
+    Characteristic("verified_assets", (1, 100000, 1000000), (0, 5, 15, 25), "CAPACITY", False),
+)  # fmt: skip
+SCORED_SIGNALS = tuple(c.signal for c in SCORECARD)
+# Signals the rules read besides the scorecard.
+RULE_SIGNALS = ("age", "real_name_verified", "bank_card_bound")
+INPUT_SIGNALS = (*SCORED_SIGNALS, *RULE_SIGNALS)
+
+
+def as_number(value: Any) -> float:
+    """The one conversion of a signal value used by both evaluation paths."""
+    if value is None:
+        return 0.0
+    return float(value)
+
+
+# --------------------------------------------------------------------------
+# Policy rules (the thresholds of a policy version)
+# --------------------------------------------------------------------------
+
+
+class PolicyError(ValueError):
+    """Invalid policy thresholds; `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class BandRule:
+    name: str
+    min_score: int
+    ceiling: Decimal  # highest limit this band may hold, before the overlay
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    bands: tuple[BandRule, ...]  # best band first; the last one has min_score 350
+    close_dpd: int
+    close_on_public_record: bool
+    min_age: int
+    overdue_reduce_pct: Decimal
+    multi_lending_applications_30d: int
+    multi_lending_reduce_pct: Decimal
+    utilization_threshold: Decimal
+    utilization_months: int
+    utilization_reduce_pct: Decimal
+    linked_risk_threshold: Decimal
+    linked_risk_reduce_pct: Decimal
+    hysteresis_pct: Decimal
+    raise_cap_pct: Decimal
+    raise_good_cycles: int
+    reopen_limit: Decimal
+    cooldown_days: int
+    overlay_factor: Decimal
+    overlay_rationale: str
+    breaker_max_accounts_cut_pct: Decimal
+    breaker_max_exposure_cut_pct: Decimal
+    rounding: Decimal = Decimal("100")
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def band_for(self, score: int) -> BandRule:
+        for band in self.bands:
+            if score >= band.min_score:
+                return band
+        return self.bands[-1]
+
+    def as_json(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            return str(value) if isinstance(value, Decimal) else value
+
+        data = {
+            name: plain(getattr(self, name))
+            for name in self.__dataclass_fields__
+            if name not in {"bands", "extra"}
+        }
+        data["bands"] = [
+            {"name": b.name, "min_score": b.min_score, "ceiling": str(b.ceiling)}
+            for b in self.bands
+        ]
+        return data
+
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "bands": [
+        {"name": "A", "min_score": 750, "ceiling": "120000"},
+        {"name": "B", "min_score": 700, "ceiling": "40000"},
+        {"name": "C", "min_score": 650, "ceiling": "20000"},
+        {"name": "D", "min_score": 600, "ceiling": "9000"},
+        {"name": "E", "min_score": 350, "ceiling": "3000"},
+    ],
+    "close_dpd": 90,
+    "close_on_public_record": True,
+    "min_age": 18,
+    "overdue_reduce_pct": "20",
+    "multi_lending_applications_30d": 10,
+    "multi_lending_reduce_pct": "30",
+    "utilization_threshold": "0.9",
+    "utilization_months": 6,
+    "utilization_reduce_pct": "15",
+    "linked_risk_threshold": "0.3",
+    "linked_risk_reduce_pct": "20",
+    "hysteresis_pct": "5",
+    "raise_cap_pct": "10",
+    "raise_good_cycles": 3,
+    "reopen_limit": "500",
+    "cooldown_days": 90,
+    "overlay_factor": "1",
+    "overlay_rationale": "No portfolio-wide adjustment.",
+    "breaker_max_accounts_cut_pct": "10",
+    "breaker_max_exposure_cut_pct": "5",
+    "rounding": "100",
+}
+
+_PCT_FIELDS = (
+    "overdue_reduce_pct",
+    "multi_lending_reduce_pct",
+    "utilization_reduce_pct",
+    "linked_risk_reduce_pct",
+    "hysteresis_pct",
+    "raise_cap_pct",
+    "breaker_max_accounts_cut_pct",
+    "breaker_max_exposure_cut_pct",
+)
+_INT_FIELDS = {
+    "close_dpd": (1, 3650),
+    "min_age": (16, 30),
+    "multi_lending_applications_30d": (1, 500),
+    "utilization_months": (1, 120),
+    "raise_good_cycles": (0, 100),
+    "cooldown_days": (0, 3650),
+}
+
+
+def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
+    """Validate thresholds as a risk person would; every problem is named."""
+    errors: dict[str, str] = {}
+
+    def decimal(name: str, low: Decimal, high: Decimal | None) -> Decimal:
+        raw = data.get(name)
+        try:
+            value = Decimal(str(raw))
+            if not value.is_finite():
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            errors[name] = f"must be a number, not {raw!r}"
+            return low
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            errors[name] = f"must be {bound}, not {value}"
+        return value
+
+    def integer(name: str, low: int, high: int) -> int:
+        raw = data.get(name)
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            errors[name] = f"must be a whole number, not {raw!r}"
+            return low
+        if not low <= raw <= high:
+            errors[name] = f"must be between {low} and {high}, not {raw}"
+        return raw
+
+    unknown = set(data) - set(DEFAULT_POLICY)
+    if unknown:
+        errors["__all__"] = f"unknown fields: {', '.join(sorted(unknown))}"
+    missing = set(DEFAULT_POLICY) - set(data) - {"rounding"}
+    for name in sorted(missing):
+        errors[name] = "is required"
+    if errors.keys() & missing:
+        raise PolicyError(errors)
+
+    bands: list[BandRule] = []
+    raw_bands = data.get("bands")
+    if not isinstance(raw_bands, list) or not raw_bands:
+        errors["bands"] = "must list at least one band"
+    else:
+        for index, raw in enumerate(raw_bands):
+            try:
+                band = BandRule(
+                    name=str(raw["name"]).strip(),
+                    min_score=int(raw["min_score"]),
+                    ceiling=Decimal(str(raw["ceiling"])),
+                )
+            except (KeyError, TypeError, ValueError, InvalidOperation):
+                errors[f"bands.{index}"] = "needs a name, a min_score and a ceiling"
+                continue
+            if not band.name:
+                errors[f"bands.{index}.name"] = "must not be empty"
+            if not MIN_SCORE <= band.min_score <= MAX_SCORE:
+                errors[f"bands.{index}.min_score"] = f"must be between {MIN_SCORE} and {MAX_SCORE}"
+            if not band.ceiling.is_finite():
+                errors[f"bands.{index}.ceiling"] = "must be a number"
+                continue
+            if band.ceiling < 0:
+                errors[f"bands.{index}.ceiling"] = "must not be negative"
+            bands.append(band)
+        cutoffs = [band.min_score for band in bands]
+        if any(a <= b for a, b in pairwise(cutoffs)):
+            errors["bands"] = "cut-offs must be strictly decreasing, best band first"
+        if bands and bands[-1].min_score != MIN_SCORE:
+            errors["bands"] = f"the last band must start at {MIN_SCORE} so every score has a band"
+        ceilings = [band.ceiling for band in bands]
+        if any(a < b for a, b in pairwise(ceilings)):
+            errors["bands"] = "a better band cannot have a lower ceiling than a worse one"
+        if len({band.name for band in bands}) != len(bands):
+            errors["bands"] = "band names must be unique"
+
+    values: dict[str, Any] = {}
+    for name in _PCT_FIELDS:
+        values[name] = decimal(name, Decimal(0), Decimal(100))
+    for name, (low, high) in _INT_FIELDS.items():
+        values[name] = integer(name, low, high)
+    values["utilization_threshold"] = decimal("utilization_threshold", Decimal(0), Decimal(2))
+    values["linked_risk_threshold"] = decimal("linked_risk_threshold", Decimal(0), Decimal(1))
+    values["reopen_limit"] = decimal("reopen_limit", Decimal(0), None)
+    values["overlay_factor"] = decimal("overlay_factor", Decimal("0.1"), Decimal("1.5"))
+    values["rounding"] = decimal("rounding", Decimal("0.01"), Decimal("10000"))
+    if "rounding" not in data:
+        values["rounding"] = Decimal("100")
+    if values["rounding"] <= 0:
+        errors["rounding"] = "must be positive"
+    close_on_record = data.get("close_on_public_record")
+    if not isinstance(close_on_record, bool):
+        errors["close_on_public_record"] = "must be true or false"
+    rationale = str(data.get("overlay_rationale") or "").strip()
+    if not rationale:
+        errors["overlay_rationale"] = "a written rationale is required"
+    if errors:
+        raise PolicyError(errors)
+    return PolicyRules(
+        bands=tuple(bands),
+        close_on_public_record=bool(close_on_record),
+        overlay_rationale=rationale,
+        **values,
+    )
+
+
+# --------------------------------------------------------------------------
+# Integer arithmetic shared by both paths
+# --------------------------------------------------------------------------
+
+
+def cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def basis_points(pct: Decimal) -> int:
+    """A percentage as basis points (10% -> 1000)."""
+    return int((pct * 100).to_integral_value())
+
+
+def ratio_basis_points(factor: Decimal) -> int:
+    """A factor as basis points (0.9 -> 9000)."""
+    return int((factor * 10000).to_integral_value())
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """PolicyRules in the integers and arrays both evaluation paths compute with."""
+
+    rules: PolicyRules
+    band_min_scores: tuple[int, ...]
+    band_ceilings: tuple[int, ...]  # cents, overlay applied, rounded down
+    raw_ceilings: tuple[int, ...]  # cents, before the overlay
+    unit: int  # rounding unit in cents
+    hysteresis_bp: int
+    raise_cap_bp: int
+    reopen_limit: int
+    overdue_bp: int
+    multi_lending_bp: int
+    utilization_bp: int
+    linked_bp: int
+
+
+def compile_rules(rules: PolicyRules) -> CompiledRules:
+    unit = cents(rules.rounding)
+    overlay = ratio_basis_points(rules.overlay_factor)
+    raw = tuple(cents(band.ceiling) for band in rules.bands)
+    return CompiledRules(
+        rules=rules,
+        band_min_scores=tuple(band.min_score for band in rules.bands),
+        band_ceilings=tuple(ceiling * overlay // 10000 // unit * unit for ceiling in raw),
+        raw_ceilings=raw,
+        unit=unit,
+        hysteresis_bp=basis_points(rules.hysteresis_pct),
+        raise_cap_bp=basis_points(rules.raise_cap_pct),
+        reopen_limit=cents(rules.reopen_limit) // unit * unit,
+        overdue_bp=basis_points(rules.overdue_reduce_pct),
+        multi_lending_bp=basis_points(rules.multi_lending_reduce_pct),
+        utilization_bp=basis_points(rules.utilization_reduce_pct),
+        linked_bp=basis_points(rules.linked_risk_reduce_pct),
+    )
+
+
+# --------------------------------------------------------------------------
+# Per-account evaluation
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str
+    old_limit: int  # cents
+    new_limit: int  # cents
+    old_status: str
+    new_status: str
+    score: int
+    band: str
+    contributions: dict[str, int]
+    triggers: tuple[str, ...]
+    reasons: tuple[str, ...]
+    good_cycles: int
+
+    @property
+    def changed(self) -> bool:
+        return self.action != KEEP
+
+    @property
+    def new_limit_decimal(self) -> Decimal:
+        return Decimal(self.new_limit) / 100
+
+
+def principal_reasons(
+    action: str, contributions: Mapping[str, int], triggers: Sequence[str]
+) -> tuple[str, ...]:
+    """At most four reasons, most important first.
+
+    Fired triggers come first in severity order; then the scorecard reasons
+    ranked by the points the account lost against the best bin of each
+    signal (the usual adverse-action method), ties in scorecard order. A
+    limit above its band's ceiling is named last: the scorecard reasons are
+    what put the account in that band.
+    """
+    if action == RAISE:
+        return (GOOD_HISTORY,)
+    if action == REOPEN:
+        return (REOPENED, GOOD_HISTORY)
+    reasons = [code for code in TRIGGER_ORDER if code in triggers and code != BAND_CEILING]
+    lost: dict[str, int] = {}
+    for characteristic in SCORECARD:
+        if characteristic.adverse:
+            shortfall = characteristic.best - contributions[characteristic.signal]
+            lost[characteristic.reason] = lost.get(characteristic.reason, 0) + shortfall
+    order = {c.reason: i for i, c in reversed(list(enumerate(SCORECARD)))}
+    ranked = sorted((r for r, n in lost.items() if n > 0), key=lambda r: (-lost[r], order[r]))
+    for reason in ranked:
+        if reason not in reasons:
+            reasons.append(reason)
+    if BAND_CEILING in triggers:
+        reasons.append(BAND_CEILING)
+    return tuple(reasons[:MAX_REASONS])
+
+
+def evaluate(
+    compiled: CompiledRules,
+    signals: Mapping[str, Any],
+    *,
+    limit: int,
+    status: str,
+    in_cooldown: bool,
+    good_cycles: int,
+) -> Outcome:
+    """Score one account and propose its limit. `limit` is in cents."""
+    rules = compiled.rules
+    contributions = {c.signal: c.points_for(as_number(signals.get(c.signal))) for c in SCORECARD}
+    score = min(max(BASE_SCORE + sum(contributions.values()), MIN_SCORE), MAX_SCORE)
+    band_index = next(
+        (i for i, low in enumerate(compiled.band_min_scores) if score >= low),
+        len(compiled.band_min_scores) - 1,
+    )
+    band = rules.bands[band_index].name
+
+    value = {name: as_number(signals.get(name)) for name in INPUT_SIGNALS}
+    triggers: list[str] = []
+    if (
+        value["age"] < rules.min_age
+        or not value["real_name_verified"]
+        or not value["bank_card_bound"]
+    ):
+        triggers.append(INELIGIBLE)
+    if value["days_past_due"] >= rules.close_dpd:
+        triggers.append(SERIOUS_OVERDUE)
+    if rules.close_on_public_record and value["bad_public_records"] >= 1:
+        triggers.append(PUBLIC_RECORD)
+    cuts: list[tuple[str, int]] = []
+    if value["days_past_due"] > 0:
+        cuts.append((OVERDUE_NOW, compiled.overdue_bp))
+    if value["lender_applications_30d"] >= rules.multi_lending_applications_30d:
+        cuts.append((MULTI_LENDING, compiled.multi_lending_bp))
+    if (
+        value["utilization"] >= float(rules.utilization_threshold)
+        and value["months_high_utilization"] >= rules.utilization_months
+    ):
+        cuts.append((HIGH_UTILIZATION, compiled.utilization_bp))
+    if value["linked_bad_share"] >= float(rules.linked_risk_threshold):
+        cuts.append((LINKED_RISK, compiled.linked_bp))
+    closing = bool(triggers)
+    triggers += [code for code, _bp in cuts]
+    good = not triggers
+    cycles = min(good_cycles + 1, rules.raise_good_cycles) if good else 0
+
+    action, new_limit, new_status = KEEP, limit, status
+    ceiling = compiled.band_ceilings[band_index]
+    if status == "frozen":
+        pass  # a freeze is a person's decision; scoring leaves it alone
+    elif status == "closed":
+        if not closing and in_cooldown:
+            triggers.append(COOLDOWN)
+        elif not closing and good and cycles >= rules.raise_good_cycles:
+            reopen_at = min(compiled.reopen_limit, ceiling)
+            if reopen_at > 0:
+                action, new_limit, new_status = REOPEN, reopen_at, "active"
+    elif closing:
+        action, new_limit, new_status = CLOSE, 0, "closed"
+    else:
+        proposed = min(limit, ceiling)
+        if limit > compiled.raw_ceilings[band_index]:
+            triggers.append(BAND_CEILING)
+        elif proposed < limit:
+            triggers.append(PORTFOLIO_OVERLAY)
+        for _code, bp in cuts:
+            proposed = min(proposed, limit * (10000 - bp) // 10000)
+        if proposed < limit:  # only a cut is rounded: a kept limit stays to the cent
+            proposed = proposed // compiled.unit * compiled.unit
+        if proposed < limit:
+            if (limit - proposed) * 10000 >= limit * compiled.hysteresis_bp:
+                action, new_limit = REDUCE, proposed
+        elif good and cycles >= rules.raise_good_cycles and limit < ceiling:
+            if limit == 0:
+                target = min(ceiling, compiled.reopen_limit)
+            else:
+                target = min(ceiling, limit * (10000 + compiled.raise_cap_bp) // 10000)
+            target = target // compiled.unit * compiled.unit
+            if target > limit and (target - limit) * 10000 >= limit * compiled.hysteresis_bp:
+                action, new_limit = RAISE, target
+
+    fired = tuple(code for code in TRIGGER_ORDER if code in triggers)
+    return Outcome(
+        action=action,
+        old_limit=limit,
+        new_limit=new_limit,
+        old_status=status,
+        new_status=new_status,
+        score=score,
+        band=band,
+        contributions=contributions,
+        triggers=fired,
+        reasons=principal_reasons(action, contributions, fired) if action != KEEP else fired,
+        good_cycles=cycles,
+    )
+
+
+# --------------------------------------------------------------------------
+# Vectorised evaluation of a chunk
+# --------------------------------------------------------------------------
+
+STATUS_CODES = {"active": 0, "frozen": 1, "closed": 2}
+STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
+ACTION_CODES = {name: code for code, name in enumerate(ACTIONS)}
+TRIGGER_BITS = {code: 1 << i for i, code in enumerate(TRIGGER_ORDER)}
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class ChunkResult:
+    """Arrays, one row per account, in the order given."""
+
+    action: IntArray  # ACTION_CODES
+    new_limit: IntArray  # cents
+    new_status: IntArray  # STATUS_CODES
+    score: IntArray
+    band: IntArray  # index into rules.bands
+    points: IntArray  # rows x len(SCORECARD)
+    triggers: IntArray  # TRIGGER_BITS
+    good_cycles: IntArray
+
+    def outcome(self, row: int, compiled: CompiledRules, *, limit: int, status: str) -> Outcome:
+        """One row as the Outcome the per-account function gives."""
+        contributions = {c.signal: int(self.points[row, i]) for i, c in enumerate(SCORECARD)}
+        action = ACTIONS[int(self.action[row])]
+        fired = tuple(
+            code for code in TRIGGER_ORDER if int(self.triggers[row]) & TRIGGER_BITS[code]
+        )
+        return Outcome(
+            action=action,
+            old_limit=limit,
+            new_limit=int(self.new_limit[row]),
+            old_status=status,
+            new_status=STATUS_NAMES[int(self.new_status[row])],
+            score=int(self.score[row]),
+            band=compiled.rules.bands[int(self.band[row])].name,
+            contributions=contributions,
+            triggers=fired,
+            reasons=principal_reasons(action, contributions, fired) if action != KEEP else fired,
+            good_cycles=int(self.good_cycles[row]),
+        )
+
+
+def evaluate_chunk(
+    compiled: CompiledRules,
+    signals: Mapping[str, npt.NDArray[Any]],
+    *,
+    limit: IntArray,
+    status: IntArray,
+    in_cooldown: npt.NDArray[np.bool_],
+    good_cycles: IntArray,
+) -> ChunkResult:
+    """`evaluate` over arrays; signal arrays are float64 with None as 0."""
+    rules = compiled.rules
+    n = len(limit)
+    points = np.empty((n, len(SCORECARD)), dtype=np.int64)
+    for i, c in enumerate(SCORECARD):
+        bins = np.searchsorted(
+            np.asarray(c.edges, dtype=np.float64), signals[c.signal], side="right"
+        )
+        points[:, i] = np.asarray(c.points, dtype=np.int64)[bins]
+    score = np.clip(BASE_SCORE + points.sum(axis=1), MIN_SCORE, MAX_SCORE)
+    mins = np.asarray(compiled.band_min_scores, dtype=np.int64)
+    band = np.full(n, len(mins) - 1, dtype=np.int64)
+    for i in range(len(mins) - 1, -1, -1):
+        band = np.where(score >= mins[i], i, band)
+
+    v = signals
+    bits = np.zeros(n, dtype=np.int64)
+    ineligible = (
+        (v["age"] < rules.min_age) | (v["real_name_verified"] == 0) | (v["bank_card_bound"] == 0)
+    )
+    bits |= np.where(ineligible, TRIGGER_BITS[INELIGIBLE], 0)
+    bits |= np.where(v["days_past_due"] >= rules.close_dpd, TRIGGER_BITS[SERIOUS_OVERDUE], 0)
+    if rules.close_on_public_record:
+        bits |= np.where(v["bad_public_records"] >= 1, TRIGGER_BITS[PUBLIC_RECORD], 0)
+    closing = bits != 0
+    cut_rules = (
+        (OVERDUE_NOW, v["days_past_due"] > 0, compiled.overdue_bp),
+        (MULTI_LENDING, v["lender_applications_30d"] >= rules.multi_lending_applications_30d,
+         compiled.multi_lending_bp),
+        (HIGH_UTILIZATION, (v["utilization"] >= float(rules.utilization_threshold))
+         & (v["months_high_utilization"] >= rules.utilization_months), compiled.utilization_bp),
+        (LINKED_RISK, v["linked_bad_share"] >= float(rules.linked_risk_threshold),
+         compiled.linked_bp),
+    )  # fmt: skip
+    for code, fired, _bp in cut_rules:
+        bits |= np.where(fired, TRIGGER_BITS[code], 0)
+    good = bits == 0
+    cycles = np.where(good, np.minimum(good_cycles + 1, rules.raise_good_cycles), 0)
+
+    action = np.full(n, ACTION_CODES[KEEP], dtype=np.int64)
+    new_limit = limit.copy()
+    new_status = status.copy()
+    ceiling = np.asarray(compiled.band_ceilings, dtype=np.int64)[band]
+    raw_ceiling = np.asarray(compiled.raw_ceilings, dtype=np.int64)[band]
+    unit = compiled.unit
+    is_active = status == STATUS_CODES["active"]
+    is_closed = status == STATUS_CODES["closed"]
+
+    # Closed lines: cool-down, or reopen after enough good cycles.
+    cooling = is_closed & ~closing & in_cooldown
+    bits |= np.where(cooling, TRIGGER_BITS[COOLDOWN], 0)
+    reopen_at = np.minimum(compiled.reopen_limit, ceiling)
+    reopen = is_closed & ~closing & ~in_cooldown & good & (cycles >= rules.raise_good_cycles)
+    reopen &= reopen_at > 0
+    action = np.where(reopen, ACTION_CODES[REOPEN], action)
+    new_limit = np.where(reopen, reopen_at, new_limit)
+    new_status = np.where(reopen, STATUS_CODES["active"], new_status)
+
+    close = is_active & closing
+    action = np.where(close, ACTION_CODES[CLOSE], action)
+    new_limit = np.where(close, 0, new_limit)
+    new_status = np.where(close, STATUS_CODES["closed"], new_status)
+
+    scoring = is_active & ~closing
+    proposed = np.minimum(limit, ceiling)
+    above_band = scoring & (limit > raw_ceiling)
+    bits |= np.where(above_band, TRIGGER_BITS[BAND_CEILING], 0)
+    overlay = scoring & ~above_band & (proposed < limit)
+    bits |= np.where(overlay, TRIGGER_BITS[PORTFOLIO_OVERLAY], 0)
+    for _code, fired, bp in cut_rules:
+        proposed = np.where(fired, np.minimum(proposed, limit * (10000 - bp) // 10000), proposed)
+    proposed = np.where(proposed < limit, proposed // unit * unit, proposed)
+    big_enough = (limit - proposed) * 10000 >= limit * compiled.hysteresis_bp
+    reduce = scoring & (proposed < limit) & big_enough
+    action = np.where(reduce, ACTION_CODES[REDUCE], action)
+    new_limit = np.where(reduce, proposed, new_limit)
+
+    may_raise = scoring & (proposed >= limit) & good
+    may_raise &= (cycles >= rules.raise_good_cycles) & (limit < ceiling)
+    stepped = np.where(
+        limit == 0,
+        np.minimum(ceiling, compiled.reopen_limit),
+        np.minimum(ceiling, limit * (10000 + compiled.raise_cap_bp) // 10000),
+    )
+    stepped = stepped // unit * unit
+    raise_ = may_raise & (stepped > limit)
+    raise_ &= (stepped - limit) * 10000 >= limit * compiled.hysteresis_bp
+    action = np.where(raise_, ACTION_CODES[RAISE], action)
+    new_limit = np.where(raise_, stepped, new_limit)
+
+    return ChunkResult(
+        action=action,
+        new_limit=new_limit,
+        new_status=new_status,
+        score=score,
+        band=band,
+        points=points,
+        triggers=bits,
+        good_cycles=cycles,
+    )

@@ -1,0 +1,523 @@
+"""Re-scoring runs: the services behind the Celery tasks in decisions/tasks.py.
+
+A run has two phases over id-range chunks of the portfolio:
+
+- compute: each chunk is scored with the vectorised policy (decisions.policy)
+  and its result stored on the chunk; nothing changes on the accounts;
+- then the circuit breaker looks at the totals. Within its limits the run
+  applies; otherwise it waits for a person to approve or discard it;
+- apply: each chunk writes its decisions and updates its accounts through
+  decisions.services.decisions_write, in one transaction per chunk.
+
+Every step is keyed by the chunk's state in the database and takes the chunk
+row with SKIP LOCKED, so a redelivered or duplicated task does nothing twice,
+and a worker killed mid-chunk leaves that chunk's transaction rolled back for
+the resumed run to redo.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Max, Min, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Account
+from accounts.signal_spec import SIGNALS_BY_NAME
+from decisions import policy
+from decisions.models import LimitDecision, RescoreRun, RunChunk
+from decisions.services import Change, DecisionError, active_policy, decisions_write
+
+Run = RescoreRun
+State = RescoreRun.State
+
+_SIGNAL_SQL = ", ".join(
+    f"COALESCE(s.{name}::int::float8, 0)"
+    if SIGNALS_BY_NAME[name].kind == "bool"
+    else f"COALESCE(s.{name}::float8, 0)"
+    for name in policy.INPUT_SIGNALS
+)
+CHUNK_SQL = f"""
+    SELECT a.id, (a.current_limit * 100)::int8, a.status, a.version, a.good_cycles,
+           COALESCE(a.score, -1), a.band,
+           (a.cooldown_until IS NOT NULL AND a.cooldown_until > %s), {_SIGNAL_SQL}
+    FROM accounts_account a JOIN accounts_accountsignals s ON s.account_id = a.id
+    WHERE a.id BETWEEN %s AND %s
+    ORDER BY a.id
+"""  # noqa: S608 - column names come from code, values are parameters
+
+
+def _enqueue(task_name: str, *args: Any) -> None:
+    """Send a task once the surrounding transaction commits."""
+    from decisions import tasks
+
+    getattr(tasks, task_name).delay_on_commit(*args)
+
+
+# --------------------------------------------------------------------------
+# Start
+# --------------------------------------------------------------------------
+
+
+def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = None) -> Run:
+    """Create a run over the whole portfolio (or one account) and queue its chunks."""
+    if started_by is not None and not started_by.has_perm("accounts.start_rescore"):
+        raise DecisionError(_("Your role cannot start a re-score."))
+    with transaction.atomic(durable=True):
+        active = active_policy()
+        busy = Run.objects.filter(
+            account__isnull=True, state__in=[State.QUEUED, State.COMPUTING, State.APPLYING]
+        )
+        if account_id is None and busy.exists():
+            raise DecisionError(
+                _("A portfolio re-score is already running; wait for it to finish.")
+            )
+        if account_id is not None and not Account.objects.filter(pk=account_id).exists():
+            raise DecisionError(_("This account does not exist."))
+        run = Run.objects.create(
+            trigger=trigger, started_by=started_by, account_id=account_id, policy=active
+        )
+        accounts = Account.objects.all()
+        if account_id is not None:
+            accounts = accounts.filter(pk=account_id)
+        bounds = accounts.aggregate(low=Min("id"), high=Max("id"))
+        low, high = bounds["low"], bounds["high"]
+        size = settings.RESCORE_CHUNK_SIZE
+        chunks = []
+        if low is not None:
+            for index, first in enumerate(range(low, high + 1, size)):
+                chunks.append(RunChunk(run=run, index=index, first_id=first,
+                                       last_id=min(first + size - 1, high)))  # fmt: skip
+        RunChunk.objects.bulk_create(chunks)
+        exposure = accounts.filter(status=Account.Status.ACTIVE).aggregate(
+            total=Sum("current_limit")
+        )["total"] or Decimal(0)
+        Run.objects.filter(pk=run.pk).update(
+            chunks_total=len(chunks), accounts_total=accounts.count(), exposure_before=exposure
+        )
+        for chunk in chunks:
+            _enqueue("compute_chunk", run.pk, chunk.index)
+        if not chunks:
+            Run.objects.filter(pk=run.pk).update(state=State.DONE, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+# --------------------------------------------------------------------------
+# Compute
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkInput:
+    ids: np.ndarray
+    limit: np.ndarray
+    status: np.ndarray
+    version: np.ndarray
+    good_cycles: np.ndarray
+    score: np.ndarray
+    band: np.ndarray
+    in_cooldown: np.ndarray
+    signals: np.ndarray  # rows x INPUT_SIGNALS
+
+
+def load_chunk(first_id: int, last_id: int) -> ChunkInput:
+    with connection.cursor() as cursor:
+        cursor.execute(CHUNK_SQL, [timezone.now(), first_id, last_id])
+        rows = cursor.fetchall()
+    n = len(rows)
+    width = len(policy.INPUT_SIGNALS)
+    if not n:
+        empty = np.zeros(0, dtype=np.int64)
+        return ChunkInput(empty, empty, empty, empty, empty, empty, np.zeros(0, dtype="<U8"),
+                          np.zeros(0, dtype=bool), np.zeros((0, width)))  # fmt: skip
+    columns = list(zip(*rows, strict=True))
+    return ChunkInput(
+        ids=np.asarray(columns[0], dtype=np.int64),
+        limit=np.asarray(columns[1], dtype=np.int64),
+        status=np.asarray([policy.STATUS_CODES[s] for s in columns[2]], dtype=np.int64),
+        version=np.asarray(columns[3], dtype=np.int64),
+        good_cycles=np.asarray(columns[4], dtype=np.int64),
+        score=np.asarray(columns[5], dtype=np.int64),
+        band=np.asarray(columns[6], dtype="<U8"),
+        in_cooldown=np.asarray(columns[7], dtype=bool),
+        signals=np.asarray(columns[8:], dtype=np.float64).T.reshape(n, width),
+    )
+
+
+def score_chunk(compiled: policy.CompiledRules, data: ChunkInput) -> policy.ChunkResult:
+    signals = {name: data.signals[:, i] for i, name in enumerate(policy.INPUT_SIGNALS)}
+    return policy.evaluate_chunk(
+        compiled, signals, limit=data.limit, status=data.status,
+        in_cooldown=data.in_cooldown, good_cycles=data.good_cycles,
+    )  # fmt: skip
+
+
+def _pack(data: ChunkInput, result: policy.ChunkResult) -> bytes:
+    moved = result.action != policy.ACTION_CODES[policy.KEEP]
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        ids=data.ids, version=data.version, old_score=data.score, old_band=data.band,
+        old_good_cycles=data.good_cycles, old_limit=data.limit, old_status=data.status,
+        action=result.action.astype(np.int8), new_limit=result.new_limit,
+        new_status=result.new_status.astype(np.int8), score=result.score.astype(np.int16),
+        band=result.band.astype(np.int8), good_cycles=result.good_cycles.astype(np.int16),
+        moved=np.flatnonzero(moved), points=result.points[moved].astype(np.int16),
+        triggers=result.triggers[moved], signals=data.signals[moved],
+    )  # fmt: skip
+    return buffer.getvalue()
+
+
+def _unpack(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob)) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def run_compute_chunk(*, run_id: int, index: int) -> bool:
+    """Score one chunk; False when there was nothing to do (done already, or taken)."""
+    with transaction.atomic(durable=True):
+        chunk = (
+            RunChunk.objects.select_for_update(skip_locked=True)
+            .filter(run_id=run_id, index=index, state=RunChunk.State.PENDING)
+            .first()
+        )
+        if chunk is None:
+            return False
+        run = Run.objects.select_related("policy").get(pk=run_id)
+        if run.state not in {State.QUEUED, State.COMPUTING}:
+            return False
+        Run.objects.filter(pk=run_id, state=State.QUEUED).update(
+            state=State.COMPUTING, compute_started_at=timezone.now()
+        )
+        compiled = policy.compile_rules(policy.parse_policy(run.policy.rules))
+        data = load_chunk(chunk.first_id, chunk.last_id)
+        result = score_chunk(compiled, data)
+        chunk.result = _pack(data, result)
+        chunk.state = RunChunk.State.COMPUTED
+        chunk.accounts = len(data.ids)
+        chunk.computed_at = timezone.now()
+        chunk.save(update_fields=["result", "state", "accounts", "computed_at"])
+        action = result.action
+        codes = policy.ACTION_CODES
+        active_after = result.new_status == policy.STATUS_CODES["active"]
+        Run.objects.filter(pk=run_id).update(
+            accounts_done=F("accounts_done") + len(data.ids),
+            raised=F("raised") + int((action == codes[policy.RAISE]).sum()),
+            reduced=F("reduced") + int((action == codes[policy.REDUCE]).sum()),
+            closed=F("closed") + int((action == codes[policy.CLOSE]).sum()),
+            reopened=F("reopened") + int((action == codes[policy.REOPEN]).sum()),
+            exposure_after=F("exposure_after")
+            + Decimal(int(result.new_limit[active_after].sum())) / 100,
+        )
+    _finish_compute_if_ready(run_id)
+    return True
+
+
+def breaker_verdict(run: Run, rules: policy.PolicyRules) -> str:
+    """Why the run must wait for a person, or "" when it may apply."""
+    if run.account_id is not None or not run.accounts_total:
+        return ""
+    cut_share = Decimal(run.reduced + run.closed) * 100 / run.accounts_total
+    problems = []
+    if cut_share > rules.breaker_max_accounts_cut_pct:
+        problems.append(
+            _("it would cut %(share)s%% of accounts (the limit is %(max)s%%)")
+            % {"share": f"{cut_share:.1f}", "max": rules.breaker_max_accounts_cut_pct}
+        )
+    if run.exposure_before > 0:
+        removed = (run.exposure_before - run.exposure_after) * 100 / run.exposure_before
+        if removed > rules.breaker_max_exposure_cut_pct:
+            problems.append(
+                _("it would remove %(share)s%% of total exposure (the limit is %(max)s%%)")
+                % {"share": f"{removed:.1f}", "max": rules.breaker_max_exposure_cut_pct}
+            )
+    return "; ".join(problems)
+
+
+def _finish_compute_if_ready(run_id: int) -> None:
+    with transaction.atomic(durable=True):
+        run = Run.objects.select_for_update().select_related("policy").get(pk=run_id)
+        if run.state != State.COMPUTING:
+            return
+        if run.chunks.exclude(state=RunChunk.State.COMPUTED).exists():
+            return
+        run.compute_finished_at = timezone.now()
+        verdict = breaker_verdict(run, policy.parse_policy(run.policy.rules))
+        if verdict:
+            run.state = State.WAITING
+            run.breaker_reason = verdict
+        else:
+            _begin_apply(run)
+        run.save()
+
+
+def _begin_apply(run: Run) -> None:
+    run.state = State.APPLYING
+    run.apply_started_at = timezone.now()
+    for index in run.chunks.values_list("index", flat=True):
+        _enqueue("apply_chunk", run.pk, index)
+
+
+def run_approve(*, run_id: int, actor: Any) -> Run:
+    """A person lets a run held by the circuit breaker apply."""
+    if not actor.has_perm("accounts.start_rescore"):
+        raise DecisionError(_("Your role cannot approve a re-scoring run."))
+    with transaction.atomic(durable=True):
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.state != State.WAITING:
+            raise DecisionError(_("This run is not waiting for approval."))
+        run.decided_by = actor
+        _begin_apply(run)
+        run.save()
+    return run
+
+
+def run_discard(*, run_id: int, actor: Any) -> Run:
+    """A person throws away a run held by the circuit breaker; nothing is applied."""
+    if not actor.has_perm("accounts.start_rescore"):
+        raise DecisionError(_("Your role cannot discard a re-scoring run."))
+    with transaction.atomic(durable=True):
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.state != State.WAITING:
+            raise DecisionError(_("This run is not waiting for approval."))
+        run.state = State.DISCARDED
+        run.decided_by = actor
+        run.finished_at = timezone.now()
+        run.save()
+        run.chunks.update(result=None)
+    return run
+
+
+# --------------------------------------------------------------------------
+# Apply
+# --------------------------------------------------------------------------
+
+
+def _inputs(row: np.ndarray) -> dict[str, Any]:
+    """The signals a decision used, typed back from the float array."""
+    values: dict[str, Any] = {}
+    for name, value in zip(policy.INPUT_SIGNALS, row, strict=True):
+        kind = SIGNALS_BY_NAME[name].kind
+        if kind == "bool":
+            values[name] = bool(value)
+        elif kind == "int":
+            values[name] = int(value)
+        elif kind == "money":
+            values[name] = f"{value:.2f}"
+        else:
+            values[name] = f"{value:.4f}"
+    return values
+
+
+def run_apply_chunk(*, run_id: int, index: int) -> bool:
+    """Write one computed chunk's decisions; False when there was nothing to do."""
+    with transaction.atomic(durable=True):
+        chunk = (
+            RunChunk.objects.select_for_update(skip_locked=True)
+            .filter(run_id=run_id, index=index, state=RunChunk.State.COMPUTED)
+            .first()
+        )
+        if chunk is None or chunk.result is None:
+            return False
+        run = Run.objects.select_related("policy").get(pk=run_id)
+        if run.state != State.APPLYING:
+            return False
+        rules = policy.parse_policy(run.policy.rules)
+        data = _unpack(bytes(chunk.result))
+        changes = []
+        for position, row in enumerate(data["moved"]):
+            account_id = int(data["ids"][row])
+            action = policy.ACTIONS[int(data["action"][row])]
+            contributions = {
+                c.signal: int(data["points"][position, i]) for i, c in enumerate(policy.SCORECARD)
+            }
+            fired = tuple(
+                code for code in policy.TRIGGER_ORDER
+                if int(data["triggers"][position]) & policy.TRIGGER_BITS[code]
+            )  # fmt: skip
+            changes.append(Change(
+                account_id=account_id, expected_version=int(data["version"][row]),
+                action=action, source=LimitDecision.Source.RUN,
+                new_limit=Decimal(int(data["new_limit"][row])) / 100,
+                new_status=policy.STATUS_NAMES[int(data["new_status"][row])],
+                reasons=policy.principal_reasons(action, contributions, fired),
+                score_after=int(data["score"][row]),
+                band_after=rules.bands[int(data["band"][row])].name,
+                contributions=contributions, triggers=fired,
+                inputs=_inputs(data["signals"][position]),
+                policy_id=run.policy_id, policy_version=run.policy.version, run_id=run.pk,
+                good_cycles=int(data["good_cycles"][row]),
+                idempotency_key=f"run:{run.pk}:{account_id}",
+            ))  # fmt: skip
+        written = decisions_write(changes, cooldown_days=rules.cooldown_days)
+        _update_scores(data, rules, skip=set(written.skipped) | {c.account_id for c in changes})
+        chunk.state = RunChunk.State.APPLIED
+        chunk.applied_at = timezone.now()
+        chunk.result = None
+        chunk.save(update_fields=["state", "applied_at", "result"])
+        if written.skipped:
+            Run.objects.filter(pk=run_id).update(skipped=F("skipped") + len(written.skipped))
+    _finish_apply_if_ready(run_id)
+    return True
+
+
+def _update_scores(data: dict[str, np.ndarray], rules: policy.PolicyRules, skip: set[int]) -> None:
+    """Score, band and good cycles of the accounts whose limit stays: not limit changes."""
+    names = np.asarray([band.name for band in rules.bands], dtype="<U8")
+    band = names[data["band"].astype(np.int64)]
+    differs = (
+        (data["score"] != data["old_score"])
+        | (band != data["old_band"])
+        | (data["good_cycles"] != data["old_good_cycles"])
+    )
+    rows = [i for i in np.flatnonzero(differs) if int(data["ids"][i]) not in skip]
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE accounts_account AS a
+            SET score = u.score, band = u.band, good_cycles = u.good_cycles
+            FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[])
+                AS u(id, score, band, good_cycles)
+            WHERE a.id = u.id
+            """,
+            [
+                [int(data["ids"][i]) for i in rows],
+                [int(data["score"][i]) for i in rows],
+                [str(band[i]) for i in rows],
+                [int(data["good_cycles"][i]) for i in rows],
+            ],
+        )
+
+
+def _finish_apply_if_ready(run_id: int) -> None:
+    with transaction.atomic(durable=True):
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.state != State.APPLYING:
+            return
+        if run.chunks.exclude(state=RunChunk.State.APPLIED).exists():
+            return
+        run.state = State.DONE
+        run.finished_at = timezone.now()
+        run.save(update_fields=["state", "finished_at"])
+
+
+# --------------------------------------------------------------------------
+# Resume, revert, schedule
+# --------------------------------------------------------------------------
+
+
+def run_resume(*, run_id: int) -> int:
+    """Queue again whatever a run still has to do (after a worker died). Idempotent."""
+    with transaction.atomic(durable=True):
+        run = Run.objects.select_for_update().get(pk=run_id)
+        queued = 0
+        if run.state in {State.QUEUED, State.COMPUTING}:
+            for index in run.chunks.filter(state=RunChunk.State.PENDING).values_list(
+                "index", flat=True
+            ):
+                _enqueue("compute_chunk", run.pk, index)
+                queued += 1
+        elif run.state == State.APPLYING:
+            for index in run.chunks.filter(state=RunChunk.State.COMPUTED).values_list(
+                "index", flat=True
+            ):
+                _enqueue("apply_chunk", run.pk, index)
+                queued += 1
+    if not queued:
+        _finish_compute_if_ready(run_id)
+        _finish_apply_if_ready(run_id)
+    return queued
+
+
+def runs_resume_stalled(*, quiet_for: timedelta) -> list[int]:
+    """Resume the runs in which no chunk has moved for `quiet_for` (the watchdog)."""
+    since = timezone.now() - quiet_for
+    stalled = []
+    for run in Run.objects.filter(state__in=[State.QUEUED, State.COMPUTING, State.APPLYING]):
+        latest = run.chunks.aggregate(computed=Max("computed_at"), applied=Max("applied_at"))
+        moments = [m for m in (latest["computed"], latest["applied"], run.created_at) if m]
+        if max(moments) < since:
+            run_resume(run_id=run.pk)
+            stalled.append(run.pk)
+    return stalled
+
+
+def run_revert(*, run_id: int, actor: Any, justification: str, batch: int = 5000) -> Run:
+    """Undo a run with new decisions that restore each account's previous limit.
+
+    History is not edited: each restoring decision points at the one it undoes.
+    An account that changed again after the run keeps its newer decision.
+    """
+    if not actor.has_perm("accounts.start_rescore"):
+        raise DecisionError(_("Your role cannot revert a run."))
+    text = (justification or "").strip()
+    if len(text) < 10:
+        raise DecisionError(_("Write why the run is reverted (at least 10 characters)."))
+    run = Run.objects.get(pk=run_id)
+    if run.state != State.DONE:
+        raise DecisionError(_("Only a finished run can be reverted."))
+    rules = policy.parse_policy(active_policy().rules)
+    last_id = 0
+    while True:
+        with transaction.atomic(durable=True):
+            decisions = list(
+                LimitDecision.objects.filter(run_id=run_id, pk__gt=last_id)
+                .filter(~Q(reverted_by__isnull=False))
+                .order_by("pk")[:batch]
+            )
+            if not decisions:
+                break
+            last_id = decisions[-1].pk
+            current = {
+                pk: (head, version)
+                for pk, head, version in Account.objects.filter(
+                    pk__in=[d.account_id for d in decisions]
+                ).values_list("pk", "chain_head", "version")
+            }
+            changes = [
+                Change(
+                    account_id=d.account_id,
+                    expected_version=current[d.account_id][1],
+                    action=LimitDecision.Action.RESTORE,
+                    source=LimitDecision.Source.REVERT,
+                    new_limit=d.old_limit,
+                    new_status=d.old_status,
+                    reasons=("INCIDENT_REVERT",),
+                    justification=text,
+                    actor_id=actor.pk,
+                    score_after=d.score_before,
+                    band_after=d.band_before,
+                    reverts_id=d.pk,
+                    idempotency_key=f"revert:{d.pk}",
+                )
+                for d in decisions
+                if current[d.account_id][0] == d.hash
+            ]
+            decisions_write(changes, cooldown_days=rules.cooldown_days)
+    Run.objects.filter(pk=run_id).update(state=State.REVERTED, decided_by=actor)
+    run.refresh_from_db()
+    return run
+
+
+def run_wait(run_id: int, *, until: Callable[[Run], bool], seconds: float) -> Run:
+    """Poll a run until `until(run)` (used by the tests and the benchmark)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        run = Run.objects.get(pk=run_id)
+        if until(run) or time.monotonic() > deadline:
+            return run
+        time.sleep(0.1)

@@ -1,0 +1,99 @@
+"""A re-scoring run on real Celery workers, killed with SIGKILL and resumed."""
+
+import os
+import signal
+import time
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count
+
+from accounts.models import Account
+from decisions import policy, runs
+from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
+from decisions.selectors import audit_chain_report
+from tests.base import ensure_roles
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def wait_until(condition, seconds: float = 120.0, step: float = 0.02):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(step)
+    raise AssertionError(f"not true after {seconds} s")
+
+
+def chunks_in(run: RescoreRun, state: str) -> int:
+    return RunChunk.objects.filter(run=run, state=state).count()
+
+
+def expected_limits() -> dict[int, int]:
+    """What the per-account policy gives every account: the run must match it."""
+    compiled = policy.compile_rules(policy.parse_policy(Policy.objects.get(state="active").rules))
+    result = {}
+    for account in Account.objects.select_related("signals"):
+        outcome = policy.evaluate(
+            compiled, account.signals.as_dict(), limit=policy.cents(account.current_limit),
+            status=account.status, in_cooldown=account.in_cooldown(),
+            good_cycles=account.good_cycles,
+        )  # fmt: skip
+        result[account.pk] = outcome.new_limit
+    return result
+
+
+def kill(worker) -> None:
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(10)
+
+
+def test_a_run_killed_twice_resumes_and_writes_every_decision_once(worker_factory, settings):
+    ensure_roles()
+    settings.RESCORE_CHUNK_SIZE = 150
+    call_command("seed_demo", "--accounts", "12000", "--seed", "3", verbosity=0)
+    active = Policy.objects.get(state="active")
+    active.rules = {**active.rules, "breaker_max_accounts_cut_pct": "100",
+                    "breaker_max_exposure_cut_pct": "100"}  # fmt: skip
+    active.save()
+    expected = expected_limits()
+    moving = sum(1 for pk, cents in expected.items()
+                 if cents != policy.cents(Account.objects.get(pk=pk).current_limit))  # fmt: skip
+
+    worker = worker_factory("first")
+    run = runs.run_start(trigger="button")
+    total = run.chunks_total
+    assert total > 40
+
+    # First kill: in the middle of the compute phase.
+    wait_until(lambda: chunks_in(run, "computed") >= 5)
+    kill(worker)
+    computed = chunks_in(run, "computed")
+    assert 0 < computed < total, "killed mid-compute"
+
+    worker = worker_factory("second")
+    runs.run_resume(run_id=run.pk)  # what the watchdog does for a stalled run
+
+    # Second kill: in the middle of the apply phase.
+    wait_until(lambda: chunks_in(run, "applied") >= 5)
+    kill(worker)
+    applied = chunks_in(run, "applied")
+    assert 0 < applied < total, "killed mid-apply"
+    assert LimitDecision.objects.filter(run=run).count() < moving
+
+    worker_factory("third")
+    runs.run_resume(run_id=run.pk)
+    wait_until(lambda: RescoreRun.objects.get(pk=run.pk).state == "done")
+
+    decisions = LimitDecision.objects.filter(run=run)
+    assert decisions.count() == moving, "nothing lost"
+    doubled = decisions.values("account").annotate(n=Count("id")).filter(n__gt=1)
+    assert not doubled.exists(), "nothing written twice"
+    after = {
+        pk: policy.cents(limit) for pk, limit in Account.objects.values_list("pk", "current_limit")
+    }
+    assert after == expected
+    run.refresh_from_db()
+    assert run.accounts_done == run.accounts_total == len(expected)
+    assert audit_chain_report().broken == []

@@ -12,7 +12,9 @@ A run has two phases over id-range chunks of the portfolio:
 Every step is keyed by the chunk's state in the database and takes the chunk
 row with SKIP LOCKED, so a redelivered or duplicated task does nothing twice,
 and a worker killed mid-chunk leaves that chunk's transaction rolled back for
-the resumed run to redo.
+the resumed run to redo. It locks that row only (`of=("self",)`, no ordering
+joins): the run row, which every chunk updates, must not be locked with it, or
+parallel chunks would skip each other.
 """
 
 from __future__ import annotations
@@ -187,8 +189,9 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
     """Score one chunk; False when there was nothing to do (done already, or taken)."""
     with transaction.atomic(durable=True):
         chunk = (
-            RunChunk.objects.select_for_update(skip_locked=True)
+            RunChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(run_id=run_id, index=index, state=RunChunk.State.PENDING)
+            .order_by()
             .first()
         )
         if chunk is None:
@@ -323,8 +326,9 @@ def run_apply_chunk(*, run_id: int, index: int) -> bool:
     """Write one computed chunk's decisions; False when there was nothing to do."""
     with transaction.atomic(durable=True):
         chunk = (
-            RunChunk.objects.select_for_update(skip_locked=True)
+            RunChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(run_id=run_id, index=index, state=RunChunk.State.COMPUTED)
+            .order_by()
             .first()
         )
         if chunk is None or chunk.result is None:
@@ -416,6 +420,14 @@ def _finish_apply_if_ready(run_id: int) -> None:
 # --------------------------------------------------------------------------
 # Resume, revert, schedule
 # --------------------------------------------------------------------------
+
+
+def run_fail(*, run_id: int, error: str) -> None:
+    """Mark a run failed with what went wrong; applied chunks stay (each was whole)."""
+    with transaction.atomic(durable=True):
+        Run.objects.filter(pk=run_id).exclude(state__in=[State.DONE, State.REVERTED]).update(
+            state=State.FAILED, error=error[:4000], finished_at=timezone.now()
+        )
 
 
 def run_resume(*, run_id: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from celery import shared_task
@@ -23,14 +24,23 @@ def record_heartbeat(self, source: str, requested_at: str | None = None) -> int:
     return beat.pk
 
 
+def _failing_run_is_recorded(step: Callable[..., bool], run_id: int, index: int) -> bool:
+    try:
+        return step(run_id=run_id, index=index)
+    except Exception as error:
+        # A bug or bad data must show on the run, not leave it "computing" forever.
+        runs.run_fail(run_id=run_id, error=f"chunk {index}: {type(error).__name__}: {error}")
+        raise
+
+
 @shared_task
 def compute_chunk(run_id: int, index: int) -> bool:
-    return runs.run_compute_chunk(run_id=run_id, index=index)
+    return _failing_run_is_recorded(runs.run_compute_chunk, run_id, index)
 
 
 @shared_task
 def apply_chunk(run_id: int, index: int) -> bool:
-    return runs.run_apply_chunk(run_id=run_id, index=index)
+    return _failing_run_is_recorded(runs.run_apply_chunk, run_id, index)
 
 
 @shared_task

@@ -47,7 +47,7 @@ def worker_factory(transactional_db):
             [sys.executable, "-m", "celery", "-A", "config", "worker", *pool,
              "--loglevel", "WARNING", "--hostname", f"{name}@%h", "--without-heartbeat",
              "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env,
+            cwd=ROOT, env=env, start_new_session=True,  # a group of its own, to kill whole
         )  # fmt: skip
         started.append(worker)
         return worker

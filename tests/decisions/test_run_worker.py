@@ -45,7 +45,8 @@ def expected_limits() -> dict[int, int]:
 
 
 def kill(worker) -> None:
-    os.kill(worker.pid, signal.SIGKILL)
+    """SIGKILL the worker and its pool processes at once, mid-task."""
+    os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(10)
 
 
@@ -72,7 +73,8 @@ def test_a_run_killed_twice_resumes_and_writes_every_decision_once(worker_factor
     computed = chunks_in(run, "computed")
     assert 0 < computed < total, "killed mid-compute"
 
-    worker = worker_factory("second")
+    # Two pool processes from here on: chunks run side by side, as in production.
+    worker = worker_factory("second", concurrency=2)
     runs.run_resume(run_id=run.pk)  # what the watchdog does for a stalled run
 
     # Second kill: in the middle of the apply phase.
@@ -82,7 +84,7 @@ def test_a_run_killed_twice_resumes_and_writes_every_decision_once(worker_factor
     assert 0 < applied < total, "killed mid-apply"
     assert LimitDecision.objects.filter(run=run).count() < moving
 
-    worker_factory("third")
+    worker_factory("third", concurrency=2)
     runs.run_resume(run_id=run.pk)
     wait_until(lambda: RescoreRun.objects.get(pk=run.pk).state == "done")
 

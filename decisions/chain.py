@@ -24,21 +24,25 @@ HASHED_FIELDS = (
 )  # fmt: skip
 
 
-def _plain(value: Any) -> Any:
+def _canonical(value: Any) -> str:
+    """The JSON text of a value that json cannot write by itself."""
     if isinstance(value, Decimal):
         return f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else str(value)
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds")
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
+    raise TypeError(f"cannot hash a {type(value).__name__}")
+
+
+def to_json(value: Any) -> str:
+    """Canonical JSON: the one encoding for stored JSON columns and for hashes,
+    so a value read back from the database hashes the same."""
+    return json.dumps(
+        value, default=_canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def decision_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    payload = {name: _plain(fields.get(name)) for name in HASHED_FIELDS}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = to_json({name: fields.get(name) for name in HASHED_FIELDS})
     return hashlib.sha256(f"{prev_hash}\n{text}".encode()).hexdigest()
 
 

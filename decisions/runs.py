@@ -37,7 +37,13 @@ from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
 from decisions import policy
 from decisions.models import LimitDecision, RescoreRun, RunChunk
-from decisions.services import Change, DecisionError, active_policy, decisions_write
+from decisions.services import (
+    Change,
+    DecisionError,
+    active_policy,
+    decisions_write,
+    update_from_rows,
+)
 
 Run = RescoreRun
 State = RescoreRun.State
@@ -388,20 +394,25 @@ def _update_scores(data: dict[str, np.ndarray], rules: policy.PolicyRules, skip:
     if not rows:
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE accounts_account AS a
-            SET score = u.score, band = u.band, good_cycles = u.good_cycles
-            FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[])
-                AS u(id, score, band, good_cycles)
-            WHERE a.id = u.id
-            """,
-            [
-                [int(data["ids"][i]) for i in rows],
-                [int(data["score"][i]) for i in rows],
-                [str(band[i]) for i in rows],
-                [int(data["good_cycles"][i]) for i in rows],
+        update_from_rows(
+            cursor,
+            table="run_score_updates",
+            columns="id bigint, score int, band text, good_cycles int",
+            rows=[
+                (
+                    int(data["ids"][i]),
+                    int(data["score"][i]),
+                    str(band[i]),
+                    int(data["good_cycles"][i]),
+                )
+                for i in rows
             ],
+            update="""
+                UPDATE accounts_account AS a
+                SET score = u.score, band = u.band, good_cycles = u.good_cycles
+                FROM run_score_updates AS u
+                WHERE a.id = u.id
+            """,
         )
 
 

@@ -7,7 +7,6 @@ bulk with the same rules, live in decisions/runs.py.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -165,7 +164,9 @@ def decisions_write(changes: list[Change], *, cooldown_days: int) -> WriteResult
                 "contributions": change.contributions or {},
                 "triggers": list(change.triggers),
                 "reasons": list(change.reasons),
-                "inputs": chain._plain(change.inputs or {}),
+                # Decimals in inputs are written as canonical strings by to_json,
+                # in the stored column and in the hash alike.
+                "inputs": change.inputs or {},
                 "policy_id": change.policy_id,
                 "policy_version": change.policy_version,
                 "scorecard_version": policy.SCORECARD_VERSION if change.contributions else "",
@@ -185,9 +186,7 @@ def decisions_write(changes: list[Change], *, cooldown_days: int) -> WriteResult
             last_sequence[change.account_id] = fields["sequence"]
             rows.append(
                 tuple(
-                    json.dumps(fields[name], ensure_ascii=False)
-                    if name in JSON_COLUMNS
-                    else fields[name]
+                    chain.to_json(fields[name]) if name in JSON_COLUMNS else fields[name]
                     for name in DECISION_COLUMNS
                 )
             )
@@ -201,10 +200,13 @@ def decisions_write(changes: list[Change], *, cooldown_days: int) -> WriteResult
         with cursor.copy(f"COPY decisions_limitdecision ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        if updates:
-            columns_of = list(zip(*updates, strict=True))
-            cursor.execute(
-                """
+        update_from_rows(
+            cursor,
+            table="decision_account_updates",
+            columns="id bigint, new_limit numeric, new_status text, score int, band text, "
+            "good_cycles int, closing bool, reopening bool, head text",
+            rows=updates,
+            update="""
                 UPDATE accounts_account AS a SET
                     current_limit = u.new_limit,
                     status = u.new_status,
@@ -218,15 +220,35 @@ def decisions_write(changes: list[Change], *, cooldown_days: int) -> WriteResult
                     version = a.version + 1,
                     chain_head = u.head,
                     updated_at = %s
-                FROM unnest(%s::bigint[], %s::numeric[], %s::text[], %s::int[], %s::text[],
-                            %s::int[], %s::bool[], %s::bool[], %s::text[])
-                    AS u(id, new_limit, new_status, score, band, good_cycles, closing,
-                         reopening, head)
+                FROM decision_account_updates AS u
                 WHERE a.id = u.id
-                """,
-                [now + timedelta(days=cooldown_days), now, *map(list, columns_of)],
-            )
+            """,
+            params=[now + timedelta(days=cooldown_days), now],
+        )
     return WriteResult(written=len(rows), skipped=skipped)
+
+
+def update_from_rows(
+    cursor: Any,
+    *,
+    table: str,
+    columns: str,
+    rows: list[tuple[Any, ...]],
+    update: str,
+    params: list[Any] | None = None,
+) -> None:
+    """Bulk UPDATE: COPY the rows into a temporary table, then one UPDATE ... FROM it.
+
+    COPY streams in C; binding large arrays as parameters is many times slower.
+    """
+    if not rows:
+        return
+    cursor.execute(f"CREATE TEMPORARY TABLE {table} ({columns}) ON COMMIT DROP")
+    with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(update, params or [])
+    cursor.execute(f"DROP TABLE {table}")
 
 
 def decision_record(*, change: Change) -> LimitDecision:

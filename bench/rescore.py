@@ -1,0 +1,674 @@
+"""A full re-score with the real Celery worker, against one SQL statement (the floor).
+
+Targets (for 1,000,000 accounts on 2 cores): ≤ 60 s, ≥ 0.5 times the speed of the
+floor, ≤ 500 MB of worker memory, and linear growth (also 100,000 and 300,000).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import psutil  # type: ignore[import-untyped]
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count
+
+from accounts.signal_spec import SIGNALS_BY_NAME
+from config.celery import app as celery_app
+from decisions import policy, runs
+from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = [100_000, 300_000, 1_000_000]
+CONCURRENCY = 2
+SAMPLE_SECONDS = 0.2
+POLL_SECONDS = 0.2
+# A chunk takes seconds: a run none of whose chunks moved for this long is stuck.
+STALL_SECONDS = 60.0
+TARGET_SECONDS = 60.0
+TARGET_FLOOR_RATIO = 0.5
+TARGET_RSS_MB = 500.0
+# Linear growth: the per-account cost at 1,000,000 at most this much above the
+# per-account cost at 100,000.
+TARGET_LINEAR_RATIO = 1.25
+END_STATES = {RescoreRun.State.DONE, RescoreRun.State.FAILED, RescoreRun.State.WAITING}
+MB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------
+# The worker and its memory
+# --------------------------------------------------------------------------
+
+
+class MemorySampler(threading.Thread):
+    """Samples the RSS of the worker and its prefork children every SAMPLE_SECONDS."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.root = psutil.Process(pid)
+        self.halt = threading.Event()
+        self.largest = 0  # bytes, the largest single process in any sample
+        self.total = 0  # bytes, the largest sum over the processes in any sample
+        self.samples = 0
+
+    def sample(self) -> None:
+        try:
+            processes = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        sizes = []
+        for process in processes:
+            with suppress(psutil.Error):
+                sizes.append(process.memory_info().rss)
+        if sizes:
+            self.largest = max(self.largest, max(sizes))
+            self.total = max(self.total, sum(sizes))
+            self.samples += 1
+
+    def run(self) -> None:
+        self.sample()
+        while not self.halt.wait(SAMPLE_SECONDS):
+            self.sample()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(10)
+        self.sample()
+
+
+@contextmanager
+def celery_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker (prefork, CONCURRENCY processes) on the bench database and Redis."""
+    celery_app.control.purge()
+    log: IO[bytes] = log_path.open("ab")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+         "--concurrency", str(CONCURRENCY), "--hostname", "bench-worker@%h",
+         "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(timeout=0.5):
+            if worker.poll() is not None:
+                raise RuntimeError(
+                    f"the Celery worker exited ({worker.returncode}); see {log_path}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not answer within 60 s; see {log_path}")
+        yield worker
+    finally:
+        _stop(worker)
+        log.close()
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        return
+    try:
+        children = psutil.Process(worker.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    worker.terminate()  # warm shutdown: the pool children go with the main process
+    try:
+        worker.wait(60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(10)
+    for child in children:
+        with suppress(psutil.Error):
+            child.kill()
+
+
+# --------------------------------------------------------------------------
+# The floor: one hand-written SQL statement doing the same scoring and writes
+# --------------------------------------------------------------------------
+
+
+def _signal(name: str, row: str = "s") -> str:
+    if SIGNALS_BY_NAME[name].kind == "bool":
+        return f"COALESCE({row}.{name}::int, 0)"
+    return f"COALESCE({row}.{name}, 0)"
+
+
+def _bins(characteristic: policy.Characteristic) -> str:
+    """The points of one scorecard characteristic: bin i holds [edges[i-1], edges[i])."""
+    value = _signal(characteristic.signal)
+    branches = " ".join(
+        f"WHEN {value} < {edge!r} THEN {points}"
+        for edge, points in zip(characteristic.edges, characteristic.points, strict=False)
+    )
+    return f"CASE {branches} ELSE {characteristic.points[-1]} END"
+
+
+def _by_band(values: tuple[Any, ...]) -> str:
+    branches = " ".join(f"WHEN {i} THEN {value}" for i, value in enumerate(values))
+    return f"CASE band_ix {branches} END"
+
+
+def floor_sql(rules: policy.PolicyRules) -> str:
+    """Score every account and write the changes, in one statement, from the policy in force."""
+    c = policy.compile_rules(rules)
+    card = policy.SCORECARD
+    n_points = range(len(card))
+    points = ",\n           ".join(
+        f"{_bins(ch)} AS p{i}" for i, ch in zip(n_points, card, strict=True)
+    )
+    total = " + ".join(f"p{i}" for i in n_points)
+    bands = " ".join(
+        f"WHEN score >= {low} THEN {i}" for i, low in enumerate(c.band_min_scores[:-1])
+    )
+    band_names = " ".join(f"WHEN {i} THEN '{band.name}'" for i, band in enumerate(rules.bands))
+    public_record = (
+        f"{_signal('bad_public_records')} >= 1" if rules.close_on_public_record else "false"
+    )
+    cuts = {
+        policy.OVERDUE_NOW: ("t_overdue", c.overdue_bp),
+        policy.MULTI_LENDING: ("t_multi", c.multi_lending_bp),
+        policy.HIGH_UTILIZATION: ("t_util", c.utilization_bp),
+        policy.LINKED_RISK: ("t_linked", c.linked_bp),
+    }
+    cut_terms = ", ".join(
+        f"CASE WHEN {flag} THEN old_c * {10000 - bp} / 10000 END" for flag, bp in cuts.values()
+    )
+    fired_when = {
+        policy.INELIGIBLE: "t_ineligible",
+        policy.SERIOUS_OVERDUE: "t_serious",
+        policy.PUBLIC_RECORD: "t_public",
+        policy.COOLDOWN: "status = 'closed' AND NOT closing AND in_cooldown",
+        **{code: flag for code, (flag, _bp) in cuts.items()},
+        policy.PORTFOLIO_OVERLAY: "status = 'active' AND NOT closing "
+        "AND old_c <= raw_ceiling AND ceiling < old_c",
+        policy.BAND_CEILING: "status = 'active' AND NOT closing AND old_c > raw_ceiling",
+    }
+    unknown = set(policy.TRIGGER_ORDER) - set(fired_when)
+    if unknown:
+        raise ValueError(f"the floor SQL does not know the triggers {sorted(unknown)}")
+    fired = ", ".join(
+        f"CASE WHEN {fired_when[code]} THEN '{code}' END" for code in policy.TRIGGER_ORDER
+    )
+    lost = ", ".join(
+        f"('{ch.reason}', {ch.best} - p{i}, {i})" for i, ch in enumerate(card) if ch.adverse
+    )
+    contributions = ", ".join(f"'{ch.signal}', p{i}" for i, ch in enumerate(card))
+    inputs = ", ".join(f"'{name}', (sig).{name}" for name in policy.INPUT_SIGNALS)
+    rgc = rules.raise_good_cycles
+    reopen_at = f"LEAST({c.reopen_limit}, ceiling)"
+    # OFFSET 0 keeps each step a subquery of its own: flattened, the planner would
+    # copy every point expression into each place a later step uses it.
+    return f"""
+WITH pts AS (
+    SELECT f.id, (f.current_limit * 100)::int8 AS old_c, f.current_limit AS old_limit,
+           f.status, f.score AS old_score, f.band AS old_band, f.good_cycles AS old_cycles,
+           (f.cooldown_until IS NOT NULL AND f.cooldown_until > now()) AS in_cooldown,
+           {points},
+           ({_signal("age")} < {rules.min_age} OR {_signal("real_name_verified")} = 0
+            OR {_signal("bank_card_bound")} = 0) AS t_ineligible,
+           {_signal("days_past_due")} >= {rules.close_dpd} AS t_serious,
+           {public_record} AS t_public,
+           {_signal("days_past_due")} > 0 AS t_overdue,
+           {_signal("lender_applications_30d")} >= {rules.multi_lending_applications_30d}
+               AS t_multi,
+           ({_signal("utilization")} >= {rules.utilization_threshold}
+            AND {_signal("months_high_utilization")} >= {rules.utilization_months}) AS t_util,
+           {_signal("linked_bad_share")} >= {rules.linked_risk_threshold} AS t_linked,
+           s AS sig
+    FROM bench_floor_accounts f JOIN accounts_accountsignals s ON s.account_id = f.id
+    OFFSET 0
+), scored AS (
+    SELECT pts.*,
+           LEAST(GREATEST({policy.BASE_SCORE} + {total}, {policy.MIN_SCORE}),
+                 {policy.MAX_SCORE}) AS score,
+           (t_ineligible OR t_serious OR t_public) AS closing,
+           NOT (t_ineligible OR t_serious OR t_public OR t_overdue OR t_multi OR t_util
+                OR t_linked) AS good
+    FROM pts
+    OFFSET 0
+), banded AS (
+    SELECT scored.*, CASE {bands} ELSE {len(c.band_min_scores) - 1} END AS band_ix,
+           CASE WHEN good THEN LEAST(old_cycles + 1, {rgc}) ELSE 0 END AS cycles
+    FROM scored
+    OFFSET 0
+), ceilings AS (
+    SELECT banded.*, {_by_band(c.band_ceilings)}::int8 AS ceiling,
+           {_by_band(c.raw_ceilings)}::int8 AS raw_ceiling,
+           CASE band_ix {band_names} END AS band
+    FROM banded
+    OFFSET 0
+), proposed AS (
+    SELECT ceilings.*,
+           LEAST(old_c, ceiling, {cut_terms}) AS uncut,
+           (CASE WHEN old_c = 0 THEN LEAST(ceiling, {c.reopen_limit})
+                 ELSE LEAST(ceiling, old_c * {10000 + c.raise_cap_bp} / 10000)
+            END) / {c.unit} * {c.unit} AS stepped
+    FROM ceilings
+    OFFSET 0
+), rounded AS (
+    -- Only a cut is rounded down to the unit: a kept limit stays to the cent.
+    SELECT proposed.*,
+           CASE WHEN uncut < old_c THEN uncut / {c.unit} * {c.unit} ELSE uncut END AS cut
+    FROM proposed
+    OFFSET 0
+), decided AS (
+    SELECT rounded.*,
+           CASE
+               WHEN status = 'frozen' THEN 'keep'
+               WHEN status = 'closed' THEN
+                   CASE WHEN NOT closing AND NOT in_cooldown AND good AND cycles >= {rgc}
+                             AND {reopen_at} > 0 THEN 'reopen' ELSE 'keep' END
+               WHEN closing THEN 'close'
+               WHEN cut < old_c AND (old_c - cut) * 10000 >= old_c * {c.hysteresis_bp}
+                   THEN 'reduce'
+               WHEN cut >= old_c AND good AND cycles >= {rgc} AND old_c < ceiling
+                    AND stepped > old_c
+                    AND (stepped - old_c) * 10000 >= old_c * {c.hysteresis_bp} THEN 'raise'
+               ELSE 'keep'
+           END AS action
+    FROM rounded
+    OFFSET 0
+), outcome AS (
+    SELECT decided.*,
+           CASE action WHEN 'close' THEN 0 WHEN 'reopen' THEN {reopen_at}
+                WHEN 'reduce' THEN cut WHEN 'raise' THEN stepped ELSE old_c END AS new_c,
+           CASE action WHEN 'close' THEN 'closed' WHEN 'reopen' THEN 'active'
+                ELSE status END AS new_status
+    FROM decided
+    OFFSET 0
+), moved AS (
+    SELECT outcome.*, array_remove(ARRAY[{fired}], NULL) AS fired
+    FROM outcome WHERE action <> 'keep'
+), ins AS (
+    INSERT INTO bench_floor_decisions (account_id, action, old_limit, new_limit, old_status,
+        new_status, score_before, score_after, band_before, band_after, contributions,
+        triggers, reasons, inputs)
+    SELECT id, action, old_limit, new_c / 100.0, status, new_status, old_score, score,
+           old_band, band, jsonb_build_object({contributions}), to_jsonb(fired),
+           CASE action
+               WHEN 'raise' THEN '["{policy.GOOD_HISTORY}"]'::jsonb
+               WHEN 'reopen' THEN '["{policy.REOPENED}", "{policy.GOOD_HISTORY}"]'::jsonb
+               ELSE (
+                   SELECT COALESCE(jsonb_agg(code ORDER BY rank), '[]'::jsonb) FROM (
+                       SELECT code, MIN(rank) AS rank FROM (
+                           -- the band ceiling is named after the scorecard reasons
+                           SELECT t.code, CASE t.code WHEN '{policy.BAND_CEILING}' THEN 100000
+                                          ELSE t.rank END
+                           FROM unnest(fired) WITH ORDINALITY AS t(code, rank)
+                           UNION ALL
+                           SELECT l.reason, 1000 + row_number() OVER (ORDER BY l.lost DESC,
+                                                                           l.first)
+                           FROM (
+                               SELECT reason, SUM(lost) AS lost, MIN(ord) AS first
+                               FROM (VALUES {lost}) AS v(reason, lost, ord)
+                               GROUP BY reason HAVING SUM(lost) > 0
+                           ) AS l
+                       ) AS u
+                       GROUP BY code ORDER BY rank LIMIT {policy.MAX_REASONS}
+                   ) AS r
+               )
+           END,
+           jsonb_build_object({inputs})
+    FROM moved
+    RETURNING 1
+), upd AS (
+    UPDATE bench_floor_accounts AS f
+    SET current_limit = o.new_c / 100.0, status = o.new_status, score = o.score,
+        band = o.band, good_cycles = o.cycles,
+        version = f.version + CASE WHEN o.action = 'keep' THEN 0 ELSE 1 END,
+        cooldown_until = CASE o.action
+            WHEN 'close' THEN now() + interval '{rules.cooldown_days} days'
+            WHEN 'reopen' THEN NULL ELSE f.cooldown_until END
+    FROM outcome AS o
+    WHERE f.id = o.id
+      AND (o.action <> 'keep' OR o.score IS DISTINCT FROM o.old_score
+           OR o.band <> o.old_band OR o.cycles <> o.old_cycles)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)
+"""  # noqa: S608 - every name and number comes from code and the policy, not from input
+
+
+def floor_prepare() -> None:
+    """The scratch copy of the accounts as they are before the run (not timed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_floor_decisions, bench_floor_accounts")
+        cursor.execute(
+            "CREATE UNLOGGED TABLE bench_floor_accounts AS "
+            "SELECT id, current_limit, status, score, band, good_cycles, cooldown_until, version "
+            "FROM accounts_account"
+        )
+        cursor.execute("ALTER TABLE bench_floor_accounts ADD PRIMARY KEY (id)")
+        cursor.execute(
+            """
+            CREATE TABLE bench_floor_decisions (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                account_id bigint NOT NULL,
+                action varchar(8) NOT NULL,
+                old_limit numeric(12, 2) NOT NULL,
+                new_limit numeric(12, 2) NOT NULL,
+                old_status varchar(8) NOT NULL,
+                new_status varchar(8) NOT NULL,
+                score_before smallint,
+                score_after smallint,
+                band_before varchar(8) NOT NULL,
+                band_after varchar(8) NOT NULL,
+                contributions jsonb NOT NULL,
+                triggers jsonb NOT NULL,
+                reasons jsonb NOT NULL,
+                inputs jsonb NOT NULL
+            )
+            """
+        )
+        cursor.execute("ANALYZE bench_floor_accounts")
+
+
+@dataclass
+class Floor:
+    seconds: float
+    decisions: int
+    updated: int
+    decisions_differ: int  # floor decision rows that differ from the run's
+    accounts_differ: int  # accounts whose end state differs from the run's
+
+
+def floor_measure(rules: policy.PolicyRules, run_id: int) -> Floor:
+    """Time the one statement, then hold its result against the run's (not timed)."""
+    sql = floor_sql(rules)
+    try:
+        with connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(sql)
+            decisions, updated = cursor.fetchone()
+            seconds = time.perf_counter() - started
+            cursor.execute(
+                """
+                SELECT count(*) FROM bench_floor_decisions AS f
+                FULL JOIN (SELECT * FROM decisions_limitdecision WHERE run_id = %s) AS r
+                    USING (account_id)
+                WHERE f.action IS DISTINCT FROM r.action
+                   OR f.new_limit IS DISTINCT FROM r.new_limit
+                   OR f.score_after IS DISTINCT FROM r.score_after
+                   OR f.band_after IS DISTINCT FROM r.band_after
+                   OR f.contributions IS DISTINCT FROM r.contributions
+                   OR f.triggers IS DISTINCT FROM r.triggers
+                   OR f.reasons IS DISTINCT FROM r.reasons
+                """,
+                [run_id],
+            )
+            (decisions_differ,) = cursor.fetchone()
+            cursor.execute(
+                """
+                SELECT count(*) FROM bench_floor_accounts AS f
+                JOIN accounts_account AS a USING (id)
+                WHERE (f.current_limit, f.status, f.score, f.band, f.good_cycles, f.version)
+                      IS DISTINCT FROM
+                      (a.current_limit, a.status, a.score, a.band, a.good_cycles, a.version)
+                """
+            )
+            (accounts_differ,) = cursor.fetchone()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS bench_floor_decisions, bench_floor_accounts")
+    return Floor(seconds, decisions, updated, decisions_differ, accounts_differ)
+
+
+# --------------------------------------------------------------------------
+# One size
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    size: int
+    accounts: int
+    seconds: float
+    decisions: int
+    largest_mb: float
+    total_mb: float
+    samples: int
+    run: RescoreRun
+    floor: Floor
+
+    @property
+    def rate(self) -> float:
+        return self.accounts / self.seconds
+
+    @property
+    def floor_ratio(self) -> float:
+        """Run speed ÷ floor speed, over the same accounts."""
+        return self.floor.seconds / self.seconds
+
+    @property
+    def per_100k(self) -> float:
+        return self.seconds / self.accounts * 100_000
+
+
+def _book(size: int) -> None:
+    """A fresh book of `size` accounts, no runs, vacuumed and analysed (not timed)."""
+    # --replace TRUNCATEs the accounts CASCADE: their decisions and runs go too.
+    call_command("seed_demo", "--accounts", str(size), "--replace", verbosity=0)
+    with connection.cursor() as cursor:
+        # When the book was empty nothing was truncated: clear any run left behind.
+        cursor.execute("TRUNCATE decisions_rescorerun CASCADE")
+        cursor.execute("VACUUM (ANALYZE) accounts_account, accounts_accountsignals")
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "—"
+    return f"{(end - start).total_seconds():.1f}"
+
+
+def _progress(run_id: int) -> tuple[Any, ...]:
+    run = RescoreRun.objects.get(pk=run_id)
+    chunks = dict(
+        RunChunk.objects.filter(run_id=run_id)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    return run.state, run.accounts_done, chunks
+
+
+def _wait(run_id: int, timeout: float) -> str:
+    """Poll the run until it ends; "" when it did, else why the wait stopped."""
+    deadline = time.monotonic() + timeout
+    last, moved = _progress(run_id), time.monotonic()
+    while last[0] not in END_STATES:
+        time.sleep(POLL_SECONDS)
+        now = time.monotonic()
+        current = _progress(run_id)
+        if current != last:
+            last, moved = current, now
+        elif now - moved > STALL_SECONDS:
+            return f"no progress for {STALL_SECONDS:.0f} s"
+        if now > deadline:
+            return f"not finished after {timeout:.0f} s"
+    return ""
+
+
+def _worker_activity() -> str:
+    """What the worker says it is doing, for the failure message."""
+    inspect = celery_app.control.inspect(timeout=1)
+    active = {name: len(tasks) for name, tasks in (inspect.active() or {}).items()}
+    reserved = {name: len(tasks) for name, tasks in (inspect.reserved() or {}).items()}
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        queued = client.llen("celery")
+    finally:
+        client.close()
+    return f"tasks running {active}, reserved {reserved}, messages in the queue {queued}"
+
+
+def measure(size: int, rules: policy.PolicyRules, log_path: Path) -> Measure:
+    _book(size)
+    floor_prepare()
+    try:
+        with celery_worker(log_path) as worker:
+            sampler = MemorySampler(worker.pid)
+            sampler.start()
+            try:
+                started = time.perf_counter()
+                run = runs.run_start(trigger="button")
+                problem = _wait(run.pk, timeout=600 + size * 0.002)
+                seconds = time.perf_counter() - started
+                activity = _worker_activity() if problem else ""
+            finally:
+                sampler.stop()
+        run.refresh_from_db()
+        if run.state != RescoreRun.State.DONE:
+            chunks = RunChunk.objects.filter(run=run)
+            pending = list(
+                chunks.exclude(state=RunChunk.State.APPLIED).values_list("index", "state")
+            )
+            raise AssertionError(
+                f"{size:,} accounts: the run is {run.state!r} after {seconds:.1f} s "
+                f"({problem or 'it ended'}; error {run.error!r}, breaker "
+                f"{run.breaker_reason!r}; {run.accounts_done:,}/{run.accounts_total:,} accounts "
+                f"computed; {run.chunks_total} chunks, not applied: {pending}; "
+                f"compute {_seconds(run.compute_started_at, run.compute_finished_at)} s, "
+                f"apply {_seconds(run.apply_started_at, run.finished_at)} s; worker: "
+                f"{activity or '—'}); see {log_path}"
+            )
+        decisions = LimitDecision.objects.filter(run=run).count()
+        floor = floor_measure(rules, run.pk)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS bench_floor_decisions, bench_floor_accounts")
+    return Measure(
+        size=size, accounts=run.accounts_total, seconds=seconds, decisions=decisions,
+        largest_mb=sampler.largest / MB, total_mb=sampler.total / MB, samples=sampler.samples,
+        run=run, floor=floor,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+def _met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def report(results: list[Measure]) -> str:
+    rows = [
+        "| accounts | run wall time (s) | accounts/s | decisions written "
+        "| peak worker RSS (MB, largest process / all processes) | floor SQL (s) "
+        "| run speed ÷ floor speed |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in results:
+        rows.append(
+            f"| {m.size:,} | {m.seconds:.1f} | {m.rate:,.0f} | {m.decisions:,} "
+            f"| {m.largest_mb:,.0f} / {m.total_mb:,.0f} | {m.floor.seconds:.1f} "
+            f"| {m.floor_ratio:.2f}× |"
+        )
+    phases = [
+        "| accounts | chunks | queued → compute (s) | compute (s) | compute → apply (s) "
+        "| apply (s) | raised / reduced / closed / reopened | skipped | s per 100k accounts "
+        "| floor: decisions / accounts updated | floor vs run: decisions differing "
+        "/ accounts differing |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for m in results:
+        r = m.run
+        phases.append(
+            f"| {m.size:,} | {r.chunks_total} | {_seconds(r.created_at, r.compute_started_at)} "
+            f"| {_seconds(r.compute_started_at, r.compute_finished_at)} "
+            f"| {_seconds(r.compute_finished_at, r.apply_started_at)} "
+            f"| {_seconds(r.apply_started_at, r.finished_at)} "
+            f"| {r.raised:,} / {r.reduced:,} / {r.closed:,} / {r.reopened:,} | {r.skipped:,} "
+            f"| {m.per_100k:.2f} | {m.floor.decisions:,} / {m.floor.updated:,} "
+            f"| {m.floor.decisions_differ:,} / {m.floor.accounts_differ:,} |"
+        )
+    by_size = {m.size: m for m in results}
+    big, small = by_size[1_000_000], by_size[100_000]
+    growth = big.per_100k / small.per_100k
+    per_100k = ", ".join(f"{m.size:,}: {m.per_100k:.2f} s" for m in results)
+    targets = [
+        f"- Wall time ≤ {TARGET_SECONDS:.0f} s for 1,000,000 accounts: "
+        f"{big.seconds:.1f} s — {_met(big.seconds <= TARGET_SECONDS)}.",
+        f"- Speed ≥ {TARGET_FLOOR_RATIO}× the floor: {big.floor_ratio:.2f}× "
+        f"({big.rate:,.0f} against {big.accounts / big.floor.seconds:,.0f} accounts/s) — "
+        f"{_met(big.floor_ratio >= TARGET_FLOOR_RATIO)}.",
+        f"- Worker memory ≤ {TARGET_RSS_MB:.0f} MB (largest process): {big.largest_mb:,.0f} MB "
+        f"(all {CONCURRENCY + 1} processes together {big.total_mb:,.0f} MB) — "
+        f"{_met(big.largest_mb <= TARGET_RSS_MB)}.",
+        f"- Linear growth: seconds per 100,000 accounts {per_100k}; the per-account cost at "
+        f"1,000,000 is {growth:.2f}× that at 100,000 (met when ≤ {TARGET_LINEAR_RATIO}) — "
+        f"{_met(growth <= TARGET_LINEAR_RATIO)}.",
+    ]
+    return (
+        "## Full re-score with the Celery worker (`rescore`)\n\n"
+        f"For each size, `seed_demo --accounts N --replace` builds the book (plus the four "
+        "story accounts; not timed, followed by `VACUUM (ANALYZE)` of the accounts and their "
+        "signals), a real worker is started (`celery -A config worker --concurrency "
+        f"{CONCURRENCY}`, prefork: one main process and {CONCURRENCY} pool processes), and the "
+        'time runs from `runs.run_start(trigger="button")` until the run is `done`. The run '
+        "has two phases over id-range chunks of "
+        f"`RESCORE_CHUNK_SIZE` = {settings.RESCORE_CHUNK_SIZE:,} accounts: *compute* scores "
+        "each chunk with the vectorised policy and stores the result on the chunk; once all "
+        "are computed the circuit breaker looks at the totals, and *apply* writes each "
+        "chunk's decisions (hash-chained, COPY) and updates its accounts, one transaction per "
+        "chunk. The benchmark measures throughput, so before the runs the active policy's "
+        "`breaker_max_accounts_cut_pct` and `breaker_max_exposure_cut_pct` are set to 100 "
+        "(the breaker itself is tested elsewhere; the rules are put back afterwards). "
+        f"Worker memory is the RSS of the worker's processes sampled every {SAMPLE_SECONDS} s "
+        "during the run.\n\n"
+        "The floor, measured in the same iteration after the run: one hand-written SQL "
+        "statement over a copy of the accounts taken before the run (`bench_floor_accounts`, "
+        "an UNLOGGED table; the decisions go to a regular table, `bench_floor_decisions`). It "
+        "computes every scorecard characteristic's points (CASE over the bins of "
+        "`decisions.policy.SCORECARD`) and the score of every account, the band and its "
+        "ceiling, the close triggers, the percentage cuts, hysteresis, raises after good "
+        "cycles and reopening after the cool-down, from the active policy; it inserts one row "
+        "per changed account with its contributions, triggers, principal reasons and inputs "
+        "as jsonb, and updates the changed accounts (and the score, band and good cycles of "
+        "the others). It does not do the hash chain, the decision sequence numbers, the "
+        "optimistic version check or the real decision table's indexes and append-only "
+        "trigger. The last columns below hold its result against the run's: decision rows "
+        "(action, new limit, score, band, contributions, triggers, reasons) and end states "
+        "of the accounts that differ.\n\n" + "\n".join(rows) + "\n\n"
+        "Phases, from the run's own timestamps:\n\n" + "\n".join(phases) + "\n\n"
+        "Targets (1,000,000 accounts, 2 cores):\n\n" + "\n".join(targets)
+    )
+
+
+def run() -> str:
+    active = Policy.objects.get(state=Policy.State.ACTIVE)
+    original = dict(active.rules)
+    log_path = Path(settings.STATE_DIR) / "rescore-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    try:
+        active.rules = {
+            **original,
+            "breaker_max_accounts_cut_pct": "100",
+            "breaker_max_exposure_cut_pct": "100",
+        }
+        active.save(update_fields=["rules"])
+        rules = policy.parse_policy(active.rules)
+        for size in SIZES:
+            print(f"  rescore: {size:,} accounts ...", flush=True)
+            result = measure(size, rules, log_path)
+            print(
+                f"  rescore: {size:,} accounts in {result.seconds:.1f} s, "
+                f"floor {result.floor.seconds:.1f} s",
+                flush=True,
+            )
+            results.append(result)
+    finally:
+        Policy.objects.filter(pk=active.pk).update(rules=original)
+    return report(results)

@@ -20,7 +20,6 @@ parallel chunks would skip each other.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -532,15 +531,3 @@ def run_revert(*, run_id: int, actor: Any, justification: str, batch: int = 5000
     Run.objects.filter(pk=run_id).update(state=State.REVERTED, decided_by=actor)
     run.refresh_from_db()
     return run
-
-
-def run_wait(run_id: int, *, until: Callable[[Run], bool], seconds: float) -> Run:
-    """Poll a run until `until(run)` (used by the tests and the benchmark)."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while True:
-        run = Run.objects.get(pk=run_id)
-        if until(run) or time.monotonic() > deadline:
-            return run
-        time.sleep(0.1)

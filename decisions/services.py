@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,8 +22,6 @@ from decisions import chain, policy
 from decisions.models import LimitDecision, OverrideRequest, Policy, WorkerHeartbeat
 
 HEARTBEATS_KEPT = timedelta(days=7)
-
-User = AbstractBaseUser | AnonymousUser
 
 
 class DecisionError(Exception):
@@ -343,9 +340,7 @@ def override_approve(*, request_id: int, approver: Any) -> LimitDecision:
     if not approver.has_perm("accounts.approve_override"):
         raise DecisionError(_("Your role cannot approve overrides."))
     with transaction.atomic(durable=True):
-        request = OverrideRequest.objects.select_for_update().filter(pk=request_id).first()
-        if request is None or request.state != OverrideRequest.State.PENDING:
-            raise DecisionError(_("This override is no longer waiting for approval."))
+        request = _pending_request(request_id)
         if request.requested_by_id == approver.pk:
             raise DecisionError(_("You cannot approve your own override: a second person must."))
         account = _locked_account(request.account_id, None)
@@ -383,13 +378,19 @@ def override_reject(*, request_id: int, approver: Any) -> OverrideRequest:
     if not approver.has_perm("accounts.approve_override"):
         raise DecisionError(_("Your role cannot reject overrides."))
     with transaction.atomic(durable=True):
-        request = OverrideRequest.objects.select_for_update().filter(pk=request_id).first()
-        if request is None or request.state != OverrideRequest.State.PENDING:
-            raise DecisionError(_("This override is no longer waiting for approval."))
+        request = _pending_request(request_id)
         request.state = OverrideRequest.State.REJECTED
         request.decided_by = approver
         request.decided_at = timezone.now()
         request.save()
+    return request
+
+
+def _pending_request(request_id: int) -> OverrideRequest:
+    """The override request, locked, if it still waits for a decision."""
+    request = OverrideRequest.objects.select_for_update().filter(pk=request_id).first()
+    if request is None or request.state != OverrideRequest.State.PENDING:
+        raise DecisionError(_("This override is no longer waiting for approval."))
     return request
 
 

@@ -69,3 +69,21 @@ def test_the_page_switches_to_chinese_and_refuses_what_the_role_may_not_open(liv
     assert response is not None and response.status == 403
     assert serious_violations(page) == []
     screenshot(page, "refused")
+
+
+def test_an_analyst_sees_a_run_held_by_the_circuit_breaker(live_server, page):
+    from decisions import runs
+
+    call_command("seed_demo", "--accounts", "300", verbosity=0)
+    run = runs.run_start(trigger="button")
+    for index in run.chunks.values_list("index", flat=True):
+        runs.run_compute_chunk(run_id=run.pk, index=index)
+
+    log_in(page, live_server.url, "alice", DEMO_PASSWORD)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
+    expect(page.get_by_role("heading", name="Re-scoring runs")).to_be_visible()
+    row = page.get_by_role("row", name=f"#{run.pk}")
+    expect(row).to_contain_text("waiting for approval")
+    expect(row).to_contain_text("Held: it would cut")
+    assert serious_violations(page) == []
+    screenshot(page, "runs")

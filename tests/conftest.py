@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,11 +53,19 @@ def worker_factory(transactional_db):
         started.append(worker)
         return worker
 
+    # Messages left by earlier tests (their runs are gone) are not for these workers.
+    from config.celery import app
+
+    app.control.purge()
     yield start
     for worker in started:
         if worker.poll() is None:
-            worker.terminate()
-            worker.wait(30)
+            worker.terminate()  # warm shutdown: lets a running task finish
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(10)
 
 
 @pytest.fixture

@@ -60,6 +60,16 @@ def national_id(region: str, birth: datetime, sequence: int) -> str:
 
 
 @dataclass(frozen=True)
+class HistoryStep:
+    """A past decision of a story account: when, and the signals it saw then."""
+
+    days_ago: int
+    signals: dict[str, Any]
+    # None: whatever policy v1 proposes for those signals.
+    new_limit: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class StoryAccount:
     """An account from the seeds, with the signals that tell its story."""
 
@@ -75,6 +85,9 @@ class StoryAccount:
     tenure_months: int = 24
     # Consecutive good re-scoring cycles behind the account at load time.
     good_cycles: int = 0
+    # The line as opened, and the decisions that brought it where it is now.
+    opening_limit: Decimal | None = None
+    history: tuple[HistoryStep, ...] = ()
 
 
 HEALTHY: dict[str, Any] = {
@@ -132,8 +145,31 @@ STORY_ACCOUNTS = [
         status="closed",
         current_limit=Decimal("0.00"),
         score=538,
-        cooldown_days=120,
+        cooldown_days=70,
         tenure_months=44,
+        opening_limit=Decimal("15000.00"),
+        history=(
+            HistoryStep(
+                150,
+                {
+                    "days_past_due": 15,
+                    "max_dpd_12m": 15,
+                    "overdue_count_12m": 1,
+                    "utilization": Decimal("0.9500"),
+                    "credit_score": 640,
+                },
+            ),
+            HistoryStep(
+                20,
+                {
+                    "days_past_due": 95,
+                    "max_dpd_12m": 95,
+                    "overdue_count_12m": 3,
+                    "utilization": Decimal("1.0000"),
+                    "credit_score": 560,
+                },
+            ),
+        ),
         signals={
             **HEALTHY,
             "credit_score": 538,
@@ -158,6 +194,21 @@ STORY_ACCOUNTS = [
         score=835,
         tenure_months=98,
         good_cycles=3,
+        opening_limit=Decimal("50.00"),
+        history=tuple(
+            HistoryStep(days, {}, Decimal(limit))
+            for days, limit in [
+                (2700, 500),
+                (2330, 2000),
+                (1970, 5000),
+                (1600, 10000),
+                (1240, 20000),
+                (880, 40000),
+                (520, 60000),
+                (280, 80000),
+                (60, 100000),
+            ]
+        ),
         signals={
             **HEALTHY,
             "credit_score": 835,
@@ -184,8 +235,10 @@ STORY_ACCOUNTS = [
         status="closed",
         current_limit=Decimal("0.00"),
         score=574,
-        cooldown_days=90,
+        cooldown_days=87,
         tenure_months=52,
+        opening_limit=Decimal("23500.00"),
+        history=(HistoryStep(3, {}),),
         signals={
             **HEALTHY,
             "credit_score": 574,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import Group, User
@@ -102,20 +103,22 @@ def _copy_book(cursor: Any, count: int, seed: int, now: datetime) -> None:
 
 
 def _create_story_accounts(now: datetime) -> None:
-    """The story accounts go through model validation, like any hand-made account."""
+    """The story accounts go through model validation, like any hand-made account,
+    and their past decisions through the decision writer, dated when they happened."""
     for number, story in enumerate(demo.STORY_ACCOUNTS, start=1):
+        opening = story.opening_limit if story.history else None
         account = Account(
             reference=story.reference,
             full_name=story.full_name,
             phone=f"1390000{number:04d}",
             national_id=demo.national_id("110101", now - timedelta(days=35 * 365), number),
             segment=story.segment,
-            status=story.status,
-            current_limit=story.current_limit,
+            status="active" if opening is not None else story.status,
+            current_limit=opening if opening is not None else story.current_limit,
             score=story.score,
             band=demo.band_for(story.score),
             cooldown_until=now + timedelta(days=story.cooldown_days)
-            if story.cooldown_days
+            if story.cooldown_days and opening is None
             else None,
             opened_at=now - timedelta(days=story.tenure_months * 30),
             good_cycles=story.good_cycles,
@@ -127,3 +130,48 @@ def _create_story_accounts(now: datetime) -> None:
         )
         signals.full_clean()
         signals.save()
+        _write_story_history(account, story, now)
+
+
+def _write_story_history(account: Account, story: demo.StoryAccount, now: datetime) -> None:
+    if not story.history:
+        return
+    from decisions import policy as scoring
+    from decisions.models import LimitDecision, Policy
+    from decisions.services import Change, decisions_write
+
+    first = Policy.objects.get(version=1)
+    rules = scoring.parse_policy(first.rules)
+    compiled = scoring.compile_rules(rules)
+    for step_number, step in enumerate(story.history, start=1):
+        account.refresh_from_db()
+        seen = {**story.signals, "tenure_months": story.tenure_months, **step.signals}
+        outcome = scoring.evaluate(
+            compiled, seen, limit=scoring.cents(account.current_limit), status=account.status,
+            in_cooldown=False, good_cycles=rules.raise_good_cycles,
+        )  # fmt: skip
+        action, new_limit, reasons = outcome.action, outcome.new_limit_decimal, outcome.reasons
+        if step.new_limit is not None:  # a raise under the product's rules of the time
+            action, new_limit, reasons = scoring.RAISE, step.new_limit, (scoring.GOOD_HISTORY,)
+        change = Change(
+            account_id=account.pk, expected_version=account.version,
+            action=action, source=LimitDecision.Source.RUN, new_limit=new_limit,
+            new_status=outcome.new_status if step.new_limit is None else "active",
+            reasons=reasons, score_after=outcome.score, band_after=outcome.band,
+            contributions=outcome.contributions, triggers=outcome.triggers,
+            inputs=scoring_inputs(seen), policy_id=first.pk, policy_version=first.version,
+            idempotency_key=f"demo-history:{story.reference}:{step_number}",
+        )  # fmt: skip
+        decisions_write(
+            [change], cooldown_days=rules.cooldown_days, at=now - timedelta(days=step.days_ago)
+        )
+    account.refresh_from_db()
+    if (account.status, account.current_limit) != (story.status, story.current_limit):
+        raise ValueError(f"the history of {story.reference} does not end where its story does")
+
+
+def scoring_inputs(signals: dict[str, Any]) -> dict[str, Any]:
+    """Signal values as a decision's input snapshot (JSON-friendly)."""
+    return {
+        name: str(value) if isinstance(value, Decimal) else value for name, value in signals.items()
+    }

@@ -114,7 +114,9 @@ class WriteResult:
     skipped: list[int]  # account ids whose version had moved on
 
 
-def decisions_write(changes: list[Change], *, cooldown_days: int) -> WriteResult:
+def decisions_write(
+    changes: list[Change], *, cooldown_days: int, at: datetime | None = None
+) -> WriteResult:
     """Write decisions and apply them to their accounts, in the caller's transaction.
 
     The one writer of limits: it locks the accounts, skips those whose version
@@ -123,7 +125,7 @@ def decisions_write(changes: list[Change], *, cooldown_days: int) -> WriteResult
     """
     if not changes:
         return WriteResult(0, [])
-    now = timezone.now()
+    now = at or timezone.now()  # `at`: only for loading a demo history
     ids = [change.account_id for change in changes]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts import roles
 from accounts.models import Account, AccountSignals
 from accounts.services import DEMO_PASSWORD
+from decisions.selectors import audit_chain_report
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +145,25 @@ def test_there_is_a_demo_user_for_every_role():
         assert user is not None, role
         request = RequestFactory().post("/login/")
         assert authenticate(request, username=user.username, password=DEMO_PASSWORD)
+
+
+def test_the_story_accounts_come_with_the_decisions_that_explain_them():
+    seed("--accounts", "0")
+    case_b = list(story("LD-CASE-B")[0].decisions.order_by("sequence"))
+    assert [d.action for d in case_b] == ["reduce", "close"]
+    assert case_b[0].reasons[0] == "OVERDUE_NOW"
+    assert case_b[1].reasons[0] == "SERIOUS_OVERDUE"
+    assert case_b[1].inputs["days_past_due"] == 95
+    assert case_b[1].created_at < timezone.now() - timedelta(days=19)
+
+    gradual = story("LD-GRADUAL")[0].decisions.order_by("sequence")
+    limits = [d.new_limit for d in gradual]
+    assert limits[0] == Decimal("500.00") and limits[-1] == Decimal("100000.00")
+    assert limits == sorted(limits), "raised step by step, never cut"
+    assert all(d.reasons == ["GOOD_HISTORY"] for d in gradual)
+
+    repaid = story("LD-REPAID-CLOSED")[0].decisions.get()
+    assert repaid.action == "close"
+    assert repaid.reasons[:2] == ["PUBLIC_RECORD", "LINKED_RISK"]
+    assert repaid.inputs["repayment_amount_90d"] == "23500.00"
+    assert audit_chain_report().broken == []

@@ -71,7 +71,7 @@ def test_the_story_accounts_get_the_decisions_their_stories_predict(demo_book):
     run = full_run()
     assert run.state == "done"
 
-    case_a = story("LD-CASE-A").decisions.get()
+    case_a = story("LD-CASE-A").decisions.get(run=run)
     assert case_a.action == "reduce" and case_a.source == "run"
     assert case_a.reasons[0] == "MULTI_LENDING"
     assert case_a.new_limit < case_a.old_limit == Decimal("8000.00")
@@ -79,9 +79,9 @@ def test_the_story_accounts_get_the_decisions_their_stories_predict(demo_book):
     assert "MULTI_LENDING" in case_a.triggers
 
     case_b = story("LD-CASE-B")
-    assert case_b.status == "closed" and not case_b.decisions.exists()
+    assert case_b.status == "closed" and not case_b.decisions.filter(run=run).exists()
 
-    gradual = story("LD-GRADUAL").decisions.get()
+    gradual = story("LD-GRADUAL").decisions.get(run=run)
     assert gradual.action == "raise" and gradual.reasons == ["GOOD_HISTORY"]
     assert gradual.new_limit == Decimal("110000.00"), "capped at +10% in one cycle"
 
@@ -123,7 +123,7 @@ def test_the_breaker_holds_a_run_that_cuts_too_many(demo_book):
     assert run.state == "waiting"
     assert "it would cut" in run.breaker_reason and "(the limit is 1%)" in run.breaker_reason
     assert apply(run).state == "waiting"
-    assert not LimitDecision.objects.exists(), "nothing applies while it waits"
+    assert not LimitDecision.objects.filter(run=run).exists(), "nothing applies while it waits"
 
 
 def test_a_held_run_can_be_discarded_and_nothing_changes(demo_book, alice):
@@ -133,7 +133,7 @@ def test_a_held_run_can_be_discarded_and_nothing_changes(demo_book, alice):
     runs.run_discard(run_id=run.pk, actor=alice)
     run.refresh_from_db()
     assert run.state == "discarded"
-    assert not LimitDecision.objects.exists()
+    assert not LimitDecision.objects.filter(run=run).exists()
     assert dict(Account.objects.values_list("pk", "current_limit")) == limits
 
 
@@ -212,7 +212,7 @@ def test_case_b_stays_closed_through_its_cool_down(demo_book):
         full_run()
     case_b = story("LD-CASE-B")
     assert case_b.status == "closed" and case_b.current_limit == 0
-    assert not case_b.decisions.exists()
+    assert not case_b.decisions.filter(run__isnull=False).exists()
 
 
 def test_a_single_account_re_score_touches_only_that_account(alice):

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_POST
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
@@ -108,4 +109,18 @@ def account_detail(request: HttpRequest, reference: str) -> HttpResponse:
         if signals
         else []
     )
-    return render(request, "accounts/detail.html", {"account": account, "signal_rows": rows})
+    timeline = decision_selectors.account_timeline(account.pk)
+    why = (
+        decision_selectors.decision_explanation(
+            timeline[0],
+            language=get_language() or "en",
+            current_signals=signals.as_dict() if signals else None,
+        )
+        if timeline
+        else None
+    )
+    return render(
+        request,
+        "accounts/detail.html",
+        {"account": account, "signal_rows": rows, "timeline": timeline, "why": why},
+    )

@@ -9,8 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Account
-from decisions import chain
-from decisions.models import LimitDecision, RescoreRun, WorkerHeartbeat
+from accounts.signal_spec import SIGNALS_BY_NAME
+from decisions import chain, policy
+from decisions.models import LimitDecision, ReasonCode, RescoreRun, WorkerHeartbeat
 
 
 @dataclass(frozen=True)
@@ -98,4 +99,93 @@ def recent_runs(limit: int = 50) -> list[RescoreRun]:
         RescoreRun.objects.select_related("policy", "started_by", "account").order_by(
             "-created_at"
         )[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class ContributionRow:
+    signal: str
+    label: Any
+    points: int
+    lost: int  # points below the signal's best bin
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    code: str
+    staff: str
+    customer: str
+    suggestion: str
+
+
+@dataclass(frozen=True)
+class InputRow:
+    label: Any
+    then: Any
+    now: Any
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Explanation:
+    decision: LimitDecision
+    reasons: list[ReasonRow]
+    contributions: list[ContributionRow]
+    inputs: list[InputRow]
+
+
+def decision_explanation(
+    decision: LimitDecision, *, language: str, current_signals: dict[str, Any] | None
+) -> Explanation:
+    """Why a decision moved the limit: reasons in words, points per signal, inputs then vs now."""
+    catalogue = ReasonCode.objects.in_bulk(list(decision.reasons))
+    reasons = [
+        ReasonRow(
+            code=code,
+            staff=catalogue[code].text("staff", language) if code in catalogue else code,
+            customer=catalogue[code].text("customer", language) if code in catalogue else "",
+            suggestion=catalogue[code].text("suggestion", language) if code in catalogue else "",
+        )
+        for code in decision.reasons
+    ]
+    best = {c.signal: c.best for c in policy.SCORECARD}
+    contributions = sorted(
+        (
+            ContributionRow(
+                signal=name,
+                label=SIGNALS_BY_NAME[name].label if name in SIGNALS_BY_NAME else name,
+                points=points,
+                lost=best.get(name, points) - points,
+            )
+            for name, points in decision.contributions.items()
+        ),
+        key=lambda row: (-row.lost, row.signal),
+    )
+    inputs = []
+    for name, then in decision.inputs.items():
+        now = (current_signals or {}).get(name)
+        now_text = "" if now is None else str(now)
+        inputs.append(
+            InputRow(
+                label=SIGNALS_BY_NAME[name].label if name in SIGNALS_BY_NAME else name,
+                then=then,
+                now=now_text,
+                changed=current_signals is not None and _differs(then, now),
+            )
+        )
+    return Explanation(decision, reasons, contributions, inputs)
+
+
+def _differs(then: Any, now: Any) -> bool:
+    try:
+        return float(then if then is not None else 0) != float(now if now is not None else 0)
+    except (TypeError, ValueError):
+        return str(then) != str(now)
+
+
+def account_timeline(account_id: int, *, limit: int = 20) -> list[LimitDecision]:
+    return list(
+        LimitDecision.objects.filter(account_id=account_id)
+        .select_related("actor", "approver", "run")
+        .order_by("-sequence")[:limit]
     )

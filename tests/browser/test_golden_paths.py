@@ -55,6 +55,16 @@ def test_an_analyst_logs_in_finds_case_a_and_reads_its_signals(live_server, page
     assert serious_violations(page) == []
     screenshot(page, "account")
 
+    # Case B: closed while 95 days past due, repaid since; the page says why.
+    page.goto(f"{live_server.url}/accounts/LD-CASE-B/")
+    why = page.get_by_role("region", name="Why did the limit change?")
+    expect(why).to_contain_text("Serious overdue: days past due reached the closing threshold.")
+    expect(why).to_contain_text("Repay in full. The line can be reviewed again")
+    inputs = why.get_by_role("table", name="The signals the decision used, beside today's values")
+    expect(inputs.get_by_role("row", name="Days past due now 95 0 (changed)")).to_be_visible()
+    assert serious_violations(page) == []
+    screenshot(page, "account-why")
+
 
 def test_the_page_switches_to_chinese_and_refuses_what_the_role_may_not_open(live_server, page):
     make_user("bob", roles.APPEAL_HANDLER)

@@ -6,4 +6,10 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account_list, name="list"),
     path("<str:reference>/", views.account_detail, name="detail"),
+    path("<str:reference>/override/", views.account_override, name="override"),
+    path("<str:reference>/freeze/", views.account_freeze, name="freeze"),
+    path("<str:reference>/rescore/", views.account_rescore, name="rescore"),
+    path(
+        "<str:reference>/overrides/<int:request_id>/", views.override_decide, name="override_decide"
+    ),
 ]

@@ -2,29 +2,37 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
-from accounts import selectors
+from accounts import forms, selectors
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS
 from config.requests import HtmxHttpRequest
+from decisions import runs, services
 from decisions import selectors as decision_selectors
 from decisions.tasks import record_heartbeat
 
 logger = logging.getLogger(__name__)
 
 
-def _get_account_for_user(request: HttpRequest, reference: str) -> Account:
-    """The account, for a user allowed to review accounts; 404 when it does not exist."""
+def _get_account_for_user(
+    request: HttpRequest, reference: str, action: str | None = None
+) -> Account:
+    """The account, for a user allowed to review accounts (and to do `action`, a
+    permission, when given); 403 otherwise, 404 when it does not exist."""
     if not request.user.has_perm("accounts.open_accounts"):
+        raise PermissionDenied
+    if action is not None and not request.user.has_perm(action):
         raise PermissionDenied
     account = selectors.account_with_signals(reference)
     if account is None:
@@ -102,7 +110,17 @@ def account_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def account_detail(request: HttpRequest, reference: str) -> HttpResponse:
-    account = _get_account_for_user(request, reference)
+    return _render_account(request, _get_account_for_user(request, reference))
+
+
+def _render_account(
+    request: HttpRequest,
+    account: Account,
+    *,
+    override_form: forms.OverrideForm | None = None,
+    freeze_form: forms.FreezeForm | None = None,
+) -> HttpResponse:
+    """The account page; forms with errors come back in place (status 200)."""
     signals = getattr(account, "signals", None)
     rows = (
         [{"spec": spec, "value": getattr(signals, spec.name)} for spec in SIGNALS]
@@ -119,8 +137,105 @@ def account_detail(request: HttpRequest, reference: str) -> HttpResponse:
         if timeline
         else None
     )
+    pending = decision_selectors.pending_overrides(account.pk)
     return render(
         request,
         "accounts/detail.html",
-        {"account": account, "signal_rows": rows, "timeline": timeline, "why": why},
+        {
+            "account": account,
+            "signal_rows": rows,
+            "timeline": timeline,
+            "why": why,
+            "pending": pending,
+            "approvers": decision_selectors.override_approvers() if pending else [],
+            "override_form": override_form
+            or forms.OverrideForm(initial={"version": account.version}),
+            "freeze_form": freeze_form or forms.FreezeForm(initial={"version": account.version}),
+        },
     )
+
+
+@require_POST
+@login_required
+def account_override(request: HttpRequest, reference: str) -> HttpResponse:
+    account = _get_account_for_user(request, reference, "accounts.propose_override")
+    form = forms.OverrideForm(request.POST)
+    if form.is_valid():
+        try:
+            result = services.account_override_limit(
+                account_id=account.pk,
+                expected_version=form.cleaned_data["version"],
+                new_limit=form.cleaned_data["new_limit"],
+                actor=request.user,
+                justification=form.cleaned_data["justification"],
+            )
+        except services.DecisionError as error:
+            form.add_error(None, str(error))
+        else:
+            if result.pending:
+                messages.info(request, _("The override waits for a second person's approval."))
+            else:
+                messages.success(request, _("The limit was changed; the decision is recorded."))
+            return redirect("accounts:detail", reference=account.reference)
+    account.refresh_from_db()
+    return _render_account(request, account, override_form=form)
+
+
+@require_POST
+@login_required
+def account_freeze(request: HttpRequest, reference: str) -> HttpResponse:
+    account = _get_account_for_user(request, reference, "accounts.propose_override")
+    form = forms.FreezeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.account_set_frozen(
+                account_id=account.pk,
+                expected_version=form.cleaned_data["version"],
+                frozen=account.status != Account.Status.FROZEN,
+                actor=request.user,
+                justification=form.cleaned_data["justification"],
+            )
+        except services.DecisionError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("Done; the decision is recorded."))
+            return redirect("accounts:detail", reference=account.reference)
+    account.refresh_from_db()
+    return _render_account(request, account, freeze_form=form)
+
+
+@require_POST
+@login_required
+def override_decide(request: HttpRequest, reference: str, request_id: int) -> HttpResponse:
+    account = _get_account_for_user(request, reference, "accounts.approve_override")
+    approve = request.POST.get("decision") == "approve"
+    try:
+        if approve:
+            services.override_approve(request_id=request_id, approver=request.user)
+        else:
+            services.override_reject(request_id=request_id, approver=request.user)
+    except services.DecisionError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request, _("Override approved and applied.") if approve else _("Override rejected.")
+        )
+    return redirect("accounts:detail", reference=account.reference)
+
+
+@require_POST
+@login_required
+def account_rescore(request: HttpRequest, reference: str) -> HttpResponse:
+    account = _get_account_for_user(request, reference, "accounts.start_rescore")
+    try:
+        run = runs.run_start(trigger="button", started_by=request.user, account_id=account.pk)
+    except services.DecisionError as error:
+        messages.error(request, str(error))
+    except (KombuOperationalError, RedisError):
+        messages.error(request, _("The task queue (Redis) cannot be reached; try again later."))
+    else:
+        messages.success(
+            request,
+            _("Re-score queued as run #%(run)s; reload to see its decision.") % {"run": run.pk},
+        )
+    return redirect("accounts:detail", reference=account.reference)

@@ -6,12 +6,19 @@ from dataclasses import astuple, dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
 from decisions import chain, policy
-from decisions.models import LimitDecision, ReasonCode, RescoreRun, WorkerHeartbeat
+from decisions.models import (
+    LimitDecision,
+    OverrideRequest,
+    ReasonCode,
+    RescoreRun,
+    WorkerHeartbeat,
+)
 
 
 @dataclass(frozen=True)
@@ -188,4 +195,22 @@ def account_timeline(account_id: int, *, limit: int = 20) -> list[LimitDecision]
         LimitDecision.objects.filter(account_id=account_id)
         .select_related("actor", "approver", "run")
         .order_by("-sequence")[:limit]
+    )
+
+
+def pending_overrides(account_id: int) -> list[OverrideRequest]:
+    return list(
+        OverrideRequest.objects.filter(account_id=account_id, state=OverrideRequest.State.PENDING)
+        .select_related("requested_by")
+        .order_by("created_at")
+    )
+
+
+def override_approvers() -> list[str]:
+    """Who may approve an override (by role), for the "pending approval" note."""
+    return list(
+        User.objects.filter(is_active=True, groups__permissions__codename="approve_override")
+        .distinct()
+        .order_by("username")
+        .values_list("username", flat=True)
     )

@@ -97,3 +97,36 @@ def test_an_analyst_sees_a_run_held_by_the_circuit_breaker(live_server, page):
     expect(row).to_contain_text("Held: it would cut")
     assert serious_violations(page) == []
     screenshot(page, "runs")
+
+
+def test_a_large_override_waits_for_a_lead_who_approves_it(live_server, browser):
+    call_command("seed_demo", "--accounts", "50", verbosity=0)
+    analyst = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    log_in(analyst, live_server.url, "alice", DEMO_PASSWORD)
+    analyst.goto(f"{live_server.url}/accounts/LD-GRADUAL/")
+    analyst.get_by_label("New limit").fill("110000")
+    analyst.get_by_label("Justification", exact=True).first.fill(
+        "Verified assets of 1.2 million and 8 years on time."
+    )
+    analyst.get_by_role("button", name="Change the limit").click()
+    pending = analyst.get_by_role("region", name="Pending approval")
+    expect(pending).to_contain_text("alice proposed a limit of ¥110,000.00")
+    expect(pending).to_contain_text("Can approve: carol")
+    expect(pending.get_by_role("button", name="Approve")).to_have_count(0)
+    assert serious_violations(analyst) == []
+    screenshot(analyst, "override-pending")
+
+    lead = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    log_in(lead, live_server.url, "carol", DEMO_PASSWORD)
+    lead.goto(f"{live_server.url}/accounts/LD-GRADUAL/")
+    lead.get_by_role("region", name="Pending approval").get_by_role(
+        "button", name="Approve"
+    ).click()
+    expect(lead.get_by_text("Override approved and applied.")).to_be_visible()
+    expect(lead.get_by_role("region", name="Account summary")).to_contain_text("¥110,000.00")
+    row = (
+        lead.get_by_role("table", name="Limit decisions of this account, newest first")
+        .get_by_role("row")
+        .nth(1)
+    )
+    expect(row).to_contain_text("alice / carol")

@@ -142,10 +142,18 @@ class Explanation:
 
 
 def decision_explanation(
-    decision: LimitDecision, *, language: str, current_signals: dict[str, Any] | None
+    decision: LimitDecision,
+    *,
+    language: str,
+    current_signals: dict[str, Any] | None,
+    catalogue: dict[str, ReasonCode] | None = None,
 ) -> Explanation:
-    """Why a decision moved the limit: reasons in words, points per signal, inputs then vs now."""
-    catalogue = ReasonCode.objects.in_bulk(list(decision.reasons))
+    """Why a decision moved the limit: reasons in words, points per signal, inputs then vs now.
+
+    Pass `catalogue` (ReasonCode by code) to explain one decision in several languages
+    with one query."""
+    if catalogue is None:
+        catalogue = reason_catalogue(decision.reasons)
     reasons = [
         ReasonRow(
             code=code,
@@ -214,3 +222,23 @@ def override_approvers() -> list[str]:
         .order_by("username")
         .values_list("username", flat=True)
     )
+
+
+def decision_with_links(decision_id: int) -> LimitDecision | None:
+    return (
+        LimitDecision.objects.select_related(
+            "account__signals", "actor", "approver", "run", "reverts"
+        )
+        .filter(pk=decision_id)
+        .first()
+    )
+
+
+def decision_neighbour(decision: LimitDecision, *, before: bool) -> LimitDecision | None:
+    """The previous (or next) link in the account's chain."""
+    sequence = decision.sequence - 1 if before else decision.sequence + 1
+    return LimitDecision.objects.filter(account_id=decision.account_id, sequence=sequence).first()
+
+
+def reason_catalogue(codes: list[str]) -> dict[str, ReasonCode]:
+    return ReasonCode.objects.in_bulk(list(codes))

@@ -7,4 +7,5 @@ urlpatterns = [
     path("runs/", views.runs, name="runs"),
     path("policy/", views.policy, name="policy"),
     path("audit/", views.audit, name="audit"),
+    path("decisions/<int:decision_id>/", views.decision_detail, name="decision"),
 ]

@@ -65,6 +65,15 @@ def test_an_analyst_logs_in_finds_case_a_and_reads_its_signals(live_server, page
     assert serious_violations(page) == []
     screenshot(page, "account-why")
 
+    page.get_by_role("table", name="Limit decisions of this account, newest first").get_by_role(
+        "link", name="2"
+    ).click()
+    notice = page.get_by_role("region", name="Customer notice preview")
+    expect(notice.get_by_role("article", name="简体中文")).to_contain_text("您的还款逾期时间较长")
+    expect(notice.get_by_role("article", name="English")).to_contain_text("you can appeal")
+    assert serious_violations(page) == []
+    screenshot(page, "decision")
+
 
 def test_the_page_switches_to_chinese_and_refuses_what_the_role_may_not_open(live_server, page):
     make_user("bob", roles.APPEAL_HANDLER)

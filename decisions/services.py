@@ -321,20 +321,39 @@ def account_override_limit(
             )  # fmt: skip
             return OverrideResult(decision=None, request=request)
         decision = decision_record(
-            change=Change(
-                account_id=account.pk,
-                expected_version=account.version,
-                action=LimitDecision.Action.SET,
-                source=LimitDecision.Source.OVERRIDE,
-                new_limit=amount,
-                new_status=account.status,
-                reasons=("MANUAL_OVERRIDE",),
-                justification=text,
+            change=_override_change(
+                account,
+                amount,
+                text,
                 actor_id=actor.pk,
                 idempotency_key=f"override:{account.pk}:v{account.version}",
-            ),
+            )
         )
     return OverrideResult(decision=decision, request=None)
+
+
+def _override_change(
+    account: Account,
+    new_limit: Decimal,
+    justification: str,
+    *,
+    actor_id: int,
+    idempotency_key: str,
+    approver_id: int | None = None,
+) -> Change:
+    return Change(
+        account_id=account.pk,
+        expected_version=account.version,
+        action=LimitDecision.Action.SET,
+        source=LimitDecision.Source.OVERRIDE,
+        new_limit=new_limit,
+        new_status=account.status,
+        reasons=("MANUAL_OVERRIDE",),
+        justification=justification,
+        actor_id=actor_id,
+        approver_id=approver_id,
+        idempotency_key=idempotency_key,
+    )
 
 
 def override_approve(*, request_id: int, approver: Any) -> LimitDecision:
@@ -354,19 +373,14 @@ def override_approve(*, request_id: int, approver: Any) -> LimitDecision:
                 )
             )
         decision = decision_record(
-            change=Change(
-                account_id=account.pk,
-                expected_version=account.version,
-                action=LimitDecision.Action.SET,
-                source=LimitDecision.Source.OVERRIDE,
-                new_limit=request.new_limit,
-                new_status=account.status,
-                reasons=("MANUAL_OVERRIDE",),
-                justification=request.justification,
+            change=_override_change(
+                account,
+                request.new_limit,
+                request.justification,
                 actor_id=request.requested_by_id,
                 approver_id=approver.pk,
                 idempotency_key=f"override-request:{request.pk}",
-            ),
+            )
         )
         request.state = OverrideRequest.State.APPROVED
         request.decided_by = approver

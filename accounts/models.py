@@ -251,3 +251,17 @@ class AccountSignals(models.Model):
 
     def as_dict(self) -> dict[str, Any]:
         return {spec.name: getattr(self, spec.name) for spec in SIGNALS}
+
+
+class PersonalDataReveal(models.Model):
+    """Who saw an account's unmasked personal data, and when. Written on every reveal."""
+
+    account = models.ForeignKey(Account, models.PROTECT, related_name="reveals")
+    user = models.ForeignKey("auth.User", models.PROTECT, related_name="+")
+    revealed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-revealed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw {self.account_id} at {self.revealed_at:%Y-%m-%d %H:%M:%S}"

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import demo, roles
-from accounts.models import Account, AccountSignals
+from accounts.models import Account, AccountSignals, PersonalDataReveal
 
 COPY_CHUNK = 50_000
 DEMO_PASSWORD = "limitdesk-demo"  # noqa: S105 - printed by `make run`; demo data only
@@ -175,3 +175,11 @@ def scoring_inputs(signals: dict[str, Any]) -> dict[str, Any]:
     return {
         name: str(value) if isinstance(value, Decimal) else value for name, value in signals.items()
     }
+
+
+def personal_data_reveal(*, account: Account, user: Any) -> PersonalDataReveal:
+    """Record that `user` is shown the account's unmasked name, phone and ID number."""
+    if not user.has_perm("accounts.reveal_personal_data"):
+        raise PermissionError("This role cannot see unmasked personal data.")
+    with transaction.atomic(durable=True):
+        return PersonalDataReveal.objects.create(account=account, user=user)

@@ -6,6 +6,7 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account_list, name="list"),
     path("<str:reference>/", views.account_detail, name="detail"),
+    path("<str:reference>/reveal/", views.account_reveal, name="reveal"),
     path("<str:reference>/override/", views.account_override, name="override"),
     path("<str:reference>/freeze/", views.account_freeze, name="freeze"),
     path("<str:reference>/rescore/", views.account_rescore, name="rescore"),

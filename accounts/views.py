@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from accounts import forms, selectors
+from accounts import services as account_services
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS
 from config.requests import HtmxHttpRequest
@@ -119,6 +120,7 @@ def _render_account(
     *,
     override_form: forms.OverrideForm | None = None,
     freeze_form: forms.FreezeForm | None = None,
+    revealed: bool = False,
 ) -> HttpResponse:
     """The account page; forms with errors come back in place (status 200)."""
     signals = getattr(account, "signals", None)
@@ -143,6 +145,7 @@ def _render_account(
         "accounts/detail.html",
         {
             "account": account,
+            "revealed": revealed,
             "signal_rows": rows,
             "timeline": timeline,
             "why": why,
@@ -153,6 +156,15 @@ def _render_account(
             "freeze_form": freeze_form or forms.FreezeForm(initial={"version": account.version}),
         },
     )
+
+
+@require_POST
+@login_required
+def account_reveal(request: HttpRequest, reference: str) -> HttpResponse:
+    """Show the unmasked personal data once; every reveal is logged."""
+    account = _get_account_for_user(request, reference, "accounts.reveal_personal_data")
+    account_services.personal_data_reveal(account=account, user=request.user)
+    return _render_account(request, account, revealed=True)
 
 
 @require_POST

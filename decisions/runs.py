@@ -201,15 +201,25 @@ def _unpack(blob: bytes) -> dict[str, np.ndarray]:
         return {name: archive[name] for name in archive.files}
 
 
+def _take_chunk(run_id: int, index: int, state: str) -> RunChunk | None:
+    """Lock the chunk if it is in `state` and nobody holds it, else None.
+
+    Only the chunk row is locked (`of=("self",)`, no ordering join): the run
+    row, which every chunk updates, must stay free, or parallel workers would
+    skip each other's chunks.
+    """
+    return (
+        RunChunk.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(run_id=run_id, index=index, state=state)
+        .order_by()
+        .first()
+    )
+
+
 def run_compute_chunk(*, run_id: int, index: int) -> bool:
     """Score one chunk; False when there was nothing to do (done already, or taken)."""
     with transaction.atomic(durable=True):
-        chunk = (
-            RunChunk.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(run_id=run_id, index=index, state=RunChunk.State.PENDING)
-            .order_by()
-            .first()
-        )
+        chunk = _take_chunk(run_id, index, RunChunk.State.PENDING)
         if chunk is None:
             return False
         run = Run.objects.select_related("policy").get(pk=run_id)
@@ -342,12 +352,7 @@ def _inputs(row: np.ndarray) -> dict[str, Any]:
 def run_apply_chunk(*, run_id: int, index: int) -> bool:
     """Write one computed chunk's decisions; False when there was nothing to do."""
     with transaction.atomic(durable=True):
-        chunk = (
-            RunChunk.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(run_id=run_id, index=index, state=RunChunk.State.COMPUTED)
-            .order_by()
-            .first()
-        )
+        chunk = _take_chunk(run_id, index, RunChunk.State.COMPUTED)
         if chunk is None or chunk.result is None:
             return False
         run = Run.objects.select_related("policy").get(pk=run_id)

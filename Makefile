@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) -m config.stack
 
-.PHONY: help install run test lint typecheck pytest bench shell clean
+.PHONY: help install run test lint typecheck pytest screenshots bench shell clean
 
 help:
 	@echo "make run    install, start PostgreSQL + Redis, migrate, load the demo, serve"
 	@echo "make test   ruff, mypy and the whole test suite against PostgreSQL + Redis"
 	@echo "make bench  benchmarks; figures go to docs/benchmarks.md"
+	@echo "make screenshots  the browser tests, screenshots into docs/screenshots"
 
 install:
 	@scripts/bootstrap
@@ -33,6 +34,11 @@ pytest: install
 	@$(STACK) test -- $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The browser tests again, keeping their screenshots in docs/screenshots (the README shows them).
+screenshots: install
+	@scripts/ensure-browser
+	@SCREENSHOT_DIR=docs/screenshots $(STACK) test -- $(VENV)/bin/pytest tests/browser
 
 # Benchmarks use the `bench` profile: servers of their own under .local/bench.
 bench: install

@@ -125,9 +125,13 @@ STORY_ACCOUNTS = [
         full_name="林晓雯",
         segment="young",
         status="active",
-        current_limit=Decimal("8000.00"),
-        score=612,
+        current_limit=Decimal("3000.00"),
+        score=515,
         tenure_months=30,
+        # Twelve days ago, 14 applications in 30 days: the multi-lending cut, and
+        # the score fell to band E, whose ceiling is 3,000.
+        opening_limit=Decimal("8000.00"),
+        history=(HistoryStep(12, {}),),
         signals={
             **HEALTHY,
             "credit_score": 612,

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -16,3 +18,70 @@ class FreezeForm(forms.Form):
         label=_("Justification"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class AccountFilterForm(forms.Form):
+    """The account list's search, filters and sort, read from the query string."""
+
+    SORTS = {
+        "reference": ("reference",),
+        "-limit": ("-current_limit", "id"),
+        "limit": ("current_limit", "id"),
+        "-score": ("-score", "id"),
+        "score": ("score", "id"),
+        "-changed": ("-limit_changed_at", "id"),
+    }
+
+    q = forms.CharField(
+        label=_("Reference, or the phone (last digits, or masked as 138****5678)"),
+        required=False,
+        max_length=32,
+    )
+    band = forms.ChoiceField(
+        label=_("Band"),
+        required=False,
+        choices=[("", _("any band"))] + [(b, b) for b in "ABCDE"],
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[
+            ("", _("any status")),
+            ("active", _("active")),
+            ("frozen", _("frozen")),
+            ("closed", _("closed")),
+        ],
+    )
+    changed_days = forms.IntegerField(
+        label=_("Limit changed in the last … days"),
+        required=False,
+        min_value=1,
+        max_value=3650,
+    )
+    reason = forms.ChoiceField(label=_("Reason of the latest decision"), required=False)
+    cooldown = forms.BooleanField(label=_("Only accounts in cool-down"), required=False)
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        required=False,
+        choices=[
+            ("reference", _("reference")),
+            ("-limit", _("limit, largest first")),
+            ("limit", _("limit, smallest first")),
+            ("-score", _("score, highest first")),
+            ("score", _("score, lowest first")),
+            ("-changed", _("latest limit change first")),
+        ],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    def __init__(self, *args: Any, reasons: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        reason_field = self.fields["reason"]
+        assert isinstance(reason_field, forms.ChoiceField)
+        reason_field.choices = [("", _("any reason")), *reasons]
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        label=_("New note"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )

@@ -3,10 +3,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -155,6 +158,15 @@ class Account(models.Model):
     good_cycles = models.PositiveSmallIntegerField(_("good cycles"), default=0)
     # Hash of the account's latest LimitDecision: the head of its chain.
     chain_head = models.CharField(_("decision chain head"), max_length=64, blank=True)
+    # Copied from the latest decision by the decision writer, so the account
+    # list filters on them without touching the (large) decisions table.
+    limit_changed_at = models.DateTimeField(_("limit last changed"), null=True, blank=True)
+    last_reasons = ArrayField(
+        models.CharField(max_length=40),
+        verbose_name=_("latest reasons"),
+        db_default=Value([], output_field=ArrayField(models.CharField(max_length=40))),
+        blank=True,
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -170,6 +182,22 @@ class Account(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "band"], name="account_status_band"),
+            # Search: reference prefix, and phone suffix through its reverse.
+            models.Index(
+                OpClass("reference", name="varchar_pattern_ops"), name="account_reference_prefix"
+            ),
+            models.Index(
+                OpClass(Reverse("phone"), name="text_pattern_ops"), name="account_phone_suffix"
+            ),
+            models.Index(fields=["limit_changed_at"], name="account_limit_changed"),
+            models.Index(fields=["current_limit"], name="account_limit"),
+            models.Index(fields=["score"], name="account_score"),
+            models.Index(
+                fields=["cooldown_until"],
+                name="account_in_cooldown",
+                condition=Q(cooldown_until__isnull=False),
+            ),
+            GinIndex(fields=["last_reasons"], name="account_last_reasons"),
         ]
 
     def __str__(self) -> str:
@@ -251,6 +279,22 @@ class AccountSignals(models.Model):
 
     def as_dict(self) -> dict[str, Any]:
         return {spec.name: getattr(self, spec.name) for spec in SIGNALS}
+
+
+class AccountNote(models.Model):
+    """A staff note on an account. Notes are kept as written: never edited or deleted."""
+
+    account = models.ForeignKey(Account, models.PROTECT, related_name="notes")
+    author = models.ForeignKey("auth.User", models.PROTECT, related_name="+")
+    text = models.TextField(_("note"), max_length=2000)
+    created_at = models.DateTimeField(_("written at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="note_account_recent")]
+
+    def __str__(self) -> str:
+        return f"note on {self.account_id} by {self.author_id}"
 
 
 class PersonalDataReveal(models.Model):

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Reverse
+from django.utils import timezone
+from redis.exceptions import RedisError
 
-from accounts.models import Account
+from accounts.models import Account, AccountNote
 
 PAGE_SIZE = 50
 
@@ -18,28 +25,51 @@ class PortfolioFigures:
     by_status: dict[str, int]
     by_band: dict[str, int]
     exposure: Decimal
+    computed_at: datetime
+
+
+PORTFOLIO_CACHE_KEY = "portfolio-figures"
+PORTFOLIO_CACHE_SECONDS = 300  # beat refreshes it every minute
+
+
+def portfolio_figures_compute() -> PortfolioFigures:
+    """Accounts by status and band and the total open limit: one grouped scan."""
+    rows = (
+        Account.objects.values_list("status", "band")
+        .annotate(n=Count("id"), limit=Sum("current_limit"))
+        .order_by()
+    )
+    by_status = dict.fromkeys(Account.Status.values, 0)
+    by_band = dict.fromkeys(Account.Band.values, 0)
+    exposure = Decimal("0.00")
+    for status, band, n, limit in rows:
+        by_status[status] = by_status.get(status, 0) + n
+        if band:
+            by_band[band] = by_band.get(band, 0) + n
+        if status == Account.Status.ACTIVE:
+            exposure += limit or 0
+    return PortfolioFigures(
+        accounts=sum(by_status.values()),
+        by_status=by_status,
+        by_band=by_band,
+        exposure=exposure,
+        computed_at=timezone.now(),
+    )
 
 
 def portfolio_figures() -> PortfolioFigures:
-    """Accounts by status and band and the total open limit, in two queries."""
-    statuses = dict(
-        Account.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
-    bands = dict(
-        Account.objects.exclude(band="")
-        .values_list("band")
-        .annotate(n=Count("id"))
-        .values_list("band", "n")
-    )
-    exposure = Account.objects.filter(status=Account.Status.ACTIVE).aggregate(
-        total=Sum("current_limit")
-    )["total"]
-    return PortfolioFigures(
-        accounts=sum(statuses.values()),
-        by_status={status: statuses.get(status, 0) for status in Account.Status.values},
-        by_band={band: bands.get(band, 0) for band in Account.Band.values},
-        exposure=exposure or Decimal("0.00"),
-    )
+    """The figures as the beat task last computed them (Redis cache); computed
+    here when the cache is empty or Redis is away."""
+    try:
+        cached = cache.get(PORTFOLIO_CACHE_KEY)
+    except RedisError:
+        cached = None
+    if isinstance(cached, PortfolioFigures):
+        return cached
+    figures = portfolio_figures_compute()
+    with contextlib.suppress(RedisError):  # Redis away: pages still work
+        cache.set(PORTFOLIO_CACHE_KEY, figures, PORTFOLIO_CACHE_SECONDS)
+    return figures
 
 
 @dataclass(frozen=True)
@@ -49,24 +79,79 @@ class AccountPage:
     page: int
 
 
-def account_search(*, query: str = "", page: int = 1) -> AccountPage:
-    """Accounts whose reference starts with the query or whose phone ends with it.
+@dataclass(frozen=True)
+class AccountFilters:
+    query: str = ""
+    band: str = ""
+    status: str = ""
+    changed_days: int | None = None
+    reason: str = ""
+    in_cooldown: bool = False
+    order: tuple[str, ...] = ("reference",)
+
+
+MASKED_PHONE = re.compile(r"^(\d{0,7})\*+(\d{1,8})$")
+
+
+def _search_match(query: str) -> Q | None:
+    """Reference prefix, or phone suffix (4+ digits), or a masked phone such as 138****5678.
+
+    Both use an index: the reference with varchar_pattern_ops, the phone
+    through the index on its reverse."""
+    query = query.strip().replace(" ", "")
+    if not query:
+        return None
+    masked = MASKED_PHONE.match(query)
+    if masked:
+        prefix, suffix = masked.groups()
+        match = Q(phone_reversed__startswith=suffix[::-1])
+        return match & Q(phone__startswith=prefix) if prefix else match
+    match = Q(reference__startswith=query.upper())
+    if query.isdigit() and len(query) >= 4:
+        match |= Q(phone_reversed__startswith=query[::-1])
+    return match
+
+
+def account_search(filters: AccountFilters, *, page: int = 1) -> AccountPage:
+    """One page of accounts matching the search and filters.
 
     Pages by offset without a COUNT: fetch one row more to know whether a next
-    page exists.
+    page exists, so a keystroke never counts a million rows.
     """
-    accounts: QuerySet[Account] = Account.objects.all()
-    query = query.strip()
-    if query:
-        match = Q(reference__istartswith=query)
-        if query.isdigit() and len(query) >= 4:
-            match |= Q(phone__endswith=query)
+    accounts: QuerySet[Account] = Account.objects.annotate(phone_reversed=Reverse("phone"))
+    match = _search_match(filters.query)
+    if match is not None:
         accounts = accounts.filter(match)
+    if filters.band:
+        accounts = accounts.filter(band=filters.band)
+    if filters.status:
+        accounts = accounts.filter(status=filters.status)
+    now = timezone.now()
+    if filters.changed_days:
+        accounts = accounts.filter(limit_changed_at__gte=now - timedelta(days=filters.changed_days))
+    if filters.reason:
+        accounts = accounts.filter(last_reasons__contains=[filters.reason])
+    if filters.in_cooldown:
+        accounts = accounts.filter(cooldown_until__gt=now)
     page = max(page, 1)
     start = (page - 1) * PAGE_SIZE
-    rows = list(accounts.order_by("reference")[start : start + PAGE_SIZE + 1])
+    rows = list(accounts.order_by(*filters.order).only(*LIST_FIELDS)[start : start + PAGE_SIZE + 1])
     return AccountPage(accounts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page)
+
+
+LIST_FIELDS = (
+    "reference", "full_name", "phone", "status", "band", "score", "current_limit",
+    "limit_changed_at", "last_reasons", "cooldown_until",
+)  # fmt: skip
 
 
 def account_with_signals(reference: str) -> Account | None:
     return Account.objects.select_related("signals").filter(reference=reference).first()
+
+
+def account_notes(account_id: int, *, limit: int = 50) -> list[AccountNote]:
+    return list(
+        AccountNote.objects.filter(account_id=account_id)
+        .select_related("author")
+        .order_by("-created_at")[:limit]
+    )

@@ -8,11 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from accounts import demo, roles
-from accounts.models import Account, AccountSignals, PersonalDataReveal
+from accounts import demo, roles, selectors
+from accounts.models import Account, AccountNote, AccountSignals, PersonalDataReveal
 
 COPY_CHUNK = 50_000
 DEMO_PASSWORD = "limitdesk-demo"  # noqa: S105 - printed by `make run`; demo data only
@@ -167,7 +169,10 @@ def _write_story_history(account: Account, story: demo.StoryAccount, now: dateti
         )
     account.refresh_from_db()
     if (account.status, account.current_limit) != (story.status, story.current_limit):
-        raise ValueError(f"the history of {story.reference} does not end where its story does")
+        raise ValueError(
+            f"the history of {story.reference} does not end where its story does: "
+            f"{account.status} {account.current_limit}"
+        )
 
 
 def scoring_inputs(signals: dict[str, Any]) -> dict[str, Any]:
@@ -183,3 +188,24 @@ def personal_data_reveal(*, account: Account, user: Any) -> PersonalDataReveal:
         raise PermissionError("This role cannot see unmasked personal data.")
     with transaction.atomic(durable=True):
         return PersonalDataReveal.objects.create(account=account, user=user)
+
+
+class NoteError(ValueError):
+    pass
+
+
+def account_note_add(*, account: Account, author: Any, text: str) -> AccountNote:
+    """Add a note to an account. Notes are kept as written; none is edited or deleted."""
+    text = (text or "").strip()
+    if len(text) < 3:
+        raise NoteError(_("Write the note (at least 3 characters)."))
+    if len(text) > 2000:
+        raise NoteError(_("A note has at most 2,000 characters."))
+    return AccountNote.objects.create(account=account, author=author, text=text)
+
+
+def portfolio_figures_refresh() -> selectors.PortfolioFigures:
+    """Recompute the overview's portfolio figures into the cache (beat, every minute)."""
+    figures = selectors.portfolio_figures_compute()
+    cache.set(selectors.PORTFOLIO_CACHE_KEY, figures, selectors.PORTFOLIO_CACHE_SECONDS)
+    return figures

@@ -18,8 +18,9 @@ from accounts import forms, selectors
 from accounts import services as account_services
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS
+from appeals import selectors as appeal_selectors
 from config.requests import HtmxHttpRequest
-from decisions import runs, services
+from decisions import charts, runs, services
 from decisions import selectors as decision_selectors
 from decisions.tasks import record_heartbeat
 
@@ -45,11 +46,19 @@ def _get_account_for_user(
 @login_required
 @permission_required("accounts.open_overview", raise_exception=True)
 def overview(request: HttpRequest) -> HttpResponse:
+    language = get_language() or "en"
+    changes = decision_selectors.changes_per_day(days=30)
     return render(
         request,
         "accounts/overview.html",
         {
             "figures": selectors.portfolio_figures(),
+            "changes": changes,
+            "changes_chart": charts.changes_per_day_chart(changes.days, changes.by_action),
+            "top_reasons": decision_selectors.top_reasons(days=7, language=language),
+            "appeals": appeal_selectors.open_appeal_figures(),
+            "runs": decision_selectors.runs_in_progress(),
+            "watch": decision_selectors.watch_list(),
             "worker": decision_selectors.worker_status(),
             "now": timezone.now(),
         },
@@ -98,14 +107,28 @@ def worker_check(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("accounts.open_accounts", raise_exception=True)
 def account_list(request: HtmxHttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "")
-    try:
-        page_number = int(request.GET.get("page", "1"))
-    except ValueError:
-        page_number = 1
-    page = selectors.account_search(query=query, page=page_number)
+    form = forms.AccountFilterForm(
+        request.GET, reasons=decision_selectors.reason_choices(get_language() or "en")
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = selectors.AccountFilters(
+            query=data["q"],
+            band=data["band"],
+            status=data["status"],
+            changed_days=data["changed_days"],
+            reason=data["reason"],
+            in_cooldown=data["cooldown"],
+            order=forms.AccountFilterForm.SORTS[data["sort"] or "reference"],
+        )
+        page = selectors.account_search(filters, page=data["page"] or 1)
+    else:
+        # Bad parameters: say which, and show no rows rather than guess.
+        page = selectors.AccountPage(accounts=[], has_next=False, page=1)
+    params = request.GET.copy()
+    params.pop("page", None)
     template = "accounts/list.html#results" if request.htmx else "accounts/list.html"
-    return render(request, template, {"page": page, "query": query})
+    return render(request, template, {"page": page, "form": form, "params": params.urlencode()})
 
 
 @require_GET
@@ -114,12 +137,21 @@ def account_detail(request: HttpRequest, reference: str) -> HttpResponse:
     return _render_account(request, _get_account_for_user(request, reference))
 
 
+def _timeline_before(request: HttpRequest) -> int | None:
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        return None
+    return before if before > 0 else None
+
+
 def _render_account(
     request: HttpRequest,
     account: Account,
     *,
     override_form: forms.OverrideForm | None = None,
     freeze_form: forms.FreezeForm | None = None,
+    note_form: forms.NoteForm | None = None,
     revealed: bool = False,
 ) -> HttpResponse:
     """The account page; forms with errors come back in place (status 200)."""
@@ -129,16 +161,23 @@ def _render_account(
         if signals
         else []
     )
-    timeline = decision_selectors.account_timeline(account.pk)
+    before = _timeline_before(request)
+    timeline = decision_selectors.account_timeline(account.pk, before=before)
+    latest = (
+        timeline.decisions[0]
+        if before is None and timeline.decisions
+        else decision_selectors.latest_decision(account.pk)
+    )
     why = (
         decision_selectors.decision_explanation(
-            timeline[0],
+            latest,
             language=get_language() or "en",
             current_signals=signals.as_dict() if signals else None,
         )
-        if timeline
+        if latest
         else None
     )
+    history = decision_selectors.limit_history(account.pk)
     pending = decision_selectors.pending_overrides(account.pk)
     return render(
         request,
@@ -149,13 +188,56 @@ def _render_account(
             "signal_rows": rows,
             "timeline": timeline,
             "why": why,
+            "contributions_chart": charts.contributions_chart(why.contributions) if why else None,
+            "history": history,
+            "history_chart": charts.limit_history_chart(history) if len(history) > 1 else None,
             "pending": pending,
             "approvers": decision_selectors.override_approvers() if pending else [],
+            "appeals": appeal_selectors.account_appeals(account.pk),
+            "notes": selectors.account_notes(account.pk),
             "override_form": override_form
             or forms.OverrideForm(initial={"version": account.version}),
             "freeze_form": freeze_form or forms.FreezeForm(initial={"version": account.version}),
+            "note_form": note_form or forms.NoteForm(),
         },
     )
+
+
+@require_GET
+@login_required
+def account_timeline(request: HttpRequest, reference: str) -> HttpResponse:
+    """Older decisions for the timeline, appended by HTMX ("Load older decisions")."""
+    account = _get_account_for_user(request, reference)
+    timeline = decision_selectors.account_timeline(account.pk, before=_timeline_before(request))
+    return render(
+        request, "accounts/detail.html#timeline-rows", {"account": account, "timeline": timeline}
+    )
+
+
+@require_POST
+@login_required
+def account_note(request: HtmxHttpRequest, reference: str) -> HttpResponse:
+    account = _get_account_for_user(request, reference)
+    form = forms.NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            account_services.account_note_add(
+                account=account, author=request.user, text=form.cleaned_data["text"]
+            )
+        except account_services.NoteError as error:
+            form.add_error("text", str(error))
+        else:
+            form = forms.NoteForm()
+            if not request.htmx:
+                messages.success(request, _("Note added."))
+                return redirect("accounts:detail", reference=account.reference)
+    if request.htmx:
+        return render(
+            request,
+            "accounts/detail.html#notes",
+            {"account": account, "notes": selectors.account_notes(account.pk), "note_form": form},
+        )
+    return _render_account(request, account, note_form=form)
 
 
 @require_POST

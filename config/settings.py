@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
     "django_htmx",
     "axes",
     "accounts",
@@ -178,6 +179,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resume-stalled-runs": {
         "task": "decisions.tasks.resume_stalled_runs",
+        "schedule": timedelta(minutes=1),
+    },
+    # The overview's portfolio figures scan every account: computed here, read from the cache.
+    "portfolio-figures": {
+        "task": "accounts.tasks.refresh_portfolio_figures",
         "schedule": timedelta(minutes=1),
     },
 }

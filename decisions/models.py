@@ -118,6 +118,7 @@ class RescoreRun(models.Model):
         DONE = "done", _("done")
         DISCARDED = "discarded", _("discarded")
         FAILED = "failed", _("failed")
+        REVERTING = "reverting", _("reverting")
         REVERTED = "reverted", _("reverted")
 
     trigger = models.CharField(_("started by"), max_length=8, choices=Trigger.choices)
@@ -280,6 +281,27 @@ class LimitDecision(models.Model):
         if not self._state.adding:
             raise ValueError("A limit decision is never changed; record a new one instead.")
         super().save(*args, **kwargs)
+
+
+class DecisionTally(models.Model):
+    """Decisions counted per day, action and reason, for the overview's charts.
+
+    Insert-only deltas written by `decisions_write` in the decision's own
+    transaction (no shared counter row, so parallel run workers never wait on
+    each other); readers sum them. `reason` is "" on the row counting the
+    decisions themselves. `decision_tally_rebuild` recomputes it from scratch.
+    """
+
+    day = models.DateField()
+    action = models.CharField(max_length=8)
+    reason = models.CharField(max_length=40, blank=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="tally_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.action} {self.reason or '*'}: {self.count}"
 
 
 class OverrideRequest(models.Model):

@@ -580,6 +580,70 @@ TRIGGER_BITS = {code: 1 << i for i, code in enumerate(TRIGGER_ORDER)}
 IntArray = npt.NDArray[np.int64]
 
 
+@dataclass(frozen=True)
+class Crossed:
+    """One threshold a decision crossed: `signal` `op` `threshold` (value at the decision)."""
+
+    code: str  # the trigger reason code
+    signal: str  # a signal name, or "score" / "limit" / "overlay" / "cooldown"
+    value: Any
+    op: str  # ">=", ">", "<", "is not", ">" ...
+    threshold: Any
+    effect: str  # close | reduce | cap | keep_closed
+    pct: Decimal | None = None  # the cut for a reduce
+
+
+def crossed_thresholds(
+    triggers: Sequence[str], inputs: Mapping[str, Any], rules: PolicyRules, *,
+    old_limit: Decimal, band: str,
+) -> list[Crossed]:  # fmt: skip
+    """The thresholds behind a decision's triggers, with the values it saw.
+
+    Pure: reads the stored triggers and inputs against the policy version the
+    decision used, so the page shows exactly what was compared."""
+    value = {name: inputs.get(name) for name in INPUT_SIGNALS}
+    rows: list[Crossed] = []
+    for code in triggers:
+        if code == INELIGIBLE:
+            if as_number(value["age"]) < rules.min_age:
+                rows.append(Crossed(code, "age", value["age"], "<", rules.min_age, "close"))
+            for name in ("real_name_verified", "bank_card_bound"):
+                if not as_number(value[name]):
+                    rows.append(Crossed(code, name, value[name], "=", False, "close"))
+        elif code == SERIOUS_OVERDUE:
+            rows.append(Crossed(code, "days_past_due", value["days_past_due"], ">=",
+                                rules.close_dpd, "close"))  # fmt: skip
+        elif code == PUBLIC_RECORD:
+            rows.append(Crossed(code, "bad_public_records", value["bad_public_records"], ">=", 1,
+                                "close"))  # fmt: skip
+        elif code == OVERDUE_NOW:
+            rows.append(Crossed(code, "days_past_due", value["days_past_due"], ">", 0, "reduce",
+                                rules.overdue_reduce_pct))  # fmt: skip
+        elif code == MULTI_LENDING:
+            rows.append(Crossed(code, "lender_applications_30d", value["lender_applications_30d"],
+                                ">=", rules.multi_lending_applications_30d, "reduce",
+                                rules.multi_lending_reduce_pct))  # fmt: skip
+        elif code == HIGH_UTILIZATION:
+            rows.append(Crossed(code, "utilization", value["utilization"], ">=",
+                                rules.utilization_threshold, "reduce",
+                                rules.utilization_reduce_pct))  # fmt: skip
+            rows.append(Crossed(code, "months_high_utilization", value["months_high_utilization"],
+                                ">=", rules.utilization_months, "reduce",
+                                rules.utilization_reduce_pct))  # fmt: skip
+        elif code == LINKED_RISK:
+            rows.append(Crossed(code, "linked_bad_share", value["linked_bad_share"], ">=",
+                                rules.linked_risk_threshold, "reduce",
+                                rules.linked_risk_reduce_pct))  # fmt: skip
+        elif code == BAND_CEILING:
+            ceiling = next((b.ceiling for b in rules.bands if b.name == band), None)
+            rows.append(Crossed(code, "limit", old_limit, ">", ceiling, "cap"))
+        elif code == PORTFOLIO_OVERLAY:
+            rows.append(Crossed(code, "overlay", rules.overlay_factor, "<", 1, "cap"))
+        elif code == COOLDOWN:
+            rows.append(Crossed(code, "cooldown", rules.cooldown_days, "", None, "keep_closed"))
+    return rows
+
+
 @dataclass
 class ChunkResult:
     """Arrays, one row per account, in the order given."""

@@ -196,7 +196,7 @@ def _pack(data: ChunkInput, result: policy.ChunkResult) -> bytes:
     return buffer.getvalue()
 
 
-def _unpack(blob: bytes) -> dict[str, np.ndarray]:
+def chunk_arrays(blob: bytes) -> dict[str, np.ndarray]:
     with np.load(io.BytesIO(blob)) as archive:
         return {name: archive[name] for name in archive.files}
 
@@ -359,7 +359,7 @@ def run_apply_chunk(*, run_id: int, index: int) -> bool:
         if run.state != State.APPLYING:
             return False
         rules = policy.parse_policy(run.policy.rules)
-        data = _unpack(bytes(chunk.result))
+        data = chunk_arrays(bytes(chunk.result))
         changes = []
         for position, row in enumerate(data["moved"]):
             account_id = int(data["ids"][row])
@@ -493,20 +493,57 @@ def runs_resume_stalled(*, quiet_for: timedelta) -> list[int]:
     return stalled
 
 
-def run_revert(*, run_id: int, actor: Any, justification: str, batch: int = 5000) -> Run:
-    """Undo a run with new decisions that restore each account's previous limit.
-
-    History is not edited: each restoring decision points at the one it undoes.
-    An account that changed again after the run keeps its newer decision.
-    """
+def _revert_text(run: Run, actor: Any, justification: str) -> str:
+    """The checks before a revert; the justification, stripped."""
     if not actor.has_perm("accounts.start_rescore"):
         raise DecisionError(_("Your role cannot revert a run."))
     text = (justification or "").strip()
     if len(text) < 10:
         raise DecisionError(_("Write why the run is reverted (at least 10 characters)."))
-    run = Run.objects.get(pk=run_id)
-    if run.state != State.DONE:
+    if run.state not in {State.DONE, State.REVERTING}:
         raise DecisionError(_("Only a finished run can be reverted."))
+    return text
+
+
+def run_revert_request(*, run_id: int, actor: Any, justification: str) -> Run:
+    """Check a revert and hand it to the worker (a large run takes a while)."""
+    with transaction.atomic(durable=True):
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.state == State.REVERTING:
+            raise DecisionError(_("This run is being reverted already."))
+        text = _revert_text(run, actor, justification)
+        run.state = State.REVERTING
+        run.decided_by = actor
+        run.save(update_fields=["state", "decided_by"])
+    from decisions import tasks
+
+    try:
+        tasks.revert_run.delay(run.pk, actor.pk, text)
+    except Exception as error:
+        # Not queued (Redis away): the run is done again, and the person may retry.
+        run_revert_failed(run_id=run.pk, error=f"not queued: {type(error).__name__}")
+        raise
+    return run
+
+
+def run_revert_failed(*, run_id: int, error: str) -> None:
+    """A revert stopped half-way: the run is done again (restored accounts stay
+    restored) and says why, so a person can start the revert again."""
+    with transaction.atomic(durable=True):
+        Run.objects.filter(pk=run_id, state=State.REVERTING).update(
+            state=State.DONE, error=f"revert stopped: {error}"[:4000]
+        )
+
+
+def run_revert(*, run_id: int, actor: Any, justification: str, batch: int = 5000) -> Run:
+    """Undo a run with new decisions that restore each account's previous limit.
+
+    History is not edited: each restoring decision points at the one it undoes.
+    An account that changed again after the run keeps its newer decision.
+    Idempotent: a decision already restored is not restored twice.
+    """
+    run = Run.objects.get(pk=run_id)
+    text = _revert_text(run, actor, justification)
     rules = policy.parse_policy(active_policy().rules)
     last_id = 0
     while True:

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
-from accounts.models import Account
+from accounts.models import Account, PersonalDataReveal
 from accounts.signal_spec import SIGNALS_BY_NAME
 from decisions import chain, policy
 from decisions.models import (
+    DecisionTally,
     LimitDecision,
     OverrideRequest,
+    Policy,
     ReasonCode,
     RescoreRun,
     WorkerHeartbeat,
@@ -101,6 +110,92 @@ def audit_chain_report(*, account_reference: str | None = None) -> ChainReport:
     return ChainReport(accounts=len(seen | heads.keys()), decisions=count, broken=broken)
 
 
+def run_detail(run_id: int) -> RescoreRun | None:
+    return (
+        RescoreRun.objects.select_related("policy", "started_by", "account", "decided_by")
+        .filter(pk=run_id)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class PreviewAction:
+    action: str
+    label: Any
+    accounts: int
+    amount: Decimal  # limit added (positive) or removed (negative)
+
+
+@dataclass(frozen=True)
+class PreviewCut:
+    reference: str
+    action: Any  # its label
+    old_limit: Decimal
+    new_limit: Decimal
+
+
+@dataclass(frozen=True)
+class RunPreview:
+    actions: list[PreviewAction]
+    largest_cuts: list[PreviewCut]
+
+
+def run_preview(run: RescoreRun, *, top: int = 10) -> RunPreview:
+    """What a computed run would do: accounts and amounts per action, and the
+    largest cuts; read from the chunks' stored results, nothing applied."""
+    from decisions.runs import chunk_arrays
+
+    codes = policy.ACTION_CODES
+    counts = np.zeros(len(codes), dtype=np.int64)
+    amounts = np.zeros(len(codes), dtype=np.int64)
+    candidates: list[np.ndarray] = []  # rows of (cut, id, old, new, action), cents
+    blobs = run.chunks.filter(state="computed").order_by("index").values_list("result", flat=True)
+    for blob in blobs.iterator(chunk_size=4):
+        if blob is None:
+            continue
+        arrays = chunk_arrays(bytes(blob))
+        action = arrays["action"].astype(np.int64)
+        old, new = arrays["old_limit"].astype(np.int64), arrays["new_limit"].astype(np.int64)
+        counts += np.bincount(action, minlength=len(codes))
+        amounts += np.bincount(action, weights=new - old, minlength=len(codes)).astype(np.int64)
+        cuts = np.flatnonzero(new < old)
+        if len(cuts) > top:
+            cuts = cuts[np.argpartition(new[cuts] - old[cuts], top)[:top]]
+        candidates.append(
+            np.stack([new[cuts] - old[cuts], arrays["ids"][cuts], old[cuts], new[cuts],
+                      action[cuts]], axis=1)
+        )  # fmt: skip
+    labels = dict(LimitDecision.Action.choices)
+    largest: list[PreviewCut] = []
+    if candidates:
+        rows = np.concatenate(candidates)
+        rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))][:top]
+        references = dict(
+            Account.objects.filter(pk__in=[int(r[1]) for r in rows]).values_list("pk", "reference")
+        )
+        names = list(codes)
+        largest = [
+            PreviewCut(
+                reference=references.get(int(row[1]), str(row[1])),
+                action=labels.get(names[int(row[4])], names[int(row[4])]),
+                old_limit=Decimal(int(row[2])) / 100,
+                new_limit=Decimal(int(row[3])) / 100,
+            )
+            for row in rows
+        ]
+    actions = [
+        PreviewAction(
+            action=name,
+            label=labels.get(name, name),
+            accounts=int(counts[code]),
+            amount=Decimal(int(amounts[code])) / 100,
+        )
+        for name, code in codes.items()
+        if name != policy.KEEP
+    ]
+    return RunPreview(actions=actions, largest_cuts=largest)
+
+
 def recent_runs(limit: int = 50) -> list[RescoreRun]:
     return list(
         RescoreRun.objects.select_related("policy", "started_by", "account").order_by(
@@ -134,11 +229,72 @@ class InputRow:
 
 
 @dataclass(frozen=True)
+class ThresholdRow:
+    code: str
+    label: Any
+    value: str  # the value at the decision
+    comparison: str  # "≥ 8"
+    effect: str
+
+
+@dataclass(frozen=True)
 class Explanation:
     decision: LimitDecision
     reasons: list[ReasonRow]
     contributions: list[ContributionRow]
     inputs: list[InputRow]
+    thresholds: list[ThresholdRow]
+
+
+OPERATORS = {">=": "≥", ">": ">", "<": "<", "=": "=", "": ""}
+SPECIAL_LABELS = {
+    "limit": _lazy("limit before the decision"),
+    "overlay": _lazy("portfolio overlay factor"),
+    "cooldown": _lazy("cool-down after a closure"),
+}
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    return str(value)
+
+
+def _effect(row: policy.Crossed) -> str:
+    if row.effect == "close":
+        return _("closes the line")
+    if row.effect == "reduce":
+        return _("cuts the limit by %(pct)s%%") % {"pct": row.pct}
+    if row.effect == "cap":
+        return _("caps the limit")
+    return _("keeps the line closed for %(days)s days after the closure") % {"days": row.value}
+
+
+def threshold_rows(decision: LimitDecision) -> list[ThresholdRow]:
+    """The thresholds the decision crossed, read against its own policy version."""
+    if not decision.triggers or decision.policy is None:
+        return []
+    rules = policy.parse_policy(decision.policy.rules)
+    rows = []
+    for row in policy.crossed_thresholds(
+        decision.triggers, decision.inputs, rules,
+        old_limit=decision.old_limit, band=decision.band_after,
+    ):  # fmt: skip
+        spec = SIGNALS_BY_NAME.get(row.signal)
+        rows.append(
+            ThresholdRow(
+                code=row.code,
+                label=spec.label if spec else SPECIAL_LABELS.get(row.signal, row.signal),
+                value="" if row.effect == "keep_closed" else _plain(row.value),
+                comparison=""
+                if row.effect == "keep_closed"
+                else f"{OPERATORS.get(row.op, row.op)} {_plain(row.threshold)}",
+                effect=_effect(row),
+            )
+        )
+    return rows
 
 
 def decision_explanation(
@@ -188,7 +344,7 @@ def decision_explanation(
                 changed=current_signals is not None and _differs(then, now),
             )
         )
-    return Explanation(decision, reasons, contributions, inputs)
+    return Explanation(decision, reasons, contributions, inputs, threshold_rows(decision))
 
 
 def _differs(then: Any, now: Any) -> bool:
@@ -198,12 +354,49 @@ def _differs(then: Any, now: Any) -> bool:
         return str(then) != str(now)
 
 
-def account_timeline(account_id: int, *, limit: int = 20) -> list[LimitDecision]:
-    return list(
-        LimitDecision.objects.filter(account_id=account_id)
-        .select_related("actor", "approver", "run")
-        .order_by("-sequence")[:limit]
+@dataclass(frozen=True)
+class TimelinePage:
+    decisions: list[LimitDecision]
+    older: int | None  # the `before` of the next page, None when this is the oldest
+
+
+def account_timeline(
+    account_id: int, *, before: int | None = None, limit: int = 20
+) -> TimelinePage:
+    """One page of the account's decisions, newest first, by chain sequence (keyset)."""
+    decisions = LimitDecision.objects.filter(account_id=account_id)
+    if before is not None:
+        decisions = decisions.filter(sequence__lt=before)
+    rows = list(
+        decisions.select_related("actor", "approver", "run", "policy").order_by("-sequence")[
+            : limit + 1
+        ]
     )
+    older = rows[limit - 1].sequence if len(rows) > limit else None
+    return TimelinePage(decisions=rows[:limit], older=older)
+
+
+@dataclass(frozen=True)
+class LimitPoint:
+    at: Any
+    limit: Decimal
+    action: str
+
+
+def limit_history(account_id: int, *, limit: int = 120) -> list[LimitPoint]:
+    """The limit before the oldest of the latest `limit` decisions, then after each,
+    oldest first, for the chart."""
+    rows = list(
+        LimitDecision.objects.filter(account_id=account_id)
+        .order_by("-sequence")
+        .values_list("created_at", "old_limit", "new_limit", "action")[:limit]
+    )
+    rows.reverse()
+    points = [LimitPoint(at, new_limit, action) for at, _old, new_limit, action in rows]
+    if rows:  # where the line started: the limit before the oldest decision shown
+        at, old_limit, _new, _action = rows[0]
+        points.insert(0, LimitPoint(at, old_limit, ""))
+    return points
 
 
 def pending_overrides(account_id: int) -> list[OverrideRequest]:
@@ -227,7 +420,7 @@ def override_approvers() -> list[str]:
 def decision_with_links(decision_id: int) -> LimitDecision | None:
     return (
         LimitDecision.objects.select_related(
-            "account__signals", "actor", "approver", "run", "reverts"
+            "account__signals", "actor", "approver", "run", "reverts", "policy"
         )
         .filter(pk=decision_id)
         .first()
@@ -237,8 +430,189 @@ def decision_with_links(decision_id: int) -> LimitDecision | None:
 def decision_neighbour(decision: LimitDecision, *, before: bool) -> LimitDecision | None:
     """The previous (or next) link in the account's chain."""
     sequence = decision.sequence - 1 if before else decision.sequence + 1
-    return LimitDecision.objects.filter(account_id=decision.account_id, sequence=sequence).first()
+    return (
+        LimitDecision.objects.filter(account_id=decision.account_id, sequence=sequence)
+        .order_by()
+        .first()
+    )
 
 
 def reason_catalogue(codes: list[str]) -> dict[str, ReasonCode]:
     return ReasonCode.objects.in_bulk(list(codes))
+
+
+def reason_choices(language: str) -> list[tuple[str, str]]:
+    """Reason codes for a filter: (code, "CODE — staff text")."""
+    return [
+        (reason.code, f"{reason.code} — {reason.text('staff', language)}")
+        for reason in ReasonCode.objects.order_by("code")
+    ]
+
+
+def latest_decision(account_id: int) -> LimitDecision | None:
+    return (
+        LimitDecision.objects.filter(account_id=account_id)
+        .select_related("actor", "approver", "run", "policy")
+        .order_by("-sequence")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    days: list[str]  # ISO dates, oldest first
+    by_action: list[tuple[str, Any, list[int]]]  # (action, label, count per day)
+    total: int
+
+
+def changes_per_day(*, days: int = 30) -> DayCounts:
+    """Limit decisions per day and action over the last `days` days, from the tally."""
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    rows = (
+        DecisionTally.objects.filter(day__gte=first, reason="")
+        .values_list("day", "action")
+        .annotate(n=Sum("count"))
+        .order_by()
+    )
+    counts: dict[str, dict[date, int]] = {}
+    for day, action, n in rows:
+        counts.setdefault(action, {})[day] = n
+    labels = dict(LimitDecision.Action.choices)
+    span = [first + timedelta(days=i) for i in range(days)]
+    by_action = [
+        (action, labels.get(action, action), [counts[action].get(day, 0) for day in span])
+        for action in LimitDecision.Action.values
+        if action in counts
+    ]
+    return DayCounts(
+        days=[day.isoformat() for day in span],
+        by_action=by_action,
+        total=sum(sum(series) for _a, _l, series in by_action),
+    )
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    code: str
+    text: str
+    count: int
+
+
+def top_reasons(*, days: int = 7, limit: int = 8, language: str) -> list[ReasonCount]:
+    """The reasons named most often by the decisions of the last `days` days."""
+    first = timezone.localdate() - timedelta(days=days - 1)
+    rows = list(
+        DecisionTally.objects.filter(day__gte=first)
+        .exclude(reason="")
+        .values_list("reason")
+        .annotate(n=Sum("count"))
+        .order_by("-n", "reason")[:limit]
+    )
+    catalogue = reason_catalogue([code for code, _n in rows])
+    return [
+        ReasonCount(code, catalogue[code].text("staff", language) if code in catalogue else code, n)
+        for code, n in rows
+    ]
+
+
+def runs_in_progress() -> list[RescoreRun]:
+    return list(
+        RescoreRun.objects.filter(
+            state__in=["queued", "computing", "waiting", "applying", "reverting"],
+            account__isnull=True,
+        )
+        .select_related("policy", "started_by")
+        .order_by("-created_at")[:5]
+    )
+
+
+@dataclass(frozen=True)
+class WatchRow:
+    account: Account
+    cutoff: int
+    band_below: str
+
+
+def watch_list(*, margin: int = 10, limit: int = 10) -> list[WatchRow]:
+    """Active accounts scoring within `margin` points above a band cut-off of the
+    active policy: one bad signal moves them to a lower band and ceiling.
+    Largest limits first."""
+    active = Policy.objects.filter(state="active").only("rules").first()
+    if active is None:
+        return []
+    bands = policy.parse_policy(active.rules).bands
+    edges = [(band.min_score, lower.name) for band, lower in pairwise(bands)]
+    near = Q()
+    for cutoff, _lower in edges:
+        near |= Q(score__gte=cutoff, score__lt=cutoff + margin)
+    if not edges:
+        return []
+    accounts = (
+        Account.objects.filter(near, status=Account.Status.ACTIVE)
+        .only("reference", "score", "band", "current_limit", "status")
+        .order_by("-current_limit", "id")[:limit]
+    )
+    rows = []
+    for account in accounts:
+        cutoff, lower = next(
+            (c, name) for c, name in edges if c <= (account.score or 0) < c + margin
+        )
+        rows.append(WatchRow(account, cutoff, lower))
+    return rows
+
+
+RULE_LABELS: dict[str, Any] = {
+    "close_dpd": _lazy("Close the line at days past due of at least"),
+    "close_on_public_record": _lazy("Close on a bad public record"),
+    "min_age": _lazy("Minimum age"),
+    "overdue_reduce_pct": _lazy("Cut while overdue (%)"),
+    "multi_lending_applications_30d": _lazy("Multi-lending: applications in 30 days of at least"),
+    "multi_lending_reduce_pct": _lazy("Multi-lending cut (%)"),
+    "utilization_threshold": _lazy("High utilisation: utilisation of at least"),
+    "utilization_months": _lazy("High utilisation: for at least (months)"),
+    "utilization_reduce_pct": _lazy("High-utilisation cut (%)"),
+    "linked_risk_threshold": _lazy("Linked risk: share of bad linked accounts of at least"),
+    "linked_risk_reduce_pct": _lazy("Linked-risk cut (%)"),
+    "hysteresis_pct": _lazy("Hysteresis: no change smaller than (%)"),
+    "raise_cap_pct": _lazy("A raise is at most (% per cycle)"),
+    "raise_good_cycles": _lazy("Good cycles needed before a raise"),
+    "reopen_limit": _lazy("Limit of a reopened line"),
+    "cooldown_days": _lazy("Cool-down after a closure (days)"),
+    "overlay_factor": _lazy("Portfolio overlay factor"),
+    "overlay_rationale": _lazy("Overlay rationale"),
+    "breaker_max_accounts_cut_pct": _lazy("Circuit breaker: accounts cut above (%)"),
+    "breaker_max_exposure_cut_pct": _lazy("Circuit breaker: exposure removed above (%)"),
+    "rounding": _lazy("Cuts are rounded down to a multiple of"),
+}
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    policy: Policy
+    bands: list[dict[str, Any]]
+    rules: list[tuple[Any, Any]]  # (label, value)
+
+
+def policy_versions() -> list[PolicyView]:
+    """Every policy version, newest first, with its thresholds in words."""
+    views = []
+    for version in Policy.objects.select_related("author", "approver").order_by("-version"):
+        rules = dict(version.rules)
+        bands = rules.pop("bands", [])
+        views.append(
+            PolicyView(
+                policy=version,
+                bands=bands,
+                rules=[(RULE_LABELS.get(name, name), value) for name, value in rules.items()],
+            )
+        )
+    return views
+
+
+def personal_data_reveals(*, limit: int = 100) -> list[PersonalDataReveal]:
+    return list(
+        PersonalDataReveal.objects.select_related("user", "account").order_by("-revealed_at")[
+            :limit
+        ]
+    )

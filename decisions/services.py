@@ -7,6 +7,7 @@ bulk with the same rules, live in decisions/runs.py.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -141,6 +142,7 @@ def decisions_write(
         )
         last_sequence = dict(cursor.fetchall())
         rows, updates, skipped = [], [], []
+        tally: Counter[tuple[str, str]] = Counter()
         for change in changes:
             state = current.get(change.account_id)
             if state is None or state[0] != change.expected_version:
@@ -194,7 +196,11 @@ def decisions_write(
                 change.account_id, change.new_limit, change.new_status, fields["score_after"],
                 fields["band_after"], change.good_cycles, closing,
                 change.new_status == "active" and old_status == "closed", fields["hash"],
+                list(change.reasons),
             ))  # fmt: skip
+            tally[(change.action, "")] += 1
+            for reason in change.reasons:
+                tally[(change.action, reason)] += 1
         columns = ", ".join(DECISION_COLUMNS)
         with cursor.copy(f"COPY decisions_limitdecision ({columns}) FROM STDIN") as copy:
             for row in rows:
@@ -203,7 +209,7 @@ def decisions_write(
             cursor,
             table="decision_account_updates",
             columns="id bigint, new_limit numeric, new_status text, score int, band text, "
-            "good_cycles int, closing bool, reopening bool, head text",
+            "good_cycles int, closing bool, reopening bool, head text, reasons text[]",
             rows=updates,
             update="""
                 UPDATE accounts_account AS a SET
@@ -218,12 +224,20 @@ def decisions_write(
                         ELSE a.cooldown_until END,
                     version = a.version + 1,
                     chain_head = u.head,
+                    last_reasons = u.reasons,
+                    limit_changed_at = %s,
                     updated_at = %s
                 FROM decision_account_updates AS u
                 WHERE a.id = u.id
             """,
-            params=[now + timedelta(days=cooldown_days), now],
+            params=[now + timedelta(days=cooldown_days), now, now],
         )
+        day = timezone.localdate(now)
+        with cursor.copy(
+            "COPY decisions_decisiontally (day, action, reason, count) FROM STDIN"
+        ) as copy:
+            for (action, reason), count in sorted(tally.items()):
+                copy.write_row((day, action, reason, count))
     return WriteResult(written=len(rows), skipped=skipped)
 
 
@@ -448,3 +462,28 @@ def account_set_frozen(
                 idempotency_key=f"{action}:{account.pk}:v{account.version}",
             ),
         )
+
+
+def decision_tally_rebuild() -> int:
+    """Recompute the per-day decision counts from the decisions table.
+
+    For data loaded around `decisions_write` (a bulk import); returns the rows written.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE decisions_decisiontally IN EXCLUSIVE MODE")
+        cursor.execute("DELETE FROM decisions_decisiontally")
+        cursor.execute(
+            """
+            INSERT INTO decisions_decisiontally (day, action, reason, count)
+            SELECT (d.created_at AT TIME ZONE %s)::date, d.action, r.reason, COUNT(*)
+            FROM decisions_limitdecision AS d
+            CROSS JOIN LATERAL (
+                SELECT '' AS reason
+                UNION ALL
+                SELECT jsonb_array_elements_text(d.reasons)
+            ) AS r
+            GROUP BY 1, 2, 3
+            """,
+            [settings.TIME_ZONE],
+        )
+        return cursor.rowcount

@@ -59,3 +59,15 @@ def rescore_account(account_id: int) -> int:
 @shared_task
 def resume_stalled_runs() -> list[int]:
     return runs.runs_resume_stalled(quiet_for=timedelta(seconds=settings.RESCORE_STALL_SECONDS))
+
+
+@shared_task
+def revert_run(run_id: int, actor_id: int, justification: str) -> int:
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.get(pk=actor_id)
+    try:
+        return runs.run_revert(run_id=run_id, actor=actor, justification=justification).pk
+    except Exception as error:
+        runs.run_revert_failed(run_id=run_id, error=f"{type(error).__name__}: {error}")
+        raise

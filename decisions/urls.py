@@ -5,6 +5,11 @@ from decisions import views
 app_name = "decisions"
 urlpatterns = [
     path("runs/", views.runs, name="runs"),
+    path("runs/start/", views.run_start, name="run_start"),
+    path("runs/<int:run_id>/", views.run_detail, name="run"),
+    path("runs/<int:run_id>/progress/", views.run_progress, name="run_progress"),
+    path("runs/<int:run_id>/decide/", views.run_decide, name="run_decide"),
+    path("runs/<int:run_id>/revert/", views.run_revert, name="run_revert"),
     path("policy/", views.policy, name="policy"),
     path("audit/", views.audit, name="audit"),
     path("decisions/<int:decision_id>/", views.decision_detail, name="decision"),

@@ -1,12 +1,36 @@
 from __future__ import annotations
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils.translation import get_language
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
-from decisions import selectors
+from decisions import charts, selectors
+from decisions import runs as run_services
+from decisions.models import RescoreRun
+from decisions.services import DecisionError
+
+QUEUE_DOWN = gettext_lazy("The task queue (Redis) cannot be reached; try again later.")
+
+
+class RevertForm(forms.Form):
+    justification = forms.CharField(
+        label=gettext_lazy("Why is this run reverted?"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+    )
+    confirm = forms.BooleanField(
+        label=gettext_lazy(
+            "I understand: every account this run changed gets a new decision restoring "
+            "its previous limit, unless it changed again since."
+        )
+    )
 
 
 @require_GET
@@ -16,18 +40,114 @@ def runs(request: HttpRequest) -> HttpResponse:
     return render(request, "decisions/runs.html", {"runs": selectors.recent_runs()})
 
 
+def _run_or_404(run_id: int) -> RescoreRun:
+    run = selectors.run_detail(run_id)
+    if run is None:
+        raise Http404("No such run.")
+    return run
+
+
+@require_GET
+@login_required
+@permission_required("accounts.open_runs", raise_exception=True)
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    return _render_run(request, _run_or_404(run_id))
+
+
+def _render_run(
+    request: HttpRequest, run: RescoreRun, revert_form: RevertForm | None = None
+) -> HttpResponse:
+    preview = selectors.run_preview(run) if run.state == RescoreRun.State.WAITING else None
+    return render(
+        request,
+        "decisions/run.html",
+        {"run": run, "preview": preview, "revert_form": revert_form or RevertForm()},
+    )
+
+
+@require_GET
+@login_required
+@permission_required("accounts.open_runs", raise_exception=True)
+def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The live part of the run page, polled by HTMX while the run moves."""
+    return render(request, "decisions/run.html#progress", {"run": _run_or_404(run_id)})
+
+
+@require_POST
+@login_required
+@permission_required("accounts.start_rescore", raise_exception=True)
+def run_start(request: HttpRequest) -> HttpResponse:
+    try:
+        run = run_services.run_start(trigger="button", started_by=request.user)
+    except DecisionError as error:
+        messages.error(request, str(error))
+        return redirect("decisions:runs")
+    except (KombuOperationalError, RedisError):
+        messages.error(request, str(QUEUE_DOWN))
+        return redirect("decisions:runs")
+    messages.success(request, _("Run #%(run)s started.") % {"run": run.pk})
+    return redirect("decisions:run", run_id=run.pk)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.start_rescore", raise_exception=True)
+def run_decide(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Approve or discard a run held by the circuit breaker."""
+    run = _run_or_404(run_id)
+    approve = request.POST.get("decision") == "approve"
+    try:
+        if approve:
+            run_services.run_approve(run_id=run.pk, actor=request.user)
+        else:
+            run_services.run_discard(run_id=run.pk, actor=request.user)
+    except DecisionError as error:
+        messages.error(request, str(error))
+    except (KombuOperationalError, RedisError):
+        messages.error(request, str(QUEUE_DOWN))
+    else:
+        messages.success(
+            request,
+            _("Approved: the run applies its decisions now.")
+            if approve
+            else _("Discarded: nothing was applied."),
+        )
+    return redirect("decisions:run", run_id=run.pk)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.start_rescore", raise_exception=True)
+def run_revert(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = _run_or_404(run_id)
+    form = RevertForm(request.POST)
+    if form.is_valid():
+        try:
+            run_services.run_revert_request(
+                run_id=run.pk, actor=request.user, justification=form.cleaned_data["justification"]
+            )
+        except DecisionError as error:
+            form.add_error(None, str(error))
+        except (KombuOperationalError, RedisError):
+            form.add_error(None, str(QUEUE_DOWN))
+        else:
+            messages.success(request, _("The revert is running; this page shows when it is done."))
+            return redirect("decisions:run", run_id=run.pk)
+    return _render_run(request, run, revert_form=form)
+
+
 @require_GET
 @login_required
 @permission_required("accounts.open_policy", raise_exception=True)
 def policy(request: HttpRequest) -> HttpResponse:
-    return render(request, "decisions/policy.html")
+    return render(request, "decisions/policy.html", {"versions": selectors.policy_versions()})
 
 
 @require_GET
 @login_required
 @permission_required("accounts.open_audit", raise_exception=True)
 def audit(request: HttpRequest) -> HttpResponse:
-    return render(request, "decisions/audit.html")
+    return render(request, "decisions/audit.html", {"reveals": selectors.personal_data_reveals()})
 
 
 @require_GET
@@ -47,12 +167,14 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
             current_signals=current if with_current else None,
         )  # fmt: skip
 
+    why = explain(get_language() or "en", True)
     return render(
         request,
         "decisions/decision.html",
         {
             "decision": decision,
-            "why": explain(get_language() or "en", True),
+            "why": why,
+            "contributions_chart": charts.contributions_chart(why.contributions),
             "notices": [
                 (code, label, explain(code, False))
                 for code, label in (("zh-hans", "简体中文"), ("en", "English"))

@@ -17,6 +17,16 @@ def _english_by_default(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_portfolio_figures():
+    """The overview caches its figures in Redis; each test computes its own."""
+    from django.core.cache import cache
+
+    from accounts.selectors import PORTFOLIO_CACHE_KEY
+
+    cache.delete(PORTFOLIO_CACHE_KEY)
+
+
+@pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests start after another one's flush: put back what the
     data migrations created (roles, policy v1, reason codes)."""

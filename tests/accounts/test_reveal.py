@@ -31,3 +31,16 @@ class RevealTests(BaseTestCase):
         assert response.status_code == 403
         assert not PersonalDataReveal.objects.exists()
         self.assertNotContains(response, "13812345678", status_code=403)
+
+    def test_the_auditor_sees_every_reveal_on_the_audit_page(self):
+        self.client.force_login(self.bob)
+        self.client.post(reverse("accounts:reveal", args=["LD-PII"]))
+        self.client.force_login(self.frank)
+        with self.assertNumQueries(6):
+            page = self.client.get(reverse("decisions:audit"))
+        self.assertContains(page, "Personal data revealed")
+        rows = page.context["reveals"]
+        assert [(r.user.username, r.account.reference) for r in rows] == [("bob", "LD-PII")]
+        self.assertContains(page, "<td>bob</td>", html=False)
+        # The audit page itself shows no personal data.
+        self.assertNotContains(page, "13812345678")

@@ -52,7 +52,9 @@ def test_case_a_shows_many_lender_applications_in_30_days():
     assert signals.lender_applications_90d >= signals.lender_applications_30d
     assert signals.days_past_due == 0 and signals.on_time_ratio == 1
     assert account.status == Account.Status.ACTIVE
-    assert account.band == "D"
+    assert account.band == "E"
+    cut = account.decisions.get()
+    assert cut.reasons[0] == "MULTI_LENDING"
 
 
 def test_case_b_repaid_yet_stays_closed_in_cool_down():

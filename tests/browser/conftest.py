@@ -39,12 +39,39 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def new_page(browser: Browser) -> Page:
+    """A page in a context of its own (its own login), which records console errors:
+    a script the CSP blocked or a chart that failed shows up there."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     opened = context.new_page()
+    errors: list[str] = []
+    opened.on(
+        "console",
+        lambda message: (
+            errors.append(f"{message.text} ({message.location.get('url')})")
+            if message.type == "error"
+            else None
+        ),
+    )
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.console_errors = errors  # type: ignore[attr-defined]
+    return opened
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    opened = new_page(browser)
     yield opened
-    context.close()
+    assert opened.console_errors == []  # type: ignore[attr-defined]
+    opened.context.close()
+
+
+def chart_drawn(page: Page, data_id: str) -> bool:
+    return bool(page.evaluate(
+        "id => { const c = document.querySelector(`canvas[data-chart='${id}']`);"
+        " return !!c && c.dataset.drawn === '1' && c.width > 0; }",
+        data_id,
+    ))  # fmt: skip
 
 
 def serious_violations(page: Page) -> list[str]:

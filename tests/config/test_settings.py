@@ -75,8 +75,10 @@ class SecurityHeaderTests(BaseTestCase):
         nonce = match.group(1)
         assert "default-src 'self'" in policy
         assert "frame-ancestors 'none'" in policy
-        scripts = re.findall(r"<script[^>]*>", response.content.decode())
-        assert scripts, "htmx is loaded"
+        tags = re.findall(r"<script[^>]*>", response.content.decode())
+        # Data blocks (json_script, chart figures) are never executed; every other script is.
+        scripts = [tag for tag in tags if 'type="application/json"' not in tag]
+        assert len(scripts) == 3, "htmx, Chart.js and the chart script are loaded"
         assert all(f'nonce="{nonce}"' in tag for tag in scripts)
 
     def test_each_response_gets_a_fresh_nonce(self):

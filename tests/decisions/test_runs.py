@@ -71,12 +71,17 @@ def test_the_story_accounts_get_the_decisions_their_stories_predict(demo_book):
     run = full_run()
     assert run.state == "done"
 
-    case_a = story("LD-CASE-A").decisions.get(run=run)
+    # Case A was cut before the run (its demo history) ...
+    case_a = story("LD-CASE-A").decisions.get(sequence=1)
     assert case_a.action == "reduce" and case_a.source == "run"
     assert case_a.reasons[0] == "MULTI_LENDING"
-    assert case_a.new_limit < case_a.old_limit == Decimal("8000.00")
+    assert (case_a.old_limit, case_a.new_limit) == (Decimal("8000.00"), Decimal("3000.00"))
     assert case_a.inputs["lender_applications_30d"] == 14
     assert "MULTI_LENDING" in case_a.triggers
+    # ... and, with 14 applications still on file, the run cuts it again.
+    again = story("LD-CASE-A").decisions.get(run=run)
+    assert again.reasons[0] == "MULTI_LENDING"
+    assert again.new_limit < again.old_limit == Decimal("3000.00")
 
     case_b = story("LD-CASE-B")
     assert case_b.status == "closed" and not case_b.decisions.filter(run=run).exists()
@@ -158,16 +163,16 @@ def test_running_a_chunk_twice_writes_nothing_twice(demo_book):
 
 def test_an_account_a_person_changed_mid_run_keeps_the_persons_decision(demo_book, alice):
     run = compute(runs.run_start(trigger="button"))
-    case_a = story("LD-CASE-A")
+    gradual = story("LD-GRADUAL")  # the run would raise it
     services.account_override_limit(
-        account_id=case_a.pk, expected_version=case_a.version, new_limit="7000",
+        account_id=gradual.pk, expected_version=gradual.version, new_limit="7000",
         actor=alice, justification="Reviewed by hand during the run.",
     )  # fmt: skip
     run = apply(run)
-    case_a.refresh_from_db()
-    assert case_a.current_limit == Decimal("7000.00")
+    gradual.refresh_from_db()
+    assert gradual.current_limit == Decimal("7000.00")
     assert run.skipped == 1
-    assert not LimitDecision.objects.filter(run=run, account=case_a).exists()
+    assert not LimitDecision.objects.filter(run=run, account=gradual).exists()
 
 
 def test_a_reverted_run_restores_every_limit_with_new_decisions(demo_book, alice):

@@ -1,0 +1,75 @@
+"""Chart data for static/js/charts.js: plain dicts, no ORM.
+
+Every chart on a page also has a table with the same figures (the
+accessible alternative); these dicts only feed the drawing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+ACTION_COLOURS = {
+    "raise": "#1d6b35",
+    "reopen": "#2f8f5b",
+    "restore": "#5a8fc2",
+    "reduce": "#c26a00",
+    "close": "#a4161a",
+    "freeze": "#6b5a9e",
+    "unfreeze": "#8c7fb8",
+    "set": "#0b4f8a",
+}
+
+
+def contributions_chart(rows: Sequence[Any]) -> dict[str, Any]:
+    """Points each signal lost against its best bin, largest loss first."""
+    lost = [row for row in rows if row.lost]
+    return {
+        "kind": "bar",
+        "horizontal": True,
+        "labels": [str(row.label) for row in lost],
+        "series": [
+            {
+                "label": _("Points below best"),
+                "data": [-row.lost for row in lost],
+                "color": "#c26a00",
+            },
+        ],
+    }
+
+
+def limit_history_chart(points: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "kind": "line",
+        "stepped": True,
+        "money": True,
+        "labels": [point.at.strftime("%Y-%m-%d") for point in points],
+        "series": [
+            {
+                "label": _("Limit"),
+                "data": [float(point.limit) for point in points],
+                "color": "#0b4f8a",
+            },
+        ],
+    }
+
+
+def changes_per_day_chart(
+    days: Sequence[str], series: Sequence[tuple[str, str, Sequence[int]]]
+) -> dict[str, Any]:
+    """series: (action, label, counts per day)."""
+    return {
+        "kind": "bar",
+        "stacked": True,
+        "labels": list(days),
+        "series": [
+            {
+                "label": str(label),
+                "data": list(counts),
+                "color": ACTION_COLOURS.get(action, "#4f5b69"),
+            }
+            for action, label, counts in series
+        ],
+    }

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<str:reference>/override/", views.account_override, name="override"),
     path("<str:reference>/freeze/", views.account_freeze, name="freeze"),
     path("<str:reference>/rescore/", views.account_rescore, name="rescore"),
+    path("<str:reference>/rescore/status/", views.account_rescore_status, name="rescore_status"),
     path(
         "<str:reference>/overrides/<int:request_id>/", views.override_decide, name="override_decide"
     ),

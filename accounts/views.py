@@ -190,10 +190,15 @@ def _render_account(
             "why": why,
             "contributions_chart": charts.contributions_chart(why.contributions) if why else None,
             "history": history,
-            "history_chart": charts.limit_history_chart(history) if len(history) > 1 else None,
+            "history_chart": charts.limit_history_chart(
+                history, today=timezone.now(), limit_now=account.current_limit
+            )
+            if history
+            else None,
             "pending": pending,
             "approvers": decision_selectors.override_approvers() if pending else [],
             "appeals": appeal_selectors.account_appeals(account.pk),
+            "rescore": decision_selectors.latest_account_run(account.pk),
             "notes": selectors.account_notes(account.pk),
             "override_form": override_form
             or forms.OverrideForm(initial={"version": account.version}),
@@ -211,6 +216,18 @@ def account_timeline(request: HttpRequest, reference: str) -> HttpResponse:
     timeline = decision_selectors.account_timeline(account.pk, before=_timeline_before(request))
     return render(
         request, "accounts/detail.html#timeline-rows", {"account": account, "timeline": timeline}
+    )
+
+
+@require_GET
+@login_required
+def account_rescore_status(request: HttpRequest, reference: str) -> HttpResponse:
+    """The re-score panel, polled by HTMX until the worker has finished."""
+    account = _get_account_for_user(request, reference)
+    return render(
+        request,
+        "accounts/detail.html#rescore-status",
+        {"account": account, "rescore": decision_selectors.latest_account_run(account.pk)},
     )
 
 
@@ -329,7 +346,6 @@ def account_rescore(request: HttpRequest, reference: str) -> HttpResponse:
         messages.error(request, _("The task queue (Redis) cannot be reached; try again later."))
     else:
         messages.success(
-            request,
-            _("Re-score queued as run #%(run)s; reload to see its decision.") % {"run": run.pk},
+            request, _("Re-score queued as run #%(run)s on the worker.") % {"run": run.pk}
         )
     return redirect("accounts:detail", reference=account.reference)

@@ -40,19 +40,19 @@ def contributions_chart(rows: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def limit_history_chart(points: Sequence[Any]) -> dict[str, Any]:
+def limit_history_chart(points: Sequence[Any], *, today: Any, limit_now: Any) -> dict[str, Any]:
+    """The limit after each decision, with the line drawn on to today's limit."""
+    labels = [point.at.strftime("%Y-%m-%d") for point in points]
+    values = [float(point.limit) for point in points]
+    if points and labels[-1] != today.strftime("%Y-%m-%d"):
+        labels.append(today.strftime("%Y-%m-%d"))
+        values.append(float(limit_now))
     return {
         "kind": "line",
         "stepped": True,
         "money": True,
-        "labels": [point.at.strftime("%Y-%m-%d") for point in points],
-        "series": [
-            {
-                "label": _("Limit"),
-                "data": [float(point.limit) for point in points],
-                "color": "#0b4f8a",
-            },
-        ],
+        "labels": labels,
+        "series": [{"label": _("Limit"), "data": values, "color": "#0b4f8a"}],
     }
 
 

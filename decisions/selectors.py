@@ -616,3 +616,14 @@ def personal_data_reveals(*, limit: int = 100) -> list[PersonalDataReveal]:
             :limit
         ]
     )
+
+
+def latest_account_run(
+    account_id: int, *, within: timedelta = timedelta(minutes=10)
+) -> RescoreRun | None:
+    """The latest single-account re-score of this account, if started recently."""
+    return (
+        RescoreRun.objects.filter(account_id=account_id, created_at__gte=timezone.now() - within)
+        .order_by("-created_at")
+        .first()
+    )

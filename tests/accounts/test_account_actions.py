@@ -1,5 +1,7 @@
+import time
 from decimal import Decimal
 
+import pytest
 from django.urls import reverse
 
 from accounts.models import Account
@@ -89,3 +91,27 @@ class AccountActionTests(BaseTestCase):
     def test_re_score_now_queues_a_single_account_run(self):
         response = self.post("accounts:rescore", {})
         self.assertContains(response, "Re-score queued as run #")
+        self.assertContains(response, 'id="rescore-status"')
+        self.assertContains(response, 'hx-trigger="every 2s"')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_shows_when_the_worker_has_re_scored_the_account(client, worker_factory):
+    from tests.base import make_user
+
+    alice = make_user("alice-rescore", "Risk analyst")
+    shopper = make_account(reference="LD-RS", current_limit=Decimal("8000.00"), score=612)
+    make_signals(shopper, credit_score=612, lender_applications_30d=14,
+                 lender_applications_90d=15)  # fmt: skip
+    worker_factory()
+    client.force_login(alice)
+    response = client.post(reverse("accounts:rescore", args=["LD-RS"]), follow=True)
+    assert "On the worker" in response.content.decode()
+    status_url = reverse("accounts:rescore_status", args=["LD-RS"])
+    deadline = time.monotonic() + 60
+    while "Finished at" not in (panel := client.get(status_url).content.decode()):
+        assert time.monotonic() < deadline, "the worker did not re-score the account"
+        time.sleep(0.3)
+    assert "The limit changed: a new decision is recorded." in panel
+    assert "hx-trigger" not in panel  # polling stops
+    assert LimitDecision.objects.filter(account__reference="LD-RS").count() == 1

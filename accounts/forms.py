@@ -23,15 +23,6 @@ class FreezeForm(forms.Form):
 class AccountFilterForm(forms.Form):
     """The account list's search, filters and sort, read from the query string."""
 
-    SORTS = {
-        "reference": ("reference",),
-        "-limit": ("-current_limit", "id"),
-        "limit": ("current_limit", "id"),
-        "-score": ("-score", "id"),
-        "score": ("score", "id"),
-        "-changed": ("-limit_changed_at", "id"),
-    }
-
     q = forms.CharField(
         label=_("Reference, or the phone (last digits, or masked as 138****5678)"),
         required=False,

@@ -8,7 +8,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Reverse
 from django.utils import timezone
 from django.utils.text import capfirst
@@ -181,17 +181,26 @@ class Account(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "band"], name="account_status_band"),
-            # Search: reference prefix, and phone suffix through its reverse.
-            models.Index(
-                OpClass("reference", name="varchar_pattern_ops"), name="account_reference_prefix"
-            ),
+            # Search by phone suffix, through its reverse. (The reference has its
+            # unique index and the pattern index Django adds for a unique CharField.)
             models.Index(
                 OpClass(Reverse("phone"), name="text_pattern_ops"), name="account_phone_suffix"
             ),
-            models.Index(fields=["limit_changed_at"], name="account_limit_changed"),
-            models.Index(fields=["current_limit"], name="account_limit"),
-            models.Index(fields=["score"], name="account_score"),
+            # The account list's sorts, each with its tie-breaker, alone and after
+            # the band filter: a band is a slice of the score and limit ranges, so
+            # walking the plain index to it would cross most of the book. Rare
+            # filters (a status other than active, cool-down) are read
+            # filter-first instead (accounts.selectors). Every index here costs
+            # the re-score: each account update writes into all of them.
+            models.Index(
+                F("limit_changed_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="account_limit_changed",
+            ),
+            models.Index(fields=["current_limit", "id"], name="account_limit"),
+            models.Index(fields=["score", "id"], name="account_score"),
+            models.Index(fields=["band", "current_limit", "id"], name="account_band_limit"),
+            models.Index(fields=["band", "score", "id"], name="account_band_score"),
             models.Index(
                 fields=["cooldown_until"],
                 name="account_in_cooldown",

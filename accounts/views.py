@@ -119,7 +119,7 @@ def account_list(request: HtmxHttpRequest) -> HttpResponse:
             changed_days=data["changed_days"],
             reason=data["reason"],
             in_cooldown=data["cooldown"],
-            order=forms.AccountFilterForm.SORTS[data["sort"] or "reference"],
+            sort=data["sort"] or "reference",
         )
         page = selectors.account_search(filters, page=data["page"] or 1)
     else:

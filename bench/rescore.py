@@ -26,6 +26,7 @@ from django.db import connection
 from django.db.models import Count
 
 from accounts.signal_spec import SIGNALS_BY_NAME
+from bench.processes import stop_process_tree
 from config.celery import app as celery_app
 from decisions import policy, runs
 from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
@@ -115,21 +116,7 @@ def celery_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is not None:
-        return
-    try:
-        children = psutil.Process(worker.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
-    worker.terminate()  # warm shutdown: the pool children go with the main process
-    try:
-        worker.wait(60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait(10)
-    for child in children:
-        with suppress(psutil.Error):
-            child.kill()
+    stop_process_tree(worker, grace_seconds=60)
 
 
 # --------------------------------------------------------------------------
@@ -340,15 +327,18 @@ SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)
 
 
 def floor_prepare() -> None:
-    """The scratch copy of the accounts as they are before the run (not timed)."""
+    """The scratch copy of the accounts as they are before the run, with the
+    same indexes (not timed)."""
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_floor_decisions, bench_floor_accounts")
+        # The same writes as the run's: the copy carries every index of the
+        # accounts table (the account list's sorts and filters among them), which
+        # each updated row is written into.
         cursor.execute(
-            "CREATE UNLOGGED TABLE bench_floor_accounts AS "
-            "SELECT id, current_limit, status, score, band, good_cycles, cooldown_until, version "
-            "FROM accounts_account"
+            "CREATE UNLOGGED TABLE bench_floor_accounts "
+            "(LIKE accounts_account INCLUDING DEFAULTS INCLUDING INDEXES)"
         )
-        cursor.execute("ALTER TABLE bench_floor_accounts ADD PRIMARY KEY (id)")
+        cursor.execute("INSERT INTO bench_floor_accounts SELECT * FROM accounts_account")
         cursor.execute(
             """
             CREATE TABLE bench_floor_decisions (
@@ -629,7 +619,9 @@ def report(results: list[Measure]) -> str:
         "during the run.\n\n"
         "The floor, measured in the same iteration after the run: one hand-written SQL "
         "statement over a copy of the accounts taken before the run (`bench_floor_accounts`, "
-        "an UNLOGGED table; the decisions go to a regular table, `bench_floor_decisions`). It "
+        "an UNLOGGED table with every index of `accounts_account`, since each updated "
+        "account is written into all of them, in the run as in the floor; the decisions go "
+        "to a regular table, `bench_floor_decisions`). It "
         "computes every scorecard characteristic's points (CASE over the bins of "
         "`decisions.policy.SCORECARD`) and the score of every account, the band and its "
         "ceiling, the close triggers, the percentage cuts, hysteresis, raises after good "

@@ -532,10 +532,9 @@ def evaluate(
         action, new_limit, new_status = CLOSE, 0, "closed"
     else:
         proposed = min(limit, ceiling)
-        if limit > compiled.raw_ceilings[band_index]:
-            triggers.append(BAND_CEILING)
-        elif proposed < limit:
-            triggers.append(PORTFOLIO_OVERLAY)
+        if proposed < limit:  # the ceiling binds: the band's own, or the overlay's
+            above_band = limit > compiled.raw_ceilings[band_index]
+            triggers.append(BAND_CEILING if above_band else PORTFOLIO_OVERLAY)
         for _code, bp in cuts:
             proposed = min(proposed, limit * (10000 - bp) // 10000)
         if proposed < limit:  # only a cut is rounded: a kept limit stays to the cent
@@ -753,10 +752,10 @@ def evaluate_chunk(
 
     scoring = is_active & ~closing
     proposed = np.minimum(limit, ceiling)
-    above_band = scoring & (limit > raw_ceiling)
+    capped = scoring & (proposed < limit)  # the ceiling binds
+    above_band = capped & (limit > raw_ceiling)
     bits |= np.where(above_band, TRIGGER_BITS[BAND_CEILING], 0)
-    overlay = scoring & ~above_band & (proposed < limit)
-    bits |= np.where(overlay, TRIGGER_BITS[PORTFOLIO_OVERLAY], 0)
+    bits |= np.where(capped & ~above_band, TRIGGER_BITS[PORTFOLIO_OVERLAY], 0)
     for _code, fired, bp in cut_rules:
         proposed = np.where(fired, np.minimum(proposed, limit * (10000 - bp) // 10000), proposed)
     proposed = np.where(proposed < limit, proposed // unit * unit, proposed)

@@ -673,6 +673,26 @@ def test_an_increase_never_exceeds_the_per_cycle_cap_or_the_band_ceiling(compile
     assert outcome.reasons == (GOOD_HISTORY,)
 
 
+def test_a_growth_overlay_lets_a_limit_above_the_band_ceiling_rise_without_a_ceiling_reason():
+    """Found by the property above: with an overlay of 1.2, band D's ceiling is
+    10,800, so a 9,100 limit (above the band's own 9,000) is not capped; it
+    used to carry BAND_CEILING while being raised."""
+    growth = compile_rules(parse_policy(NAMED_POLICIES["overlay-1.2"]))
+    signals = healthy(
+        credit_score=650, max_dpd_12m=1, on_time_ratio=Decimal("0.95"),
+        lender_applications_90d=4, consumption_amount_90d=Decimal("500.00"),
+        repayment_amount_90d=Decimal("0"), active_days_90d=20, tenure_months=6,
+    )  # fmt: skip
+    outcome = evaluate(growth, signals, limit=910_000, status="active", in_cooldown=False,
+                       good_cycles=2)  # fmt: skip
+    assert (outcome.band, outcome.action, outcome.new_limit) == ("D", RAISE, 1_000_000)
+    assert outcome.triggers == () and outcome.reasons == (GOOD_HISTORY,)
+    # Capped for real: above the overlay's ceiling, the band ceiling is the reason.
+    capped = evaluate(growth, signals, limit=2_000_000, status="active", in_cooldown=False,
+                      good_cycles=2)  # fmt: skip
+    assert "BAND_CEILING" in capped.triggers
+
+
 @CHEAP
 @given(compiled=compiled_policies, account=accounts())
 def test_only_a_trigger_free_account_with_enough_good_cycles_is_raised(compiled, account):

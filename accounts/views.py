@@ -18,6 +18,7 @@ from accounts import forms, selectors
 from accounts import services as account_services
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS
+from appeals import forms as appeal_forms
 from appeals import selectors as appeal_selectors
 from config.requests import HtmxHttpRequest
 from decisions import charts, runs, services
@@ -204,6 +205,7 @@ def _render_account(
             or forms.OverrideForm(initial={"version": account.version}),
             "freeze_form": freeze_form or forms.FreezeForm(initial={"version": account.version}),
             "note_form": note_form or forms.NoteForm(),
+            "intake_form": appeal_forms.IntakeForm(auto_id="intake_%s"),
         },
     )
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -41,6 +42,11 @@ class Appeal(models.Model):
         CLOSED = "closed", _("closed")
         WITHDRAWN = "withdrawn", _("withdrawn")
 
+    class Outcome(models.TextChoices):
+        UPHELD = "upheld", _("upheld: the decision stands")
+        PARTIAL = "partial", _("partly restored")
+        FULL = "full", _("fully restored")
+
     OPEN_STATES = (State.NEW, State.IN_REVIEW, State.WAITING)
 
     account = models.ForeignKey(Account, models.PROTECT, related_name="appeals")
@@ -64,6 +70,24 @@ class Appeal(models.Model):
     )  # fmt: skip
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.NEW)
     sla_due = models.DateTimeField(_("SLA due"))
+    # While waiting for the customer the SLA clock stops; on reply the due
+    # time moves on by the pause.
+    sla_paused_at = models.DateTimeField(_("SLA paused since"), null=True, blank=True)
+    escalated = models.BooleanField(_("escalated to a lead"), default=False)
+    sla_breach_flagged = models.BooleanField(_("SLA breach flagged"), default=False)
+    # The handler's outcome; above APPEAL_APPROVAL_ABOVE it waits for a lead.
+    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices, blank=True)
+    outcome_limit = models.DecimalField(
+        _("restored limit"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    outcome_justification = models.TextField(_("justification"), blank=True)
+    outcome_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    outcome_pending = models.BooleanField(_("waiting for a lead's approval"), default=False)
+    outcome_decision = models.ForeignKey(
+        LimitDecision, models.PROTECT, null=True, blank=True, related_name="appeal_outcomes"
+    )
     created_at = models.DateTimeField(_("received"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -76,12 +100,27 @@ class Appeal(models.Model):
                 name="appeal_open_due",
                 condition=Q(state__in=["new", "in_review", "waiting"]),
             ),
+            # Claim next: the highest priority, then the oldest due, unassigned.
+            models.Index(
+                F("priority").desc(),
+                F("sla_due").asc(),
+                F("id").asc(),
+                name="appeal_claim_order",
+                condition=Q(state="new", assignee__isnull=True),
+            ),
+            models.Index(fields=["assignee", "state"], name="appeal_assignee_state"),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(requested_limit__isnull=True) | Q(requested_limit__gte=0),
                 name="appeal_requested_limit_not_negative",
-            )
+            ),
+            # A second contact about the same decision joins the open appeal.
+            models.UniqueConstraint(
+                fields=["decision"],
+                condition=Q(state__in=["new", "in_review", "waiting"], decision__isnull=False),
+                name="one_open_appeal_per_decision",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -92,4 +131,48 @@ class Appeal(models.Model):
         return self.state in self.OPEN_STATES
 
     def sla_breached(self, now: object = None) -> bool:
-        return self.is_open and self.sla_due < (now or timezone.now())  # type: ignore[operator]
+        """Past its due time, with the clock running (not waiting for the customer)."""
+        return (
+            self.is_open and self.sla_paused_at is None and self.sla_due < (now or timezone.now())  # type: ignore[operator]
+        )
+
+    def sla_due_soon(self) -> bool:
+        now = timezone.now()
+        return self.is_open and now <= self.sla_due < now + timedelta(hours=4)
+
+
+class AppealEvent(models.Model):
+    """One step on an appeal's timeline: who did what, when. Never edited."""
+
+    appeal = models.ForeignKey(Appeal, models.CASCADE, related_name="events")
+    move = models.CharField(_("step"), max_length=20)
+    from_state = models.CharField(max_length=10, blank=True)
+    to_state = models.CharField(max_length=10, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(_("note"), blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["appeal", "at"], name="appeal_event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.appeal_id} {self.move} {self.from_state}->{self.to_state}"
+
+
+class SlaTarget(models.Model):
+    """How long an appeal of a category may take; leads set these."""
+
+    category = models.CharField(
+        _("category"), max_length=10, choices=Appeal.Category.choices, unique=True
+    )
+    hours = models.PositiveIntegerField(_("hours to decide"))
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.hours} h"

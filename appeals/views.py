@@ -1,13 +1,245 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import selectors as account_selectors
+from appeals import forms, selectors, services
+from appeals.models import Appeal
+from config.requests import HtmxHttpRequest
 
 
 @require_GET
 @login_required
 @permission_required("accounts.open_appeals", raise_exception=True)
-def queue(request: HttpRequest) -> HttpResponse:
-    return render(request, "appeals/queue.html")
+def queue(request: HtmxHttpRequest) -> HttpResponse:
+    form = forms.QueueFilterForm(request.GET)
+    page = selectors.QueuePage([], False, 1)
+    view = "mine"
+    if form.is_valid():
+        data = form.cleaned_data
+        works = request.user.has_perm("accounts.work_appeals")
+        # Leads, and readers such as auditors, see all; handlers theirs and the unassigned.
+        sees_all = request.user.has_perm("accounts.lead_appeals") or not works
+        view = data["view"] or ("mine" if works else "all")
+        if view == "all" and not sees_all:
+            view = "mine"
+        page = selectors.appeal_queue(
+            selectors.QueueFilters(
+                view=view, category=data["category"], priority=data["priority"],
+                channel=data["channel"], sla=data["sla"],
+            ),
+            user=request.user,
+            page=data["page"] or 1,
+        )  # fmt: skip
+    params = request.GET.copy()
+    params.pop("page", None)
+    template = "appeals/queue.html#results" if request.htmx else "appeals/queue.html"
+    return render(
+        request, template,
+        {"form": form, "page": page, "view": view, "params": params.urlencode()},
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+@permission_required("accounts.work_appeals", raise_exception=True)
+def claim_next(request: HttpRequest) -> HttpResponse:
+    try:
+        appeal = services.appeal_claim_next(handler=request.user)
+    except services.AppealError as error:
+        messages.error(request, str(error))
+        return redirect("appeals:queue")
+    if appeal is None:
+        messages.info(request, _("No unassigned appeal is waiting. Well done."))
+        return redirect("appeals:queue")
+    messages.success(request, _("Appeal #%(number)s is yours.") % {"number": appeal.pk})
+    return redirect("appeals:detail", appeal_id=appeal.pk)
+
+
+@require_GET
+@login_required
+@permission_required("accounts.open_appeals", raise_exception=True)
+def detail(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    return _render_detail(request, _appeal_or_404(appeal_id))
+
+
+def _appeal_or_404(appeal_id: int) -> Appeal:
+    appeal = selectors.appeal_detail(appeal_id)
+    if appeal is None:
+        raise Http404("No such appeal.")
+    return appeal
+
+
+def _render_detail(
+    request: HttpRequest,
+    appeal: Appeal,
+    *,
+    decide_form: forms.DecideForm | None = None,
+    preview: dict[str, Any] | None = None,
+) -> HttpResponse:
+    return render(
+        request,
+        "appeals/detail.html",
+        {
+            "appeal": appeal,
+            "note_form": forms.NoteForm(),
+            "decide_form": decide_form or forms.DecideForm(),
+            "preview": preview,
+            "workers": selectors.appeal_workers()
+            if request.user.has_perm("accounts.lead_appeals")
+            else [],
+        },
+    )
+
+
+@require_POST
+@login_required
+@permission_required("accounts.work_appeals", raise_exception=True)
+def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    """First the customer response preview (zh-Hans and en), then the decision."""
+    appeal = _appeal_or_404(appeal_id)
+    form = forms.DecideForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, appeal, decide_form=form)
+    data = form.cleaned_data
+    if request.POST.get("confirm") != "1":
+        limit = appeal.decision.old_limit if data["outcome"] == "full" and appeal.decision else None
+        reasons = selectors.contested_reasons(appeal)
+        preview = {
+            "outcome": data["outcome"],
+            "limit": limit or data["limit"],
+            "notices": [
+                (code, label,
+                 [(r.text("customer", code), r.text("suggestion", code)) for r in reasons])
+                for code, label in (("zh-hans", "简体中文"), ("en", "English"))
+            ],
+        }  # fmt: skip
+        return _render_detail(request, appeal, decide_form=form, preview=preview)
+    try:
+        result = services.appeal_decide(
+            appeal_id=appeal.pk, actor=request.user, outcome=data["outcome"],
+            justification=data["justification"], limit=data["limit"],
+        )  # fmt: skip
+    except services.AppealError as error:
+        form.add_error(None, str(error))
+        return _render_detail(request, appeal, decide_form=form)
+    if result.pending:
+        messages.info(request, _("The restoration waits for an appeal lead's approval."))
+    else:
+        messages.success(request, _("Decided; the outcome is on the account's history."))
+    return redirect("appeals:detail", appeal_id=appeal.pk)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.lead_appeals", raise_exception=True)
+def approve_outcome(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    approve = request.POST.get("decision") == "approve"
+    try:
+        if approve:
+            services.appeal_outcome_approve(appeal_id=appeal_id, lead=request.user)
+        else:
+            services.appeal_outcome_reject(
+                appeal_id=appeal_id, lead=request.user, note=request.POST.get("note", "")
+            )
+    except services.AppealError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request, _("Approved and applied.") if approve else _("Sent back to the handler.")
+        )
+    return redirect("appeals:detail", appeal_id=appeal_id)
+
+
+MOVES: dict[str, Callable[..., Appeal]] = {
+    "request_info": services.appeal_request_info,
+    "customer_replied": services.appeal_customer_replied,
+    "escalate": services.appeal_escalate,
+    "withdraw": services.appeal_withdraw,
+}
+
+
+@require_POST
+@login_required
+@permission_required("accounts.work_appeals", raise_exception=True)
+def move(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    """One of the workbench's steps; a refused step says why and changes nothing."""
+    step = MOVES.get(request.POST.get("move", ""))
+    form = forms.NoteForm(request.POST)
+    if step is None or not form.is_valid():
+        messages.error(request, _("Choose a step and keep the note under 2,000 characters."))
+        return redirect("appeals:detail", appeal_id=appeal_id)
+    try:
+        step(appeal_id=appeal_id, actor=request.user, note=form.cleaned_data["note"])
+    except services.AppealError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Done; the step is on the appeal's timeline."))
+    return redirect("appeals:detail", appeal_id=appeal_id)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.lead_appeals", raise_exception=True)
+def assign(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    assignee = get_user_model().objects.filter(pk=request.POST.get("assignee") or 0).first()
+    if assignee is None:
+        messages.error(request, _("Choose who takes the appeal."))
+        return redirect("appeals:detail", appeal_id=appeal_id)
+    try:
+        services.appeal_assign(appeal_id=appeal_id, assignee=assignee, lead=request.user)
+    except services.AppealError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Reassigned to %(name)s.") % {"name": assignee.username})
+    return redirect("appeals:detail", appeal_id=appeal_id)
+
+
+@require_POST
+@login_required
+def intake(request: HttpRequest, reference: str) -> HttpResponse:
+    """Staff record an appeal for a caller, from the account page."""
+    if not request.user.has_perm("accounts.open_appeals"):
+        raise PermissionDenied
+    account = account_selectors.account_with_signals(reference)
+    if account is None:
+        raise Http404("No account with this reference.")
+    form = forms.IntakeForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(
+            f"{form.fields[name].label}: {' '.join(str(p) for p in problems)}"
+            for name, problems in form.errors.items()
+            if name in form.fields
+        )
+        messages.error(request, errors)
+        return redirect("accounts:detail", reference=reference)
+    data = form.cleaned_data
+    try:
+        result = services.appeal_intake(
+            account=account, actor=request.user, channel=data["channel"],
+            category=data["category"], statement=data["statement"],
+            decision_id=data["decision"], requested_limit=data["requested_limit"],
+            priority=data["priority"],
+        )  # fmt: skip
+    except services.AppealError as error:
+        messages.error(request, str(error))
+        return redirect("accounts:detail", reference=reference)
+    if result.duplicate:
+        messages.info(
+            request,
+            _("This decision already has open appeal #%(number)s; the call was added to it.")
+            % {"number": result.appeal.pk},
+        )
+    else:
+        messages.success(request, _("Appeal #%(number)s recorded.") % {"number": result.appeal.pk})
+    return redirect("appeals:detail", appeal_id=result.appeal.pk)

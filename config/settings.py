@@ -181,6 +181,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "decisions.tasks.resume_stalled_runs",
         "schedule": timedelta(minutes=1),
     },
+    "appeal-sla-breaches": {
+        "task": "appeals.tasks.flag_sla_breaches",
+        "schedule": timedelta(minutes=5),
+    },
     # The overview's portfolio figures scan every account: computed here, read from the cache.
     "portfolio-figures": {
         "task": "accounts.tasks.refresh_portfolio_figures",
@@ -191,6 +195,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Limits and re-scoring --------------------------------------------------
 # A manual override to a limit above this waits for a second person.
 OVERRIDE_APPROVAL_ABOVE = Decimal(os.environ.get("OVERRIDE_APPROVAL_ABOVE", "50000"))
+# An appeal restoring a limit above this waits for an appeal lead's approval.
+APPEAL_APPROVAL_ABOVE = Decimal(os.environ.get("APPEAL_APPROVAL_ABOVE", "20000"))
 RESCORE_CHUNK_SIZE = envint("RESCORE_CHUNK_SIZE", 20_000)
 # A run none of whose chunks moved for this long is resumed by the watchdog
 # (its worker died); a chunk takes seconds, so minutes mean a dead worker.

@@ -1,0 +1,64 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from appeals.models import Appeal
+
+
+class QueueFilterForm(forms.Form):
+    view = forms.ChoiceField(
+        required=False,
+        choices=[("mine", _("my appeals")), ("unassigned", _("unassigned")), ("all", _("all"))],
+    )
+    category = forms.ChoiceField(
+        label=_("Category"), required=False, choices=[("", _("any")), *Appeal.Category.choices]
+    )
+    priority = forms.TypedChoiceField(
+        label=_("Priority"), required=False, coerce=int, empty_value=None,
+        choices=[("", _("any")), *Appeal.Priority.choices],
+    )  # fmt: skip
+    channel = forms.ChoiceField(
+        label=_("Channel"), required=False, choices=[("", _("any")), *Appeal.Channel.choices]
+    )
+    sla = forms.ChoiceField(
+        label=_("SLA"),
+        required=False,
+        choices=[
+            ("", _("any")),
+            ("due_soon", _("due within 4 hours")),
+            ("breached", _("breached")),
+        ],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+
+class IntakeForm(forms.Form):
+    channel = forms.ChoiceField(label=_("Came in by"), choices=Appeal.Channel.choices,
+                                initial=Appeal.Channel.HOTLINE)  # fmt: skip
+    category = forms.ChoiceField(label=_("The customer asks"), choices=Appeal.Category.choices)
+    decision = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    statement = forms.CharField(
+        label=_("What the customer says"), widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+    )  # fmt: skip
+    requested_limit = forms.CharField(label=_("Requested limit (optional)"), required=False,
+                                      max_length=20)  # fmt: skip
+    priority = forms.TypedChoiceField(label=_("Priority"), coerce=int,
+                                      choices=Appeal.Priority.choices,
+                                      initial=Appeal.Priority.NORMAL)  # fmt: skip
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}),
+                           max_length=2000, required=False)  # fmt: skip
+
+
+class DecideForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=Appeal.Outcome.choices, widget=forms.RadioSelect
+    )
+    limit = forms.CharField(label=_("Restore to (partial restoration)"), required=False,
+                            max_length=20)  # fmt: skip
+    justification = forms.CharField(
+        label=_("Reason for the outcome"), widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+    )  # fmt: skip

@@ -1,0 +1,148 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from django.urls import reverse
+from django.utils import timezone
+
+from appeals.models import Appeal
+from decisions import services as decision_services
+from tests.base import BaseTestCase, make_account
+
+QUEUE = reverse("appeals:queue")
+
+
+class QueuePageTests(BaseTestCase):
+    def setUp(self) -> None:
+        self.account = make_account(reference="LD-APL", current_limit=Decimal("8000.00"))
+        now = timezone.now()
+        self.late = Appeal.objects.create(
+            account=self.account, channel="hotline", category="closure", priority=3,
+            statement="My line was closed although I repaid.", sla_due=now - timedelta(hours=1),
+        )  # fmt: skip
+        self.fresh = Appeal.objects.create(
+            account=self.account, channel="app", category="reason", priority=2,
+            statement="Why was my limit cut?", sla_due=now + timedelta(hours=2),
+        )  # fmt: skip
+
+    def test_a_handler_claims_the_next_appeal_and_works_it(self):
+        self.client.force_login(self.bob)
+        response = self.client.post(reverse("appeals:claim"), follow=True)
+        self.assertContains(response, f"Appeal #{self.late.pk} is yours.")
+        self.assertContains(response, "My line was closed although I repaid.")
+        self.assertContains(response, "claim")  # on the timeline
+        response = self.client.post(
+            reverse("appeals:move", args=[self.late.pk]),
+            {"move": "request_info", "note": "Send the repayment receipt."},
+            follow=True,
+        )
+        self.assertContains(response, "Done; the step is on the appeal&#x27;s timeline.")
+        self.assertContains(response, "paused: waiting for the customer")
+        # A step the state does not allow is refused with the reason, nothing changes.
+        response = self.client.post(
+            reverse("appeals:move", args=[self.late.pk]), {"move": "request_info"}, follow=True
+        )
+        self.assertContains(response, "Write what the customer should send")
+        self.late.refresh_from_db()
+        assert self.late.state == "waiting"
+        mine = self.client.get(QUEUE, {"view": "mine"})
+        assert [a.pk for a in mine.context["page"].appeals] == [self.late.pk]
+        self.assertContains(mine, "paused")
+
+    def test_the_queue_filters_and_shows_sla_badges(self):
+        self.client.force_login(self.carol)  # a lead sees all
+        with self.assertNumQueries(6):  # one for the page of appeals, however many
+            response = self.client.get(QUEUE, {"view": "all"})
+        assert [a.pk for a in response.context["page"].appeals] == [self.late.pk, self.fresh.pk]
+        self.assertContains(response, "breached")
+        self.assertContains(response, "due soon")
+        response = self.client.get(QUEUE, {"view": "all", "sla": "breached"})
+        assert [a.pk for a in response.context["page"].appeals] == [self.late.pk]
+        response = self.client.get(QUEUE, {"view": "all", "category": "reason"})
+        assert [a.pk for a in response.context["page"].appeals] == [self.fresh.pk]
+        response = self.client.get(QUEUE, {"view": "all", "priority": "9"})
+        self.assertContains(response, "Select a valid choice.")
+
+    def test_roles(self):
+        self.client.force_login(self.alice)  # analysts do not open the queue
+        assert self.client.get(QUEUE).status_code == 403
+        self.client.force_login(self.frank)  # the auditor reads all, claims nothing
+        response = self.client.get(QUEUE)
+        assert len(response.context["page"].appeals) == 2
+        self.assertNotContains(response, "Claim next")
+        assert self.client.post(reverse("appeals:claim")).status_code == 403
+        self.client.force_login(self.bob)  # a handler asking for all gets their own
+        assert self.client.get(QUEUE, {"view": "all"}).context["view"] == "mine"
+
+
+class IntakeFromTheAccountPageTests(BaseTestCase):
+    def setUp(self) -> None:
+        self.account = make_account(reference="LD-CALL", current_limit=Decimal("8000.00"))
+        decision_services.account_override_limit(
+            account_id=self.account.pk, expected_version=self.account.version,
+            new_limit=Decimal("3000"), actor=self.alice, justification="Cut after review.",
+        )  # fmt: skip
+        self.decision = self.account.decisions.get()
+
+    def post(self, **fields):
+        data = {"channel": "hotline", "category": "misjudged", "priority": "2",
+                "statement": "I only compared rates.", "decision": self.decision.pk}  # fmt: skip
+        data.update(fields)
+        return self.client.post(reverse("appeals:intake", args=["LD-CALL"]), data, follow=True)
+
+    def test_a_handler_records_a_call_and_a_second_call_joins_it(self):
+        self.client.force_login(self.bob)
+        page = self.client.get(reverse("accounts:detail", args=["LD-CALL"]))
+        self.assertContains(page, "Record an appeal for a caller")
+        response = self.post()
+        appeal = Appeal.objects.get()
+        self.assertContains(response, f"Appeal #{appeal.pk} recorded.")
+        assert appeal.decision == self.decision
+        response = self.post(statement="Calling again.")
+        self.assertContains(response, "already has open appeal")
+        assert Appeal.objects.count() == 1
+
+    def test_bad_input_is_refused_with_a_message(self):
+        self.client.force_login(self.bob)
+        response = self.post(statement="", requested_limit="abc")
+        self.assertContains(response, "What the customer says: This field is required.")
+        response = self.post(requested_limit="abc")
+        self.assertContains(response, "Enter the limit as an amount")
+        assert not Appeal.objects.exists()
+
+    def test_an_analyst_has_no_intake(self):
+        self.client.force_login(self.alice)
+        page = self.client.get(reverse("accounts:detail", args=["LD-CALL"]))
+        self.assertNotContains(page, "Record an appeal for a caller")
+        assert self.post().status_code == 403
+
+
+class DecidePageTests(BaseTestCase):
+    def test_the_handler_previews_the_customer_response_then_confirms(self):
+        account = make_account(reference="LD-DEC", current_limit=Decimal("8000.00"))
+        decision_services.account_override_limit(
+            account_id=account.pk, expected_version=account.version, new_limit=Decimal("3000"),
+            actor=self.alice, justification="Cut after review.",
+        )  # fmt: skip
+        appeal = Appeal.objects.create(
+            account=account, decision=account.decisions.get(), channel="hotline",
+            category="evidence", statement="Salary verified.", assignee=self.bob,
+            state="in_review", sla_due=timezone.now() + timedelta(hours=5),
+        )  # fmt: skip
+        self.client.force_login(self.bob)
+        url = reverse("appeals:decide", args=[appeal.pk])
+        data = {"outcome": "partial", "limit": "5000", "justification": "Salary of 9,000 verified."}
+        preview = self.client.post(url, data)
+        self.assertContains(preview, "What the customer will read")
+        self.assertContains(preview, "Your credit limit is restored to ¥5,000.00.")
+        self.assertContains(preview, "您的信用额度已恢复至 ¥5000.00。")  # grouped by four
+        assert not LimitDecisionExists(account)
+        done = self.client.post(url, {**data, "confirm": "1"}, follow=True)
+        self.assertContains(done, "Decided; the outcome is on the account")
+        account.refresh_from_db()
+        assert account.current_limit == Decimal("5000.00")
+        page = self.client.get(reverse("accounts:detail", args=["LD-DEC"]))
+        self.assertContains(page, "appeal outcome")  # the timeline's source
+
+
+def LimitDecisionExists(account) -> bool:
+    return account.decisions.filter(source="appeal").exists()

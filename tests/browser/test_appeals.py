@@ -1,0 +1,84 @@
+import re
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from accounts.services import DEMO_PASSWORD
+from tests.browser.conftest import new_page, screenshot, serious_violations
+from tests.browser.test_golden_paths import log_in
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, settings):
+    settings.APPEAL_APPROVAL_ABOVE = Decimal("4000")  # so that case A's restoration needs a lead
+    call_command("seed_demo", "--accounts", "30", verbosity=0)
+    handler = new_page(browser)
+    log_in(handler, live_server.url, "bob", DEMO_PASSWORD)
+
+    # A caller about case A's cut: recorded from the account page.
+    handler.goto(f"{live_server.url}/accounts/LD-CASE-A/")
+    appeals = handler.get_by_role("region", name="Appeals on this account")
+    appeals.get_by_text("Record an appeal for a caller").click()
+    appeals.get_by_label("The customer asks").select_option("evidence")
+    appeals.get_by_label("What the customer says").fill(
+        "I only compared rates; my salary of 9,000 a month is paid into your bank."
+    )
+    appeals.get_by_role("button", name="Record the appeal").click()
+    expect(handler.get_by_text(re.compile(r"Appeal #\d+ recorded\."))).to_be_visible()
+
+    handler.get_by_role("navigation", name="Main").get_by_role("link", name="Appeals").click()
+    expect(handler.get_by_role("heading", name="Appeal queue")).to_be_visible()
+    assert serious_violations(handler) == []
+    handler.get_by_role("button", name="Claim next").click()
+    expect(handler.get_by_text(re.compile(r"Appeal #\d+ is yours\."))).to_be_visible()
+    expect(handler.get_by_role("region", name="The customer's statement")).to_contain_text(
+        "my salary of 9,000 a month"
+    )
+
+    decide = handler.get_by_role("region", name="Decide")
+    decide.get_by_label("partly restored").check()
+    decide.get_by_label("Restore to (partial restoration)").fill("5000")
+    decide.get_by_label("Reason for the outcome").fill("Salary flow of 9,000 a month verified.")
+    decide.get_by_role("button", name="Preview the customer response").click()
+    notice = handler.get_by_role("region", name="What the customer will read")
+    expect(notice.get_by_role("article", name="English")).to_contain_text(
+        "Your credit limit is restored to ¥5,000.00."
+    )
+    # Chinese groups digits by four: 5000 stays whole.
+    expect(notice.get_by_role("article", name="简体中文")).to_contain_text("已恢复至 ¥5000.00")
+    assert serious_violations(handler) == []
+    screenshot(handler, "appeal-preview")
+    handler.get_by_role("button", name="Confirm the decision").click()
+    expect(
+        handler.get_by_text("The restoration waits for an appeal lead's approval.")
+    ).to_be_visible()
+    pending = handler.get_by_role("region", name="Waiting for a lead's approval")
+    expect(pending).to_contain_text("bob proposes: partly restored, to ¥5,000.00.")
+    expect(pending.get_by_role("button", name="Approve and apply")).to_have_count(0)
+
+    lead = new_page(browser)
+    log_in(lead, live_server.url, "carol", DEMO_PASSWORD)
+    lead.goto(handler.url)
+    lead.get_by_role("region", name="Waiting for a lead's approval").get_by_role(
+        "button", name="Approve and apply"
+    ).click()
+    expect(lead.get_by_text("Approved and applied.")).to_be_visible()
+    assert serious_violations(lead) == []
+    screenshot(lead, "appeal-decided")
+
+    lead.goto(f"{live_server.url}/accounts/LD-CASE-A/")
+    expect(lead.get_by_role("region", name="Account summary")).to_contain_text("¥5,000.00")
+    newest = (
+        lead.get_by_role("table", name="Limit decisions of this account, newest first")
+        .get_by_role("row")
+        .nth(1)
+    )
+    expect(newest).to_contain_text("appeal outcome")
+    expect(newest).to_contain_text("bob / carol")
+    assert handler.console_errors == [] and lead.console_errors == []  # type: ignore[attr-defined]

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -62,3 +64,15 @@ class DecideForm(forms.Form):
         label=_("Reason for the outcome"), widget=forms.Textarea(attrs={"rows": 3}),
         max_length=2000,
     )  # fmt: skip
+
+
+class SlaTargetsForm(forms.Form):
+    """One field per category: hours to decide."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for value, label in Appeal.Category.choices:
+            self.fields[value] = forms.IntegerField(
+                label=label, min_value=1, max_value=720,
+                widget=forms.NumberInput(attrs={"class": "short"}),
+            )  # fmt: skip

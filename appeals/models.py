@@ -176,3 +176,29 @@ class SlaTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category}: {self.hours} h"
+
+
+class Evidence(models.Model):
+    """A file the customer sent for an appeal, kept outside any public URL.
+
+    Checked by content on upload (appeals.evidence); `sha256` fixes what was
+    received; the stored file is named by its id, never by the customer."""
+
+    appeal = models.ForeignKey(Appeal, models.PROTECT, related_name="evidence")
+    name = models.CharField(_("file name"), max_length=100)
+    content_type = models.CharField(_("type"), max_length=20)
+    size = models.PositiveIntegerField(_("size in bytes"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    stored_as = models.CharField(max_length=64, unique=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.content_type}) of appeal {self.appeal_id}"
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")

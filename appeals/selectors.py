@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from appeals.models import Appeal
+from appeals.models import Appeal, Evidence
 
 
 def account_appeals(account_id: int, *, limit: int = 20) -> list[Appeal]:
@@ -91,7 +91,7 @@ def appeal_queue(filters: QueueFilters, *, user: Any, page: int = 1) -> QueuePag
 def appeal_detail(appeal_id: int) -> Appeal | None:
     return (
         Appeal.objects.select_related("account", "assignee", "decision")
-        .prefetch_related("events__actor")
+        .prefetch_related("events__actor", "evidence")
         .filter(pk=appeal_id)
         .first()
     )
@@ -116,3 +116,13 @@ def contested_reasons(appeal: Appeal) -> list[Any]:
 
     catalogue = reason_catalogue(appeal.decision.reasons)
     return [catalogue[code] for code in appeal.decision.reasons if code in catalogue]
+
+
+def evidence_item(evidence_id: int) -> Evidence | None:
+    return Evidence.objects.filter(pk=evidence_id).first()
+
+
+def sla_targets() -> dict[str, int]:
+    from appeals.models import SlaTarget
+
+    return dict(SlaTarget.objects.values_list("category", "hours"))

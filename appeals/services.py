@@ -6,9 +6,12 @@ what, when) in the same transaction; an illegal move changes nothing.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -18,8 +21,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Account
-from appeals import states
-from appeals.models import Appeal, AppealEvent, SlaTarget
+from appeals import evidence, states
+from appeals.models import Appeal, AppealEvent, Evidence, SlaTarget
 from decisions.models import LimitDecision
 from decisions.services import Change, DecisionError, decision_record, parse_amount
 
@@ -372,3 +375,77 @@ def appeals_flag_sla_breaches() -> int:
             _event(appeal, "sla_breached", None, f"due {appeal.sla_due:%Y-%m-%d %H:%M} UTC")
             flagged += 1
     return flagged
+
+
+def evidence_path(stored_as: str) -> Path:
+    return Path(settings.EVIDENCE_ROOT) / stored_as[:2] / stored_as
+
+
+def evidence_add(*, appeal_id: int, actor: Any, upload: Any) -> Evidence:
+    """Store one evidence file for an appeal, or refuse it with a clear message
+    and store nothing: type by content (PDF, PNG, JPEG), not empty, at most
+    EVIDENCE_MAX_BYTES; the SHA-256 of what was received is kept."""
+    _require(actor, "accounts.work_appeals", _("Your role cannot add evidence."))
+    limit = settings.EVIDENCE_MAX_BYTES
+    if upload is None:
+        raise AppealError(_("Choose a file."))
+    if upload.size == 0:
+        raise AppealError(_("The file is empty."))
+    if upload.size > limit:
+        raise AppealError(_("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)})
+    upload.seek(0)
+    content_type = evidence.sniff(upload.read(evidence.SNIFF_BYTES))
+    if content_type is None:
+        raise AppealError(
+            _("Only PDF, PNG and JPEG files are accepted, and this file is none of them "
+              "(whatever its name says).")
+        )  # fmt: skip
+    stored_as = uuid.uuid4().hex
+    path = evidence_path(stored_as)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    upload.seek(0)
+    try:
+        with path.open("xb") as target:
+            for chunk in upload.chunks():
+                size += len(chunk)
+                if size > limit:
+                    raise AppealError(
+                        _("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
+                    )
+                digest.update(chunk)
+                target.write(chunk)
+        with transaction.atomic():
+            appeal = _locked(appeal_id)
+            if not appeal.is_open:
+                raise AppealError(_("Evidence is added to open appeals only."))
+            item = Evidence.objects.create(
+                appeal=appeal, name=evidence.safe_name(upload.name, content_type),
+                content_type=content_type, size=size, sha256=digest.hexdigest(),
+                stored_as=stored_as, uploaded_by=actor,
+            )  # fmt: skip
+            _event(appeal, "evidence", actor, f"{item.name} ({size} bytes, sha256 {item.sha256})")
+    except BaseException:
+        path.unlink(missing_ok=True)  # nothing stored when anything went wrong
+        raise
+    return item
+
+
+def sla_targets_set(*, lead: Any, hours: dict[str, int]) -> list[SlaTarget]:
+    """Set the hours each category may take; new appeals get the new due times,
+    open ones keep theirs."""
+    _require(lead, "accounts.lead_appeals", _("Only an appeal lead can set SLA targets."))
+    problems = [
+        category
+        for category, value in hours.items()
+        if category not in Appeal.Category.values or not 1 <= value <= 720
+    ]
+    if problems or not hours:
+        raise AppealError(_("Each target is a whole number of hours from 1 to 720."))
+    with transaction.atomic():
+        return [
+            SlaTarget.objects.update_or_create(
+                category=category, defaults={"hours": value, "updated_by": lead}
+            )[0]
+            for category, value in sorted(hours.items())
+        ]

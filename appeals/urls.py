@@ -6,10 +6,13 @@ app_name = "appeals"
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("claim/", views.claim_next, name="claim"),
+    path("sla/", views.sla_targets, name="sla"),
     path("<int:appeal_id>/", views.detail, name="detail"),
     path("<int:appeal_id>/move/", views.move, name="move"),
     path("<int:appeal_id>/assign/", views.assign, name="assign"),
     path("<int:appeal_id>/decide/", views.decide, name="decide"),
     path("<int:appeal_id>/approve/", views.approve_outcome, name="approve"),
     path("new/<str:reference>/", views.intake, name="intake"),
+    path("<int:appeal_id>/evidence/", views.evidence_upload, name="evidence_upload"),
+    path("evidence/<int:evidence_id>/", views.evidence_file, name="evidence_file"),
 ]

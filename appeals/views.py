@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -243,3 +243,58 @@ def intake(request: HttpRequest, reference: str) -> HttpResponse:
     else:
         messages.success(request, _("Appeal #%(number)s recorded.") % {"number": result.appeal.pk})
     return redirect("appeals:detail", appeal_id=result.appeal.pk)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.work_appeals", raise_exception=True)
+def evidence_upload(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    try:
+        item = services.evidence_add(
+            appeal_id=appeal_id, actor=request.user, upload=request.FILES.get("file")
+        )
+    except services.AppealError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("%(name)s added.") % {"name": item.name})
+    return redirect("appeals:detail", appeal_id=appeal_id)
+
+
+@require_GET
+@login_required
+@permission_required("accounts.open_appeals", raise_exception=True)
+def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
+    """The file, to staff who may open appeals only; its type is the one checked on
+    upload, never guessed, and the browser is told not to sniff or cache it."""
+    item = selectors.evidence_item(evidence_id)
+    if item is None:
+        raise Http404("No such evidence.")
+    path = services.evidence_path(item.stored_as)
+    if not path.is_file():
+        raise Http404("The stored file is missing.")
+    response = FileResponse(
+        path.open("rb"), content_type=item.content_type, as_attachment=False, filename=item.name
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    return response
+
+
+@login_required
+@permission_required("accounts.lead_appeals", raise_exception=True)
+def sla_targets(request: HttpRequest) -> HttpResponse:
+    """A lead sets how many hours each category of appeal may take."""
+    if request.method == "POST":
+        form = forms.SlaTargetsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.sla_targets_set(lead=request.user, hours=form.cleaned_data)
+            except services.AppealError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, _("SLA targets saved; new appeals use them."))
+                return redirect("appeals:sla")
+    else:
+        form = forms.SlaTargetsForm(initial=selectors.sla_targets())
+    return render(request, "appeals/sla.html", {"form": form})

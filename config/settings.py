@@ -280,6 +280,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / ".local" / "staticfiles"
+# Appeal evidence: outside any URL the web server serves; read only through a
+# permission-checked view (appeals.views.evidence_file).
+EVIDENCE_ROOT = Path(os.environ.get("EVIDENCE_ROOT", STATE_DIR / "evidence"))
+EVIDENCE_MAX_BYTES = envint("EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)
+# Uploads above this go to a temporary file while they arrive, not to memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -146,3 +146,37 @@ class DecidePageTests(BaseTestCase):
 
 def LimitDecisionExists(account) -> bool:
     return account.decisions.filter(source="appeal").exists()
+
+
+class SlaTargetsPageTests(BaseTestCase):
+    URL = reverse("appeals:sla")
+
+    def test_a_lead_sets_the_targets_and_new_appeals_use_them(self):
+        self.client.force_login(self.carol)
+        page = self.client.get(self.URL)
+        assert page.context["form"].initial["reason"] == 24  # the migration's default
+        hours = {"reason": "12", "misjudged": "48", "evidence": "96", "closure": "36"}
+        response = self.client.post(self.URL, hours, follow=True)
+        self.assertContains(response, "SLA targets saved")
+        from appeals import services
+
+        account = make_account()
+        appeal = services.appeal_intake(
+            account=account, actor=self.bob, channel="app", category="reason",
+            statement="Why was my limit cut?",
+        ).appeal  # fmt: skip
+        due = appeal.sla_due - appeal.created_at
+        assert abs(due - timedelta(hours=12)) < timedelta(seconds=1)
+
+    def test_bad_hours_are_refused_and_handlers_may_not_set_them(self):
+        self.client.force_login(self.carol)
+        response = self.client.post(
+            self.URL, {"reason": "0", "misjudged": "x", "evidence": "1000", "closure": "5"}
+        )
+        self.assertContains(response, "Ensure this value is greater than or equal to 1.")
+        self.assertContains(response, "Enter a whole number.")
+        from appeals.models import SlaTarget
+
+        assert SlaTarget.objects.get(category="closure").hours == 48  # unchanged
+        self.client.force_login(self.bob)
+        assert self.client.get(self.URL).status_code == 403

@@ -1,13 +1,19 @@
+import base64
 import re
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import expect
+from playwright.sync_api import FilePayload, expect
 
 from accounts.services import DEMO_PASSWORD
 from tests.browser.conftest import new_page, screenshot, serious_violations
 from tests.browser.test_golden_paths import log_in
+
+# A 2×1 PNG, a stand-in for the scan of a salary statement.
+SALARY_SCAN = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAAD0lEQVR4nGP4z8DA8J8BAAf/Af8Bf4mnAAAAAElFTkSuQmCC"
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -15,8 +21,9 @@ pytestmark = [
 ]
 
 
-def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, settings):
+def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, settings, tmp_path):
     settings.APPEAL_APPROVAL_ABOVE = Decimal("4000")  # so that case A's restoration needs a lead
+    settings.EVIDENCE_ROOT = tmp_path / "evidence"
     call_command("seed_demo", "--accounts", "30", verbosity=0)
     handler = new_page(browser)
     log_in(handler, live_server.url, "bob", DEMO_PASSWORD)
@@ -40,6 +47,21 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
     expect(handler.get_by_role("region", name="The customer's statement")).to_contain_text(
         "my salary of 9,000 a month"
     )
+
+    # The customer's salary flow arrives as a scan; it shows inline.
+    evidence = handler.get_by_role("region", name="Evidence")
+    evidence.get_by_label("Add a file (PDF, PNG or JPEG, up to 10 MB)").set_input_files(
+        files=FilePayload(name="工资流水.png", mimeType="image/png", buffer=SALARY_SCAN)
+    )
+    evidence.get_by_role("button", name="Upload").click()
+    expect(handler.get_by_text("工资流水.png added.")).to_be_visible()
+    image = handler.get_by_role("img", name="Evidence: 工资流水.png")
+    expect(image).to_be_visible()
+    width = image.evaluate(
+        "img => img.complete ? img.naturalWidth"
+        " : new Promise(done => { img.onload = img.onerror = () => done(img.naturalWidth); })"
+    )
+    assert width == 2  # the scan itself, served through the checked view
 
     decide = handler.get_by_role("region", name="Decide")
     decide.get_by_label("partly restored").check()

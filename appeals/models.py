@@ -108,6 +108,14 @@ class Appeal(models.Model):
                 name="appeal_claim_order",
                 condition=Q(state="new", assignee__isnull=True),
             ),
+            # The queue's order over the open appeals (the page reads 51 rows off it).
+            models.Index(
+                F("priority").desc(),
+                F("sla_due").asc(),
+                F("id").asc(),
+                name="appeal_open_order",
+                condition=Q(state__in=["new", "in_review", "waiting"]),
+            ),
             models.Index(fields=["assignee", "state"], name="appeal_assignee_state"),
         ]
         constraints = [

@@ -40,7 +40,8 @@ def test_an_analyst_finds_case_a_reads_why_and_a_lead_approves_her_override(live
     expect(nav.get_by_role("link", name="Audit")).to_have_count(0)
     # Case A's cut and case B's closure happened this month: the chart draws them.
     expect(page.get_by_role("heading", name="Limit changes per day (last 30 days)")).to_be_visible()
-    page.wait_for_function("document.querySelector('canvas[data-chart]')?.dataset.drawn === '1'")
+    # Waited for by attribute: a polled JavaScript string would need eval, which the CSP refuses.
+    expect(page.locator("canvas[data-chart='changes-data']")).to_have_attribute("data-drawn", "1")
     assert chart_drawn(page, "changes-data")
     top = page.get_by_role(
         "table", name="The reasons decisions named most often in the last 7 days"
@@ -73,7 +74,8 @@ def test_an_analyst_finds_case_a_reads_why_and_a_lead_approves_her_override(live
     )
     expect(page.get_by_text("林**")).to_be_visible()
     expect(page.get_by_text("林晓雯")).to_have_count(0)
-    page.wait_for_function("document.querySelector('canvas[data-chart]')?.dataset.drawn === '1'")
+    for chart in ("contributions-data", "history-data"):
+        expect(page.locator(f"canvas[data-chart='{chart}']")).to_have_attribute("data-drawn", "1")
     assert chart_drawn(page, "contributions-data") and chart_drawn(page, "history-data")
     assert serious_violations(page) == []
     screenshot(page, "account")

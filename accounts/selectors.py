@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -217,4 +218,13 @@ def account_notes(account_id: int, *, limit: int = 50) -> list[AccountNote]:
         AccountNote.objects.filter(account_id=account_id)
         .select_related("author")
         .order_by("-created_at")[:limit]
+    )
+
+
+def users_with_permission(codename: str) -> QuerySet[User]:
+    """Active users whose role grants the accounts permission `codename`, by username."""
+    return (
+        User.objects.filter(is_active=True, groups__permissions__codename=codename)
+        .distinct()
+        .order_by("username")
     )

@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from accounts.selectors import users_with_permission
 from appeals.models import Appeal, Evidence
 
 
@@ -99,13 +100,7 @@ def appeal_detail(appeal_id: int) -> Appeal | None:
 
 def appeal_workers() -> list[Any]:
     """Who can be given an appeal (for a lead's reassign list)."""
-    from django.contrib.auth.models import User
-
-    return list(
-        User.objects.filter(is_active=True, groups__permissions__codename="work_appeals")
-        .distinct()
-        .order_by("username")
-    )
+    return list(users_with_permission("work_appeals"))
 
 
 def contested_reasons(appeal: Appeal) -> list[Any]:

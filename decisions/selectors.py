@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.models import Account, PersonalDataReveal
+from accounts.selectors import users_with_permission
 from accounts.signal_spec import SIGNALS_BY_NAME
 from decisions import chain, policy
 from decisions.models import (
@@ -409,12 +409,7 @@ def pending_overrides(account_id: int) -> list[OverrideRequest]:
 
 def override_approvers() -> list[str]:
     """Who may approve an override (by role), for the "pending approval" note."""
-    return list(
-        User.objects.filter(is_active=True, groups__permissions__codename="approve_override")
-        .distinct()
-        .order_by("username")
-        .values_list("username", flat=True)
-    )
+    return list(users_with_permission("approve_override").values_list("username", flat=True))
 
 
 def decision_with_links(decision_id: int) -> LimitDecision | None:

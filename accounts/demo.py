@@ -254,6 +254,30 @@ STORY_ACCOUNTS = [
             "age": 39,
         },
     ),
+    StoryAccount(
+        reference="LD-SALARY",
+        story=(
+            "A thin file: a bureau score dip put her in band D, whose 9,000 ceiling cut her "
+            "line; her salary flow and provident-fund record put her back in band C."
+        ),
+        full_name="何欣怡",
+        segment="young",
+        status="active",
+        current_limit=Decimal("9000.00"),
+        score=615,
+        tenure_months=20,
+        opening_limit=Decimal("15000.00"),
+        history=(HistoryStep(9, {}),),
+        signals={
+            **HEALTHY,
+            "credit_score": 600,
+            "utilization": Decimal("0.6200"),
+            "active_days_90d": 20,
+            "consumption_amount_90d": Decimal("3000.00"),
+            "repayment_amount_90d": Decimal("2900.00"),
+            "age": 26,
+        },
+    ),
 ]
 
 

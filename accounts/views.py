@@ -217,7 +217,9 @@ def account_timeline(request: HttpRequest, reference: str) -> HttpResponse:
     account = _get_account_for_user(request, reference)
     timeline = decision_selectors.account_timeline(account.pk, before=_timeline_before(request))
     return render(
-        request, "accounts/detail.html#timeline-rows", {"account": account, "timeline": timeline}
+        request,
+        "decisions/_timeline.html#timeline-rows",
+        {"account": account, "timeline": timeline},
     )
 
 

@@ -64,6 +64,16 @@ class DecideForm(forms.Form):
         label=_("Reason for the outcome"), widget=forms.Textarea(attrs={"rows": 3}),
         max_length=2000,
     )  # fmt: skip
+    # Re-evaluation: what the evidence verifies (checked by the service).
+    verified_monthly_income = forms.CharField(
+        label=_("Verified monthly income (yuan)"), required=False, max_length=20
+    )
+    provident_fund_verified = forms.BooleanField(
+        label=_("Provident-fund contributions verified"), required=False
+    )
+    verified_assets = forms.CharField(
+        label=_("Verified assets (yuan)"), required=False, max_length=20
+    )
 
 
 class SlaTargetsForm(forms.Form):

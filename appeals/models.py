@@ -46,6 +46,7 @@ class Appeal(models.Model):
         UPHELD = "upheld", _("upheld: the decision stands")
         PARTIAL = "partial", _("partly restored")
         FULL = "full", _("fully restored")
+        REEVALUATED = "reevaluated", _("re-evaluated with the evidence")
 
     OPEN_STATES = (State.NEW, State.IN_REVIEW, State.WAITING)
 
@@ -76,11 +77,14 @@ class Appeal(models.Model):
     escalated = models.BooleanField(_("escalated to a lead"), default=False)
     sla_breach_flagged = models.BooleanField(_("SLA breach flagged"), default=False)
     # The handler's outcome; above APPEAL_APPROVAL_ABOVE it waits for a lead.
-    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices, blank=True)
     outcome_limit = models.DecimalField(
         _("restored limit"), max_digits=12, decimal_places=2, null=True, blank=True
     )
     outcome_justification = models.TextField(_("justification"), blank=True)
+    # A re-evaluation's verified values (e.g. {"verified_monthly_income": "12000.00"}),
+    # written to the account's signals when the outcome is applied.
+    verified_signals = models.JSONField(_("verified by the evidence"), default=dict, blank=True)
     outcome_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
     )

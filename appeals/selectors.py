@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from accounts.models import AccountSignals
 from accounts.selectors import users_with_permission
 from appeals.models import Appeal, Evidence
+from appeals.reevaluation import EvidenceValueError, Reevaluation, reevaluate, verified_values
+from decisions import policy
+from decisions.models import Policy
 
 
 def account_appeals(account_id: int, *, limit: int = 20) -> list[Appeal]:
@@ -103,14 +109,73 @@ def appeal_workers() -> list[Any]:
     return list(users_with_permission("work_appeals"))
 
 
-def contested_reasons(appeal: Appeal) -> list[Any]:
-    """The contested decision's reasons, for the customer response preview."""
-    if appeal.decision is None:
-        return []
+def account_signals(account_id: int) -> dict[str, Any] | None:
+    signals = AccountSignals.objects.filter(account_id=account_id).first()
+    return signals.as_dict() if signals else None
+
+
+@dataclass(frozen=True)
+class ResponsePreview:
+    """What the customer will read, before the handler confirms an outcome."""
+
+    outcome: str
+    limit: Any  # restored to; None when the decision stands
+    reevaluation: Reevaluation | None
+    # (language code, its name, [(customer text, suggestion)] of the reasons named)
+    notices: list[tuple[str, str, list[tuple[str, str]]]]
+
+
+PREVIEW_LANGUAGES = (("zh-hans", "简体中文"), ("en", "English"))
+
+
+def response_preview(
+    appeal: Appeal, *, outcome: str, limit: Any, verified: dict[str, Any]
+) -> ResponsePreview:
+    """The response in each language; a re-evaluation is worked out to show its result.
+
+    Raises ValueError with a message for the handler when the values are unusable."""
     from decisions.selectors import reason_catalogue
 
-    catalogue = reason_catalogue(appeal.decision.reasons)
-    return [catalogue[code] for code in appeal.decision.reasons if code in catalogue]
+    result = None
+    codes: list[str] = []
+    if outcome == Appeal.Outcome.REEVALUATED:
+        _active, result = reevaluation(appeal, appeal.account, verified_for(appeal, verified))
+        limit = result.target
+        # Restored: the cuts that remain; else the reasons the limit stays.
+        kept = result.outcome.triggers if result.target is not None else ()
+        codes = [c for c in kept or result.outcome.reasons if c != policy.GOOD_HISTORY]
+    elif outcome == Appeal.Outcome.FULL:
+        limit = appeal.decision.old_limit if appeal.decision else None
+    elif outcome == Appeal.Outcome.PARTIAL and not limit:
+        raise ValueError(_("Enter the limit a partial restoration restores to."))
+    elif outcome == Appeal.Outcome.UPHELD:
+        limit = None
+        codes = list(appeal.decision.reasons) if appeal.decision else []
+    catalogue = reason_catalogue(codes)
+    notices = [
+        (language, name,
+         [(catalogue[c].text("customer", language), catalogue[c].text("suggestion", language))
+          for c in codes if c in catalogue])
+        for language, name in PREVIEW_LANGUAGES
+    ]  # fmt: skip
+    return ResponsePreview(outcome, limit, result, notices)
+
+
+def verified_for(appeal: Appeal, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """The values a re-evaluation rests on, checked; the proof must be on file.
+
+    Raises EvidenceValueError with a message for the handler."""
+    raw = raw or {}
+    values = verified_values(
+        monthly_income=raw.get("monthly_income"),
+        provident_fund=bool(raw.get("provident_fund")),
+        assets=raw.get("assets"),
+    )
+    if not appeal.evidence.exists():
+        raise EvidenceValueError(
+            _("Upload the evidence first: a re-evaluation rests on proof kept with the appeal.")
+        )
+    return values
 
 
 def evidence_item(evidence_id: int) -> Evidence | None:
@@ -121,3 +186,34 @@ def sla_targets() -> dict[str, int]:
     from appeals.models import SlaTarget
 
     return dict(SlaTarget.objects.values_list("category", "hours"))
+
+
+def start_point(appeal: Appeal, account: Any) -> tuple[Decimal, str]:
+    """The limit and status a re-evaluation starts from: before the contested
+    decision when it lowered the limit or closed the line, else as they are now."""
+    contested = appeal.decision
+    if contested is not None and contested.old_limit > account.current_limit:
+        return contested.old_limit, contested.old_status
+    return account.current_limit, account.status
+
+
+def reevaluation(
+    appeal: Appeal, account: Any, verified: dict[str, Any]
+) -> tuple[Policy, Reevaluation]:
+    """The account scored by the active policy with the evidence's verified values."""
+    active = Policy.objects.filter(state=Policy.State.ACTIVE).first()
+    if active is None:
+        raise LookupError("No policy version is active.")
+    signals = AccountSignals.objects.filter(account_id=account.pk).first()
+    start_limit, start_status = start_point(appeal, account)
+    return active, reevaluate(
+        policy.compile_rules(policy.parse_policy(active.rules)),
+        signals.as_dict() if signals else {},
+        verified,
+        score_before=account.score,
+        band_before=account.band,
+        start_limit=start_limit,
+        start_status=start_status,
+        limit_now=account.current_limit,
+        good_cycles=account.good_cycles,
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -20,8 +21,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.models import Account
-from appeals import evidence, states
+from accounts.models import Account, AccountSignals
+from accounts.services import scoring_inputs
+from appeals import evidence, reevaluation, selectors, states
 from appeals.models import Appeal, AppealEvent, Evidence, SlaTarget
 from decisions.models import LimitDecision
 from decisions.services import Change, DecisionError, decision_record, parse_amount
@@ -266,13 +268,37 @@ def _outcome_target(appeal: Appeal, account: Account, outcome: str, limit: Any) 
     return amount
 
 
+def _verified(appeal: Appeal, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    try:
+        return selectors.verified_for(appeal, dict(raw or {}))
+    except reevaluation.EvidenceValueError as error:
+        raise AppealError(str(error)) from None
+
+
+def _reevaluated(appeal: Appeal, account: Account, values: dict[str, Any]) -> tuple[Any, Any]:
+    try:
+        return selectors.reevaluation(appeal, account, values)
+    except LookupError:
+        raise AppealError(_("No policy version is active.")) from None
+
+
 def appeal_decide(
-    *, appeal_id: int, actor: Any, outcome: str, justification: str, limit: Any = None
+    *,
+    appeal_id: int,
+    actor: Any,
+    outcome: str,
+    justification: str,
+    limit: Any = None,
+    verified: Mapping[str, Any] | None = None,
 ) -> DecideResult:
     """Decide an appeal. A restoration is a limit decision (source "appeal");
     above APPEAL_APPROVAL_ABOVE a handler's restoration waits for a lead, and a
     closed line in its cool-down is restored only by a lead, with a written
-    justification."""
+    justification.
+
+    "Re-evaluated": `verified` holds what the evidence proves (monthly_income,
+    provident_fund, assets); the account is scored again with it and the policy
+    gives the limit (see `appeals.reevaluation`)."""
     _require(actor, "accounts.work_appeals", _("Your role cannot work appeals."))
     text = (justification or "").strip()
     if len(text) < 10:
@@ -286,7 +312,17 @@ def appeal_decide(
         if appeal.state != states.IN_REVIEW:
             _move(appeal, "decide", actor)  # refused with the clear message
         account = Account.objects.select_for_update().get(pk=appeal.account_id)
-        target = _outcome_target(appeal, account, outcome, limit)
+        if outcome == Appeal.Outcome.REEVALUATED:
+            values = _verified(appeal, verified)
+            target = _reevaluated(appeal, account, values)[1].target
+            appeal.verified_signals = reevaluation.as_json(values)
+        else:
+            target = _outcome_target(appeal, account, outcome, limit)
+            appeal.verified_signals = {}
+        if target is not None and account.status == Account.Status.FROZEN:
+            raise AppealError(
+                _("Staff froze this line; unfreeze it on the account page before restoring it.")
+            )
         in_cooldown = account.status == Account.Status.CLOSED and account.in_cooldown()
         if target is not None and in_cooldown and (not is_lead or len(text) < 20):
             raise AppealError(
@@ -308,27 +344,77 @@ def _apply_outcome(
     appeal: Appeal, account: Account, actor: Any, *, approver: Any
 ) -> LimitDecision | None:
     """Write the restoration (if any) and mark the appeal decided; in the caller's transaction."""
-    decision = None
-    if appeal.outcome_limit is not None:
-        try:
-            decision = decision_record(
-                change=Change(
-                    account_id=account.pk, expected_version=account.version,
-                    action=LimitDecision.Action.RESTORE, source=LimitDecision.Source.APPEAL,
-                    new_limit=appeal.outcome_limit, new_status=Account.Status.ACTIVE,
-                    reasons=("APPEAL_OUTCOME",), justification=appeal.outcome_justification,
-                    actor_id=appeal.outcome_by_id, approver_id=approver.pk if approver else None,
-                    idempotency_key=f"appeal:{appeal.pk}",
-                )
-            )  # fmt: skip
-        except DecisionError as error:
-            raise AppealError(str(error)) from None
+    if appeal.outcome == Appeal.Outcome.REEVALUATED:
+        decision, summary = _apply_reevaluation(appeal, account, approver)
+    else:
+        decision, summary = _restore(appeal, account, approver), appeal.get_outcome_display()
     appeal.outcome_decision = decision
     appeal.outcome_pending = False
-    _move(
-        appeal, "decide", actor, f"{appeal.get_outcome_display()}: {appeal.outcome_justification}"
-    )
+    _move(appeal, "decide", actor, f"{summary}: {appeal.outcome_justification}")
     return decision
+
+
+def _restore(
+    appeal: Appeal, account: Account, approver: Any, **scored: Any
+) -> LimitDecision | None:
+    """The limit decision of an outcome, through the one decision writer."""
+    if appeal.outcome_limit is None:
+        return None
+    contested = appeal.decision
+    above_before = contested is not None and appeal.outcome_limit > contested.old_limit
+    try:
+        return decision_record(
+            change=Change(
+                account_id=account.pk, expected_version=account.version,
+                action=LimitDecision.Action.RAISE if above_before else LimitDecision.Action.RESTORE,
+                source=LimitDecision.Source.APPEAL,
+                new_limit=appeal.outcome_limit, new_status=Account.Status.ACTIVE,
+                reasons=scored.pop("reasons", ("APPEAL_OUTCOME",)),
+                justification=appeal.outcome_justification,
+                actor_id=appeal.outcome_by_id, approver_id=approver.pk if approver else None,
+                idempotency_key=f"appeal:{appeal.pk}", **scored,
+            )
+        )  # fmt: skip
+    except DecisionError as error:
+        raise AppealError(str(error)) from None
+
+
+def _apply_reevaluation(
+    appeal: Appeal, account: Account, approver: Any
+) -> tuple[LimitDecision | None, str]:
+    """Score the account again with the verified values, now; refuse when the result
+    is no longer what was proposed (the account moved meanwhile)."""
+    values = reevaluation.from_json(appeal.verified_signals)
+    active, result = _reevaluated(appeal, account, values)
+    if result.target != appeal.outcome_limit:
+        raise AppealError(
+            _("The account changed since this re-evaluation was proposed (it now gives "
+              "%(now)s instead of %(then)s); send it back and re-evaluate.")
+            % {"now": result.target or "—", "then": appeal.outcome_limit or "—"}
+        )  # fmt: skip
+    AccountSignals.objects.filter(account_id=account.pk).update(
+        **values, observed_at=timezone.now()
+    )
+    scored = result.outcome
+    decision = _restore(
+        appeal, account, approver,
+        reasons=("APPEAL_OUTCOME", "VERIFIED_CAPACITY"),
+        score_after=scored.score, band_after=scored.band, contributions=scored.contributions,
+        triggers=scored.triggers, inputs=scoring_inputs(result.signals), policy_id=active.pk,
+        policy_version=active.version, good_cycles=scored.good_cycles,
+    )  # fmt: skip
+    if decision is None:  # the limit stays; the score and band follow the new signals
+        Account.objects.filter(pk=account.pk).update(score=scored.score, band=scored.band)
+    summary = _("%(outcome)s: score %(before)s → %(after)s (band %(band)s), limit %(limit)s") % {
+        "outcome": appeal.get_outcome_display(),
+        "before": result.score_before,
+        "after": scored.score,
+        "band": scored.band,
+        "limit": appeal.outcome_limit
+        if decision
+        else _("stays at %(now)s") % {"now": account.current_limit},
+    }
+    return decision, summary
 
 
 def appeal_outcome_approve(*, appeal_id: int, lead: Any) -> DecideResult:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -9,6 +8,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,6 +16,11 @@ from accounts import selectors as account_selectors
 from appeals import forms, selectors, services
 from appeals.models import Appeal
 from config.requests import HtmxHttpRequest
+from decisions import charts
+from decisions import selectors as decision_selectors
+
+# Decisions of the account shown on the workbench; older ones load on demand.
+HISTORY_ROWS = 10
 
 
 @require_GET
@@ -85,13 +90,28 @@ def _render_detail(
     appeal: Appeal,
     *,
     decide_form: forms.DecideForm | None = None,
-    preview: dict[str, Any] | None = None,
+    preview: selectors.ResponsePreview | None = None,
 ) -> HttpResponse:
+    """The workbench: the statement and evidence beside the contested decision's
+    explanation and the account's recent history."""
+    why = (
+        decision_selectors.decision_explanation(
+            appeal.decision,
+            language=get_language() or "en",
+            current_signals=selectors.account_signals(appeal.account_id),
+        )
+        if appeal.decision
+        else None
+    )
     return render(
         request,
         "appeals/detail.html",
         {
             "appeal": appeal,
+            "account": appeal.account,
+            "why": why,
+            "contributions_chart": charts.contributions_chart(why.contributions) if why else None,
+            "timeline": decision_selectors.account_timeline(appeal.account_id, limit=HISTORY_ROWS),
             "note_form": forms.NoteForm(),
             "decide_form": decide_form or forms.DecideForm(),
             "preview": preview,
@@ -112,23 +132,25 @@ def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
     if not form.is_valid():
         return _render_detail(request, appeal, decide_form=form)
     data = form.cleaned_data
+    verified = {
+        "monthly_income": data["verified_monthly_income"],
+        "provident_fund": data["provident_fund_verified"],
+        "assets": data["verified_assets"],
+    }
     if request.POST.get("confirm") != "1":
-        limit = appeal.decision.old_limit if data["outcome"] == "full" and appeal.decision else None
-        reasons = selectors.contested_reasons(appeal)
-        preview = {
-            "outcome": data["outcome"],
-            "limit": limit or data["limit"],
-            "notices": [
-                (code, label,
-                 [(r.text("customer", code), r.text("suggestion", code)) for r in reasons])
-                for code, label in (("zh-hans", "简体中文"), ("en", "English"))
-            ],
-        }  # fmt: skip
+        try:
+            preview = selectors.response_preview(
+                appeal, outcome=data["outcome"], limit=data["limit"], verified=verified
+            )
+        except ValueError as error:
+            form.add_error(None, str(error))
+            return _render_detail(request, appeal, decide_form=form)
         return _render_detail(request, appeal, decide_form=form, preview=preview)
     try:
         result = services.appeal_decide(
             appeal_id=appeal.pk, actor=request.user, outcome=data["outcome"],
             justification=data["justification"], limit=data["limit"],
+            verified=verified if data["outcome"] == Appeal.Outcome.REEVALUATED else None,
         )  # fmt: skip
     except services.AppealError as error:
         form.add_error(None, str(error))

@@ -53,9 +53,8 @@ def ensure_reference_data() -> None:
     ensure_roles()
     from django.apps import apps
 
-    importlib.import_module("decisions.migrations.0004_policy_v1_and_reason_codes").forward(
-        apps, None
-    )
+    for name in ("0004_policy_v1_and_reason_codes", "0007_verified_capacity_reason"):
+        importlib.import_module(f"decisions.migrations.{name}").forward(apps, None)
 
 
 def make_user(username: str, role: str | None = None) -> User:

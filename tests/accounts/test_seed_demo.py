@@ -40,9 +40,9 @@ def book_fingerprint() -> str:
 
 def test_it_loads_the_book_and_says_how_long_it_took():
     output = seed("--accounts", "2000", "--seed", "7")
-    assert "Loaded 2,004 accounts (seed 7) in" in output
-    assert Account.objects.count() == 2004
-    assert AccountSignals.objects.count() == 2004
+    assert "Loaded 2,005 accounts (seed 7) in" in output
+    assert Account.objects.count() == 2005
+    assert AccountSignals.objects.count() == 2005
 
 
 def test_case_a_shows_many_lender_applications_in_30_days():
@@ -89,6 +89,15 @@ def test_the_account_closed_after_full_repayment_shows_why():
     assert signals.linked_bad_share >= Decimal("0.3")
 
 
+def test_the_salaried_thin_file_was_cut_to_its_bands_ceiling_and_has_no_proof_on_file():
+    seed("--accounts", "100")
+    account, signals = story("LD-SALARY")
+    assert (account.band, account.current_limit) == ("D", Decimal("9000.00"))
+    cut = account.decisions.get()
+    assert (cut.old_limit, cut.triggers) == (Decimal("15000.00"), ["BAND_CEILING"])
+    assert signals.verified_monthly_income is None and not signals.provident_fund_verified
+
+
 def test_the_same_seed_gives_the_same_book():
     seed("--accounts", "3000", "--seed", "11")
     first = book_fingerprint()
@@ -119,9 +128,9 @@ def test_the_book_looks_like_a_real_one():
 def test_a_second_load_is_refused_and_changes_nothing():
     seed("--accounts", "500")
     before = book_fingerprint()
-    with pytest.raises(CommandError, match="already holds 504 accounts; pass --replace"):
+    with pytest.raises(CommandError, match="already holds 505 accounts; pass --replace"):
         seed("--accounts", "900")
-    assert Account.objects.count() == 504
+    assert Account.objects.count() == 505
     assert book_fingerprint() == before
 
 

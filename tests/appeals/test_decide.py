@@ -1,5 +1,6 @@
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -104,7 +105,7 @@ class DecideTests(BaseTestCase):
             ({"outcome": "upheld", "justification": "no"}, "at least 10 characters"),
         ]
         for fields, message in cases:
-            values = {"justification": "Checked the statements.", **fields}
+            values: dict[str, Any] = {"justification": "Checked the statements.", **fields}
             with pytest.raises(services.AppealError, match=message):
                 services.appeal_decide(appeal_id=appeal.pk, actor=self.bob, **values)
         appeal.refresh_from_db()

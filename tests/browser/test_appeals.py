@@ -47,6 +47,12 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
     expect(handler.get_by_role("region", name="The customer's statement")).to_contain_text(
         "my salary of 9,000 a month"
     )
+    # Beside it, why the limit was cut and what the account went through.
+    why = handler.get_by_role("region", name="Why the contested decision")
+    expect(why).to_contain_text("MULTI_LENDING")
+    expect(why.locator("canvas[data-chart]")).to_have_attribute("data-drawn", "1")
+    history = handler.get_by_role("region", name="The account's history")
+    expect(history).to_contain_text("¥8,000.00 → ¥3,000.00")
 
     # The customer's salary flow arrives as a scan; it shows inline.
     evidence = handler.get_by_role("region", name="Evidence")
@@ -104,3 +110,66 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
     expect(newest).to_contain_text("appeal outcome")
     expect(newest).to_contain_text("bob / carol")
     assert handler.console_errors == [] and lead.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_salary_proof_reevaluates_the_account_and_restores_its_line(
+    live_server, browser, settings, tmp_path
+):
+    settings.EVIDENCE_ROOT = tmp_path / "evidence"
+    call_command("seed_demo", "--accounts", "30", verbosity=0)
+    handler = new_page(browser)
+    log_in(handler, live_server.url, "bob", DEMO_PASSWORD)
+    handler.goto(f"{live_server.url}/accounts/LD-SALARY/")
+    appeals = handler.get_by_role("region", name="Appeals on this account")
+    appeals.get_by_text("Record an appeal for a caller").click()
+    appeals.get_by_label("The customer asks").select_option("evidence")
+    appeals.get_by_label("What the customer says").fill(
+        "My salary is 15,000 a month and I pay into the provident fund; I send the proof."
+    )
+    appeals.get_by_role("button", name="Record the appeal").click()
+    handler.get_by_role("navigation", name="Main").get_by_role("link", name="Appeals").click()
+    handler.get_by_role("button", name="Claim next").click()
+    expect(handler.get_by_role("region", name="Why the contested decision")).to_contain_text(
+        "BAND_CEILING"
+    )
+
+    decide = handler.get_by_role("region", name="Decide")
+    decide.get_by_label("re-evaluated with the evidence").check()
+    decide.get_by_label("Verified monthly income (yuan)").fill("15000")
+    decide.get_by_label("Provident-fund contributions verified").check()
+    decide.get_by_label("Reason for the outcome").fill("Salary flow and provident fund verified.")
+    decide.get_by_role("button", name="Preview the customer response").click()
+    # No proof on file yet: refused, with the reason, and nothing changes.
+    expect(handler.get_by_role("alert")).to_contain_text("Upload the evidence first")
+
+    evidence = handler.get_by_role("region", name="Evidence")
+    evidence.get_by_label("Add a file (PDF, PNG or JPEG, up to 10 MB)").set_input_files(
+        files=FilePayload(name="公积金缴存证明.png", mimeType="image/png", buffer=SALARY_SCAN)
+    )
+    evidence.get_by_role("button", name="Upload").click()
+    expect(handler.get_by_text("公积金缴存证明.png added.")).to_be_visible()
+    decide.get_by_label("re-evaluated with the evidence").check()
+    decide.get_by_label("Verified monthly income (yuan)").fill("15000")
+    decide.get_by_label("Provident-fund contributions verified").check()
+    decide.get_by_label("Reason for the outcome").fill("Salary flow and provident fund verified.")
+    decide.get_by_role("button", name="Preview the customer response").click()
+    result = handler.get_by_role("region", name="Re-evaluation")
+    expect(result).to_contain_text("band D → C")
+    expect(result).to_contain_text("¥9,000.00 → ¥15,000.00")
+    notice = handler.get_by_role("region", name="What the customer will read")
+    expect(notice.get_by_role("article", name="English")).to_contain_text(
+        "re-assessed your line with the proof you sent. Your credit limit is restored to "
+        "¥15,000.00."
+    )
+    expect(notice.get_by_role("article", name="简体中文")).to_contain_text("已恢复至 ¥15000.00")
+    assert serious_violations(handler) == []
+    screenshot(handler, "appeal-reevaluation")
+    handler.get_by_role("button", name="Confirm the decision").click()
+    expect(handler.get_by_text("Decided; the outcome is on the account's history.")).to_be_visible()
+
+    handler.goto(f"{live_server.url}/accounts/LD-SALARY/")
+    expect(handler.get_by_role("region", name="Account summary")).to_contain_text("¥15,000.00")
+    why = handler.get_by_role("region", name="Why did the limit change?")
+    expect(why).to_contain_text("VERIFIED_CAPACITY")
+    expect(why).to_contain_text("Score 615 → 650 (band C).")
+    assert handler.console_errors == []  # type: ignore[attr-defined]

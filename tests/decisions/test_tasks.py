@@ -75,6 +75,7 @@ def test_every_reason_the_policy_can_give_is_in_the_catalogue_in_both_languages(
     codes = {c.reason for c in policy.SCORECARD} | set(policy.TRIGGER_ORDER)
     codes |= {policy.GOOD_HISTORY, policy.REOPENED}
     codes |= {"MANUAL_OVERRIDE", "INCIDENT_REVERT", "FROZEN", "UNFROZEN", "APPEAL_OUTCOME"}
+    codes |= {"VERIFIED_CAPACITY"}
     catalogue = {reason.code: reason for reason in ReasonCode.objects.all()}
     assert codes <= set(catalogue), codes - set(catalogue)
     for code in codes:

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "accounts",
     "decisions",
     "appeals",
+    "policies",
 ]
 
 MIDDLEWARE = [

@@ -76,6 +76,8 @@ class Policy(models.Model):
         DRAFT = "draft", _("draft")
         PENDING = "pending", _("pending approval")
         ACTIVE = "active", _("active")
+        # Approved and scoring a share of the accounts beside the active version.
+        ROLLOUT = "rollout", _("in staged rollout")
         RETIRED = "retired", _("retired")
 
     version = models.PositiveIntegerField(_("version"), unique=True)
@@ -90,6 +92,13 @@ class Policy(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
+    # Percent of the accounts (by a hash of the reference) scored with this
+    # version while it is in staged rollout.
+    rollout_share = models.PositiveSmallIntegerField(_("rollout share (%)"), default=0)
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    review_comment = models.TextField(_("reviewer's comment"), blank=True)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
 
     class Meta:
         ordering = ["-version"]
@@ -97,7 +106,13 @@ class Policy(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["state"], condition=Q(state="active"), name="one_active_policy"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["state"], condition=Q(state="rollout"), name="one_policy_in_rollout"
+            ),
+            models.CheckConstraint(
+                condition=Q(rollout_share__lte=100), name="policy_rollout_share_percent"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,6 +145,16 @@ class RescoreRun(models.Model):
         help_text=_("set for a single-account re-score"),
     )  # fmt: skip
     policy = models.ForeignKey(Policy, models.PROTECT, related_name="runs")
+    # A version in staged rollout scores the accounts of its share beside `policy`.
+    candidate = models.ForeignKey(
+        Policy, models.PROTECT, null=True, blank=True, related_name="candidate_runs"
+    )
+    rollout_share = models.PositiveSmallIntegerField(default=0)
+    # Counts per policy version {"2": {"accounts": n, "raised": n, ...}}, at compute end.
+    by_policy = models.JSONField(default=dict, blank=True)
+    held_cuts = models.PositiveIntegerField(
+        default=0, help_text=_("reductions and closures held back by the kill switch")
+    )
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default="queued")
     accounts_total = models.PositiveIntegerField(default=0)
     accounts_done = models.PositiveIntegerField(default=0)
@@ -189,6 +214,7 @@ class RunChunk(models.Model):
     # every account's new score, band and good cycles, and for the accounts
     # whose limit moves, the proposal with its points and inputs.
     result = models.BinaryField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)  # per policy version, as by_policy
     computed_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 

@@ -22,6 +22,7 @@ policy version, never from code):
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -312,16 +313,19 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
             if band.ceiling < 0:
                 errors[f"bands.{index}.ceiling"] = "must not be negative"
             bands.append(band)
+        problems: list[str] = []
         cutoffs = [band.min_score for band in bands]
         if any(a <= b for a, b in pairwise(cutoffs)):
-            errors["bands"] = "cut-offs must be strictly decreasing, best band first"
+            problems.append("cut-offs must be strictly decreasing, best band first")
         if bands and bands[-1].min_score != MIN_SCORE:
-            errors["bands"] = f"the last band must start at {MIN_SCORE} so every score has a band"
+            problems.append(f"the last band must start at {MIN_SCORE} so every score has a band")
         ceilings = [band.ceiling for band in bands]
         if any(a < b for a, b in pairwise(ceilings)):
-            errors["bands"] = "a better band cannot have a lower ceiling than a worse one"
+            problems.append("a better band cannot have a lower ceiling than a worse one")
         if len({band.name for band in bands}) != len(bands):
-            errors["bands"] = "band names must be unique"
+            problems.append("band names must be unique")
+        if problems:  # every problem with the bands, not only the last one found
+            errors["bands"] = "; ".join(problems)
 
     values: dict[str, Any] = {}
     for name in _PCT_FIELDS:
@@ -787,3 +791,24 @@ def evaluate_chunk(
         triggers=bits,
         good_cycles=cycles,
     )
+
+
+# --------------------------------------------------------------------------
+# Staged rollout: which accounts a version in rollout scores
+# --------------------------------------------------------------------------
+
+ROLLOUT_BUCKETS = 10_000  # a share is a whole number of percent: 100 buckets each
+# The same bucket in PostgreSQL, for the runs' chunk query (a test holds them equal).
+ROLLOUT_BUCKET_SQL = "mod(('x' || substr(md5(a.reference), 1, 8))::bit(32)::bigint, 10000)"
+
+
+def rollout_bucket(reference: str) -> int:
+    """A stable bucket in [0, 10000) from the account reference."""
+    digest = hashlib.md5(reference.encode(), usedforsecurity=False).hexdigest()
+    return int(digest[:8], 16) % ROLLOUT_BUCKETS
+
+
+def rollout_cutoff(share_pct: int) -> int:
+    """Accounts whose bucket is below this get the version in rollout; widening
+    a share keeps everyone already in it."""
+    return share_pct * ROLLOUT_BUCKETS // 100

@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
 from decisions import policy
-from decisions.models import LimitDecision, RescoreRun, RunChunk
+from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
 from decisions.services import (
     Change,
     DecisionError,
@@ -43,6 +43,7 @@ from decisions.services import (
     decisions_write,
     update_from_rows,
 )
+from policies.selectors import reductions_paused
 
 Run = RescoreRun
 State = RescoreRun.State
@@ -61,13 +62,14 @@ CHUNK_SQL = f"""
                (CASE a.status WHEN 'active' THEN 0 WHEN 'frozen' THEN 1 ELSE 2 END)::int8,
                a.version::int8, a.good_cycles::int8, COALESCE(a.score, -1)::int8,
                (COALESCE(array_position(%s::text[], a.band::text), 0) - 1)::int8,
+               (CASE WHEN %s THEN {policy.ROLLOUT_BUCKET_SQL} ELSE 0 END)::int8,
                (a.cooldown_until IS NOT NULL AND a.cooldown_until > %s), {_SIGNAL_SQL}
         FROM accounts_account a JOIN accounts_accountsignals s ON s.account_id = a.id
         WHERE a.id BETWEEN %s AND %s
         ORDER BY a.id
     ) TO STDOUT (FORMAT BINARY)
 """  # noqa: S608 - column names come from code, values are parameters
-_INT_COLUMNS = ("ids", "limit", "status", "version", "good_cycles", "score", "band")
+_INT_COLUMNS = ("ids", "limit", "status", "version", "good_cycles", "score", "band", "bucket")
 COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
 COPY_ROW = np.dtype(
     [("fields", ">i2")]
@@ -105,9 +107,11 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
             )
         if account_id is not None and not Account.objects.filter(pk=account_id).exists():
             raise DecisionError(_("This account does not exist."))
+        candidate = Policy.objects.filter(state=Policy.State.ROLLOUT).first()
         run = Run.objects.create(
-            trigger=trigger, started_by=started_by, account_id=account_id, policy=active
-        )
+            trigger=trigger, started_by=started_by, account_id=account_id, policy=active,
+            candidate=candidate, rollout_share=candidate.rollout_share if candidate else 0,
+        )  # fmt: skip
         accounts = Account.objects.all()
         if account_id is not None:
             accounts = accounts.filter(pk=account_id)
@@ -148,17 +152,19 @@ class ChunkInput:
     good_cycles: np.ndarray
     score: np.ndarray
     band: np.ndarray  # index into the policy's bands, -1 for none
+    bucket: np.ndarray  # rollout bucket (policy.rollout_bucket), 0 when not asked for
     in_cooldown: np.ndarray
     signals: np.ndarray  # rows x INPUT_SIGNALS
 
 
-def load_chunk(first_id: int, last_id: int, bands: list[str]) -> ChunkInput:
-    """The accounts of an id range with their signals; `band` is an index into `bands`."""
+def load_chunk(
+    first_id: int, last_id: int, bands: list[str], *, buckets: bool = False
+) -> ChunkInput:
+    """The accounts of an id range with their signals; `band` is an index into `bands`;
+    with `buckets`, each account's rollout bucket."""
     buffer = bytearray()
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(CHUNK_SQL, [bands, timezone.now(), first_id, last_id]) as copy,
-    ):
+    params = [bands, buckets, timezone.now(), first_id, last_id]
+    with connection.cursor() as cursor, cursor.copy(CHUNK_SQL, params) as copy:
         for block in copy:
             buffer += block
     body = len(buffer) - COPY_HEADER - 2  # the trailer is a field count of -1
@@ -180,11 +186,56 @@ def score_chunk(compiled: policy.CompiledRules, data: ChunkInput) -> policy.Chun
     )  # fmt: skip
 
 
-def _pack(data: ChunkInput, result: policy.ChunkResult) -> bytes:
+def score_with_rollout(
+    base: policy.CompiledRules,
+    candidate: policy.CompiledRules | None,
+    share_pct: int,
+    data: ChunkInput,
+) -> tuple[policy.ChunkResult, np.ndarray]:
+    """Score a chunk with the active version, and the accounts in the rollout share
+    with the candidate. Returns the merged result and each row's slot (0 active,
+    1 candidate); a candidate row's band indexes the candidate's bands, offset by
+    the number of the active version's bands."""
+    result = score_chunk(base, data)
+    slot = np.zeros(len(data.ids), dtype=np.int8)
+    if candidate is None:
+        return result, slot
+    chosen = data.bucket < policy.rollout_cutoff(share_pct)
+    if not chosen.any():
+        return result, slot
+    other = score_chunk(candidate, data)
+    other.band = other.band + len(base.rules.bands)
+    for name in result.__dataclass_fields__:
+        mine, theirs = getattr(result, name), getattr(other, name)
+        mask = chosen[:, None] if mine.ndim == 2 else chosen
+        setattr(result, name, np.where(mask, theirs, mine))
+    slot[chosen] = 1
+    return result, slot
+
+
+def _slot_counts(result: policy.ChunkResult, slot: np.ndarray, versions: list[int]) -> dict:
+    """Per policy version: accounts, raised, reduced, closed, reopened, exposure after (cents)."""
+    codes = policy.ACTION_CODES
+    active_after = result.new_status == policy.STATUS_CODES["active"]
+    counts = {}
+    for index, version in enumerate(versions):
+        mine = slot == index
+        counts[str(version)] = {
+            "accounts": int(mine.sum()),
+            "raised": int((mine & (result.action == codes[policy.RAISE])).sum()),
+            "reduced": int((mine & (result.action == codes[policy.REDUCE])).sum()),
+            "closed": int((mine & (result.action == codes[policy.CLOSE])).sum()),
+            "reopened": int((mine & (result.action == codes[policy.REOPEN])).sum()),
+            "exposure_after": int(result.new_limit[mine & active_after].sum()),
+        }
+    return counts
+
+
+def _pack(data: ChunkInput, result: policy.ChunkResult, slot: np.ndarray) -> bytes:
     moved = result.action != policy.ACTION_CODES[policy.KEEP]
     buffer = io.BytesIO()
     np.savez_compressed(
-        buffer,
+        buffer, slot=slot,
         ids=data.ids, version=data.version, old_score=data.score, old_band=data.band,
         old_good_cycles=data.good_cycles, old_limit=data.limit, old_status=data.status,
         action=result.action.astype(np.int8), new_limit=result.new_limit,
@@ -222,21 +273,27 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
         chunk = _take_chunk(run_id, index, RunChunk.State.PENDING)
         if chunk is None:
             return False
-        run = Run.objects.select_related("policy").get(pk=run_id)
+        run = Run.objects.select_related("policy", "candidate").get(pk=run_id)
         if run.state not in {State.QUEUED, State.COMPUTING}:
             return False
         Run.objects.filter(pk=run_id, state=State.QUEUED).update(
             state=State.COMPUTING, compute_started_at=timezone.now()
         )
         compiled = policy.compile_rules(policy.parse_policy(run.policy.rules))
+        candidate = (
+            policy.compile_rules(policy.parse_policy(run.candidate.rules))
+            if run.candidate
+            else None
+        )
         bands = [band.name for band in compiled.rules.bands]
-        data = load_chunk(chunk.first_id, chunk.last_id, bands)
-        result = score_chunk(compiled, data)
-        chunk.result = _pack(data, result)
+        data = load_chunk(chunk.first_id, chunk.last_id, bands, buckets=candidate is not None)
+        result, slot = score_with_rollout(compiled, candidate, run.rollout_share, data)
+        chunk.result = _pack(data, result, slot)
+        chunk.counts = _slot_counts(result, slot, _versions(run))
         chunk.state = RunChunk.State.COMPUTED
         chunk.accounts = len(data.ids)
         chunk.computed_at = timezone.now()
-        chunk.save(update_fields=["result", "state", "accounts", "computed_at"])
+        chunk.save(update_fields=["result", "counts", "state", "accounts", "computed_at"])
         action = result.action
         codes = policy.ACTION_CODES
         active_after = result.new_status == policy.STATUS_CODES["active"]
@@ -282,6 +339,7 @@ def _finish_compute_if_ready(run_id: int) -> None:
         if run.chunks.exclude(state=RunChunk.State.COMPUTED).exists():
             return
         run.compute_finished_at = timezone.now()
+        run.by_policy = _merge_counts(run.chunks.values_list("counts", flat=True))
         verdict = breaker_verdict(run, policy.parse_policy(run.policy.rules))
         if verdict:
             run.state = State.WAITING
@@ -289,6 +347,21 @@ def _finish_compute_if_ready(run_id: int) -> None:
         else:
             _begin_apply(run)
         run.save()
+
+
+def _versions(run: Run) -> list[int]:
+    """The policy version of each slot: the active one, then the candidate's."""
+    return [run.policy.version] + ([run.candidate.version] if run.candidate else [])
+
+
+def _merge_counts(parts: Any) -> dict[str, dict[str, int]]:
+    total: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for version, counts in (part or {}).items():
+            into = total.setdefault(version, {})
+            for name, n in counts.items():
+                into[name] = into.get(name, 0) + n
+    return total
 
 
 def _begin_apply(run: Run) -> None:
@@ -355,15 +428,23 @@ def run_apply_chunk(*, run_id: int, index: int) -> bool:
         chunk = _take_chunk(run_id, index, RunChunk.State.COMPUTED)
         if chunk is None or chunk.result is None:
             return False
-        run = Run.objects.select_related("policy").get(pk=run_id)
+        run = Run.objects.select_related("policy", "candidate").get(pk=run_id)
         if run.state != State.APPLYING:
             return False
         rules = policy.parse_policy(run.policy.rules)
+        versions = [run.policy] + ([run.candidate] if run.candidate else [])
+        band_names = [band.name for version in versions
+                      for band in policy.parse_policy(version.rules).bands]  # fmt: skip
         data = chunk_arrays(bytes(chunk.result))
-        changes = []
+        paused = reductions_paused()
+        changes, held = [], 0
         for position, row in enumerate(data["moved"]):
             account_id = int(data["ids"][row])
             action = policy.ACTIONS[int(data["action"][row])]
+            if paused and action in {policy.REDUCE, policy.CLOSE}:
+                held += 1  # the kill switch: no automatic cut while it is on
+                continue
+            used = versions[int(data["slot"][row])]
             contributions = {
                 c.signal: int(data["points"][position, i]) for i, c in enumerate(policy.SCORECARD)
             }
@@ -378,28 +459,32 @@ def run_apply_chunk(*, run_id: int, index: int) -> bool:
                 new_status=policy.STATUS_NAMES[int(data["new_status"][row])],
                 reasons=policy.principal_reasons(action, contributions, fired),
                 score_after=int(data["score"][row]),
-                band_after=rules.bands[int(data["band"][row])].name,
+                band_after=band_names[int(data["band"][row])],
                 contributions=contributions, triggers=fired,
                 inputs=_inputs(data["signals"][position]),
-                policy_id=run.policy_id, policy_version=run.policy.version, run_id=run.pk,
+                policy_id=used.pk, policy_version=used.version, run_id=run.pk,
                 good_cycles=int(data["good_cycles"][row]),
                 idempotency_key=f"run:{run.pk}:{account_id}",
             ))  # fmt: skip
         written = decisions_write(changes, cooldown_days=rules.cooldown_days)
-        _update_scores(data, rules, skip=set(written.skipped) | {c.account_id for c in changes})
+        _update_scores(
+            data, band_names, skip=set(written.skipped) | {c.account_id for c in changes}
+        )
         chunk.state = RunChunk.State.APPLIED
         chunk.applied_at = timezone.now()
         chunk.result = None
         chunk.save(update_fields=["state", "applied_at", "result"])
-        if written.skipped:
-            Run.objects.filter(pk=run_id).update(skipped=F("skipped") + len(written.skipped))
+        if written.skipped or held:
+            Run.objects.filter(pk=run_id).update(
+                skipped=F("skipped") + len(written.skipped), held_cuts=F("held_cuts") + held
+            )
     _finish_apply_if_ready(run_id)
     return True
 
 
-def _update_scores(data: dict[str, np.ndarray], rules: policy.PolicyRules, skip: set[int]) -> None:
+def _update_scores(data: dict[str, np.ndarray], band_names: list[str], skip: set[int]) -> None:
     """Score, band and good cycles of the accounts whose limit stays: not limit changes."""
-    names = np.asarray([band.name for band in rules.bands], dtype="<U8")
+    names = np.asarray(band_names, dtype="<U8")
     band = names[data["band"].astype(np.int64)]
     differs = (
         (data["score"] != data["old_score"])

@@ -55,6 +55,9 @@ def ensure_reference_data() -> None:
 
     for name in ("0004_policy_v1_and_reason_codes", "0007_verified_capacity_reason"):
         importlib.import_module(f"decisions.migrations.{name}").forward(apps, None)
+    importlib.import_module("decisions.migrations.0008_staged_rollout").date_the_active_version(
+        apps, None
+    )
 
 
 def make_user(username: str, role: str | None = None) -> User:

@@ -1,0 +1,177 @@
+"""Reads of policy administration for pages and for the runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from accounts.models import Account
+from decisions import policy
+from decisions.models import Policy
+from policies import impact
+from policies.models import KillSwitch, PolicyEvent, Simulation
+
+
+def kill_switch() -> KillSwitch | None:
+    """The kill switch while it is on, else None."""
+    return (
+        KillSwitch.objects.filter(id=1, reductions_paused=True).select_related("changed_by").first()
+    )
+
+
+def reductions_paused() -> bool:
+    return KillSwitch.objects.filter(id=1, reductions_paused=True).exists()
+
+
+def policy_version(version: int) -> Policy | None:
+    return Policy.objects.select_related("author", "approver").filter(version=version).first()
+
+
+def active_version() -> Policy | None:
+    return Policy.objects.filter(state=Policy.State.ACTIVE).first()
+
+
+def version_in_rollout() -> Policy | None:
+    return Policy.objects.filter(state=Policy.State.ROLLOUT).first()
+
+
+def policy_events(*, policy_id: int | None = None, limit: int = 50) -> list[PolicyEvent]:
+    events = PolicyEvent.objects.select_related("actor", "policy")
+    if policy_id is not None:
+        events = events.filter(policy_id=policy_id)
+    return list(events.order_by("-at", "-id")[:limit])
+
+
+def latest_simulation(policy_id: int) -> Simulation | None:
+    return (
+        Simulation.objects.select_related("base", "started_by")
+        .filter(policy_id=policy_id)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    key: str
+    label: Any
+    before: Any
+    after: Any
+
+
+def rules_diff(before: dict[str, Any], after: dict[str, Any]) -> list[DiffRow]:
+    """The thresholds that differ, labelled as on the Policy page."""
+    from decisions.selectors import RULE_LABELS
+
+    rows = []
+    for key, old, new in impact.rules_diff(before, after):
+        if key.startswith("bands."):
+            _bands, name, part = key.split(".")
+            label = (
+                _("Band %(name)s: from score")
+                if part == "min_score"
+                else _("Band %(name)s: ceiling")
+            ) % {"name": name}
+        else:
+            label = RULE_LABELS.get(key, key)
+        rows.append(DiffRow(key, label, old, new))
+    return rows
+
+
+@dataclass(frozen=True)
+class VersionImpact:
+    """One version's simulated outcome, ready for the page."""
+
+    version: int
+    accounts: int
+    totals: dict[str, int]
+    bands: list[dict[str, Any]]
+    exposure_before: Decimal
+    exposure_after: Decimal
+    reasons: list[tuple[str, int]]
+
+    @property
+    def exposure_change(self) -> Decimal:
+        return self.exposure_after - self.exposure_before
+
+    @property
+    def exposure_change_pct(self) -> Decimal:
+        if not self.exposure_before:
+            return Decimal(0)
+        return (self.exposure_change * 100 / self.exposure_before).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class Mover:
+    reference: str
+    old_limit: Decimal
+    new_limit: Decimal
+    action: str
+
+
+@dataclass(frozen=True)
+class SimulationView:
+    simulation: Simulation
+    draft: VersionImpact | None
+    active: VersionImpact | None
+    movers: list[Mover]
+    reason_shift: list[tuple[str, int, int]]  # code, active, draft
+
+
+def _impact(version: int, summary: dict[str, Any], rules: dict[str, Any]) -> VersionImpact:
+    bands = [band["name"] for band in rules.get("bands", [])]
+    return VersionImpact(
+        version=version,
+        accounts=summary.get("accounts", 0),
+        totals=impact.action_totals(summary),
+        bands=impact.band_rows(summary, bands),
+        exposure_before=Decimal(summary.get("exposure_before", 0)) / 100,
+        exposure_after=Decimal(summary.get("exposure_after", 0)) / 100,
+        reasons=sorted(summary.get("reasons", {}).items(), key=lambda item: (-item[1], item[0])),
+    )
+
+
+def simulation_view(simulation: Simulation) -> SimulationView:
+    results = simulation.results or {}
+    draft = results.get("draft")
+    active = results.get("active")
+    movers_raw = (draft or {}).get("movers", [])
+    references = dict(
+        Account.objects.filter(pk__in=[m[0] for m in movers_raw]).values_list("id", "reference")
+    )
+    movers = [
+        Mover(references.get(account_id, "?"), Decimal(old) / 100, Decimal(new) / 100, action)
+        for account_id, old, new, action in movers_raw
+    ]
+    codes = sorted(set((draft or {}).get("reasons", {})) | set((active or {}).get("reasons", {})))
+    shift = [
+        (code, (active or {}).get("reasons", {}).get(code, 0),
+         (draft or {}).get("reasons", {}).get(code, 0))
+        for code in codes
+    ]  # fmt: skip
+    shift.sort(key=lambda row: (-abs(row[2] - row[1]), row[0]))
+    return SimulationView(
+        simulation=simulation,
+        draft=_impact(simulation.policy.version, draft, simulation.rules) if draft else None,
+        active=_impact(simulation.base.version, active, simulation.base.rules) if active else None,
+        movers=movers,
+        reason_shift=shift,
+    )
+
+
+def simulation_current(policy_obj: Policy, simulation: Simulation | None) -> bool:
+    """The simulation ran on the thresholds the draft holds now."""
+    return (
+        simulation is not None
+        and simulation.state == Simulation.State.DONE
+        and simulation.rules == policy_obj.rules
+    )
+
+
+def rollout_accounts(share_pct: int, references: list[str]) -> int:
+    """How many of these references a share reaches (for tests and the page)."""
+    cutoff = policy.rollout_cutoff(share_pct)
+    return sum(policy.rollout_bucket(reference) < cutoff for reference in references)

@@ -36,4 +36,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
                 }
             )
     roles = [ROLE_LABELS.get(name, name) for name in user.groups.values_list("name", flat=True)]
-    return {"nav_items": items, "user_roles": roles}
+    from policies.selectors import kill_switch_banner
+
+    return {"nav_items": items, "user_roles": roles, "kill_switch": kill_switch_banner()}

@@ -17,7 +17,7 @@ import django
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ["seed", "rescore", "pages", "queue"]
+BENCHMARKS = ["seed", "rescore", "pages", "queue", "simulate"]
 
 
 def machine() -> str:

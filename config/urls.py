@@ -22,5 +22,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("decisions.urls")),
     path("appeals/", include("appeals.urls")),
+    path("policy/", include("policies.urls")),
     path("django-admin/", admin.site.urls),
 ]

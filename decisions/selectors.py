@@ -112,7 +112,9 @@ def audit_chain_report(*, account_reference: str | None = None) -> ChainReport:
 
 def run_detail(run_id: int) -> RescoreRun | None:
     return (
-        RescoreRun.objects.select_related("policy", "started_by", "account", "decided_by")
+        RescoreRun.objects.select_related(
+            "policy", "candidate", "started_by", "account", "decided_by"
+        )
         .filter(pk=run_id)
         .first()
     )
@@ -198,7 +200,7 @@ def run_preview(run: RescoreRun, *, top: int = 10) -> RunPreview:
 
 def recent_runs(limit: int = 50) -> list[RescoreRun]:
     return list(
-        RescoreRun.objects.select_related("policy", "started_by", "account").order_by(
+        RescoreRun.objects.select_related("policy", "candidate", "started_by", "account").order_by(
             "-created_at"
         )[:limit]
     )

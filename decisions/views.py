@@ -140,7 +140,17 @@ def run_revert(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 @permission_required("accounts.open_policy", raise_exception=True)
 def policy(request: HttpRequest) -> HttpResponse:
-    return render(request, "decisions/policy.html", {"versions": selectors.policy_versions()})
+    from policies import selectors as policy_selectors
+
+    return render(
+        request,
+        "decisions/policy.html",
+        {
+            "versions": selectors.policy_versions(),
+            "rollout": policy_selectors.version_in_rollout(),
+            "events": policy_selectors.policy_events(limit=30),
+        },
+    )
 
 
 @require_GET

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from accounts.models import Account
 from decisions import policy
@@ -20,6 +23,29 @@ def kill_switch() -> KillSwitch | None:
     return (
         KillSwitch.objects.filter(id=1, reductions_paused=True).select_related("changed_by").first()
     )
+
+
+KILL_SWITCH_CACHE_KEY = "limitdesk:kill-switch"
+
+
+def kill_switch_banner() -> dict[str, Any] | None:
+    """What the banner on every page says while the kill switch is on, else None.
+    Read from the cache (no query per page); the service clears it on a change."""
+    try:
+        cached = cache.get(KILL_SWITCH_CACHE_KEY)
+    except RedisError:
+        cached = None
+    if cached is None:
+        switch = kill_switch()
+        cached = {"paused": False}
+        if switch is not None:
+            cached = {
+                "paused": True, "reason": switch.reason, "at": switch.changed_at,
+                "by": switch.changed_by.username if switch.changed_by else "",
+            }  # fmt: skip
+        with contextlib.suppress(RedisError):
+            cache.set(KILL_SWITCH_CACHE_KEY, cached, None)
+    return cached if cached.get("paused") else None
 
 
 def reductions_paused() -> bool:
@@ -119,6 +145,11 @@ class SimulationView:
     active: VersionImpact | None
     movers: list[Mover]
     reason_shift: list[tuple[str, int, int]]  # code, active, draft
+
+    @property
+    def both(self) -> list[VersionImpact]:
+        """The active version's impact, then the simulated one's."""
+        return [impact for impact in (self.active, self.draft) if impact is not None]
 
 
 def _impact(version: int, summary: dict[str, Any], rules: dict[str, Any]) -> VersionImpact:

@@ -4,13 +4,16 @@ leaves a `PolicyEvent` in its own transaction."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from accounts.models import Account
 from decisions import policy
@@ -18,6 +21,7 @@ from decisions.models import Policy
 from decisions.runs import load_chunk, score_chunk
 from policies import impact
 from policies.models import KillSwitch, PolicyEvent, Simulation, SimulationChunk
+from policies.selectors import KILL_SWITCH_CACHE_KEY
 
 State = Policy.State
 Event = PolicyEvent.Action
@@ -288,6 +292,8 @@ def kill_switch_set(*, actor: Any, paused: bool, reason: str) -> KillSwitch:
         switch.changed_by, switch.changed_at = actor, timezone.now()
         switch.save()
         _event(None, Event.PAUSED if paused else Event.RESUMED, actor, comment=text)
+    with contextlib.suppress(RedisError):  # the banner reads it from the cache
+        cache.delete(KILL_SWITCH_CACHE_KEY)
     return switch
 
 

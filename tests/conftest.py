@@ -27,6 +27,16 @@ def _fresh_portfolio_figures():
 
 
 @pytest.fixture(autouse=True)
+def _kill_switch_off_in_cache():
+    """The banner reads the kill switch from Redis, which outlives a test's database."""
+    from django.core.cache import cache
+
+    from policies.selectors import KILL_SWITCH_CACHE_KEY
+
+    cache.set(KILL_SWITCH_CACHE_KEY, {"paused": False}, None)
+
+
+@pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests start after another one's flush: put back what the
     data migrations created (roles, policy v1, reason codes)."""

@@ -31,6 +31,14 @@ def money(value: Decimal | int | None) -> str:
 
 
 @register.filter
+def cents_money(value: int | None) -> str:
+    """An amount kept in integer cents (run and simulation counts), as money."""
+    if value is None:
+        return "—"
+    return money(Decimal(value) / 100)
+
+
+@register.filter
 def seconds_until(start: datetime | None, end: datetime | None) -> str:
     """The time between two moments, as "12.3 s" (for run timings)."""
     if start is None or end is None:

@@ -164,7 +164,7 @@ def test_a_revert_started_on_the_page_runs_on_the_worker(client, worker_factory)
 class PolicyPageTests(BaseTestCase):
     def test_it_shows_each_version_with_its_thresholds(self):
         self.client.force_login(self.alice)
-        with self.assertNumQueries(6):  # one for every version, however many
+        with self.assertNumQueries(8):  # versions, the rollout, the change log; however many
             response = self.client.get(reverse("decisions:policy"))
         self.assertContains(response, 'id="policy-v1"')
         self.assertContains(response, "Close the line at days past due of at least")

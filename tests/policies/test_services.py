@@ -191,6 +191,7 @@ def test_a_staged_rollout_scores_its_share_with_the_new_version_then_widens(admi
     services.policy_approve(version=pending.version, approver=erin, comment="Start small.",
                             share=30)  # fmt: skip
     run = run_all()
+    assert run.candidate is not None
     assert (run.policy.version, run.candidate.version, run.rollout_share) == (1, 2, 30)
     counts = run.by_policy
     assert counts["1"]["accounts"] + counts["2"]["accounts"] == 3005

@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from decisions.models import Policy
+from policies import forms, selectors, services
+
+
+def _version_or_404(version: int) -> Policy:
+    found = selectors.policy_version(version)
+    if found is None:
+        raise Http404("No such policy version.")
+    return found
+
+
+def _render_version(
+    request: HttpRequest, version: Policy, *, form: forms.DraftForm | None = None
+) -> HttpResponse:
+    active = selectors.active_version()
+    editable = (
+        version.state == Policy.State.DRAFT
+        and version.author_id == request.user.pk
+        and request.user.has_perm("accounts.edit_policy")
+    )
+    simulation = selectors.latest_simulation(version.pk)
+    return render(
+        request,
+        "policies/version.html",
+        {
+            "version": version,
+            "active": active,
+            "diff": selectors.rules_diff(active.rules, version.rules)
+            if active and active.pk != version.pk
+            else [],
+            "form": form
+            or (forms.DraftForm.for_rules(version.rules, version.rationale) if editable else None),
+            "simulation": selectors.simulation_view(simulation) if simulation else None,
+            "simulation_current": selectors.simulation_current(version, simulation),
+            "events": selectors.policy_events(policy_id=version.pk),
+        },
+    )
+
+
+@require_GET
+@login_required
+@permission_required("accounts.open_policy", raise_exception=True)
+def version_detail(request: HttpRequest, version: int) -> HttpResponse:
+    return _render_version(request, _version_or_404(version))
+
+
+@require_POST
+@login_required
+@permission_required("accounts.edit_policy", raise_exception=True)
+def draft_new(request: HttpRequest) -> HttpResponse:
+    try:
+        draft = services.policy_draft_create(author=request.user)
+    except services.PolicyAdminError as error:
+        messages.error(request, str(error))
+        return redirect("decisions:policy")
+    messages.success(
+        request,
+        _("Draft v%(version)s started from the active thresholds.") % {"version": draft.version},
+    )
+    return redirect("policies:version", version=draft.version)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.edit_policy", raise_exception=True)
+def draft_save(request: HttpRequest, version: int) -> HttpResponse:
+    draft = _version_or_404(version)
+    form = forms.DraftForm(request.POST, bands=len(draft.rules.get("bands", [])))
+    if not form.is_valid():
+        return _render_version(request, draft, form=form)
+    try:
+        services.policy_draft_update(
+            version=version, author=request.user, rules=form.rules(),
+            rationale=form.cleaned_data["rationale"],
+        )  # fmt: skip
+    except services.PolicyAdminError as error:
+        form.show_errors(error.errors)
+        if not error.errors:
+            form.add_error(None, str(error))
+        return _render_version(request, draft, form=form)
+    messages.success(request, _("Draft saved. Simulate it to see its impact before submitting."))
+    return redirect("policies:version", version=version)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.edit_policy", raise_exception=True)
+def simulate(request: HttpRequest, version: int) -> HttpResponse:
+    try:
+        services.simulation_start(version=version, actor=request.user)
+    except services.PolicyAdminError as error:
+        messages.error(request, str(error))
+    return redirect("policies:version", version=version)
+
+
+@require_GET
+@login_required
+@permission_required("accounts.open_policy", raise_exception=True)
+def simulation_panel(request: HttpRequest, version: int) -> HttpResponse:
+    """The simulation panel, polled by HTMX while the worker scores the portfolio."""
+    found = _version_or_404(version)
+    simulation = selectors.latest_simulation(found.pk)
+    return render(
+        request,
+        "policies/version.html#simulation",
+        {
+            "version": found,
+            "simulation": selectors.simulation_view(simulation) if simulation else None,
+            "simulation_current": selectors.simulation_current(found, simulation),
+        },
+    )
+
+
+@require_POST
+@login_required
+@permission_required("accounts.edit_policy", raise_exception=True)
+def submit(request: HttpRequest, version: int) -> HttpResponse:
+    try:
+        services.policy_submit(version=version, author=request.user)
+    except services.PolicyAdminError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Submitted; a second policy admin reviews it."))
+    return redirect("policies:version", version=version)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.approve_policy", raise_exception=True)
+def review(request: HttpRequest, version: int) -> HttpResponse:
+    comment = request.POST.get("comment", "")
+    try:
+        if request.POST.get("decision") == "approve":
+            approved = services.policy_approve(
+                version=version, approver=request.user, comment=comment,
+                share=request.POST.get("share", ""),
+            )  # fmt: skip
+            if approved.state == Policy.State.ACTIVE:
+                messages.success(request, _("Approved and active for every account."))
+            else:
+                messages.success(
+                    request,
+                    _("Approved; the next runs score %(share)s%% of accounts with it.")
+                    % {"share": approved.rollout_share},
+                )
+        else:
+            services.policy_reject(version=version, approver=request.user, comment=comment)
+            messages.success(request, _("Sent back to its author."))
+    except services.PolicyAdminError as error:
+        messages.error(request, str(error))
+    return redirect("policies:version", version=version)
+
+
+@require_POST
+@login_required
+@permission_required("accounts.approve_policy", raise_exception=True)
+def rollout(request: HttpRequest) -> HttpResponse:
+    """Widen the staged rollout, or roll back: one action each."""
+    try:
+        if request.POST.get("action") == "widen":
+            widened = services.policy_rollout_widen(
+                actor=request.user, share=request.POST.get("share", "")
+            )
+            messages.success(
+                request,
+                _("v%(version)s is now active for every account.") % {"version": widened.version}
+                if widened.state == Policy.State.ACTIVE
+                else _("v%(version)s now reaches %(share)s%% of accounts.")
+                % {"version": widened.version, "share": widened.rollout_share},
+            )
+        else:
+            in_force = services.policy_rollback(
+                actor=request.user, reason=request.POST.get("reason", "")
+            )
+            messages.success(
+                request,
+                _("Rolled back: the next run scores every account with v%(version)s.")
+                % {"version": in_force.version},
+            )
+    except services.PolicyAdminError as error:
+        messages.error(request, str(error))
+    return redirect("decisions:policy")
+
+
+@require_POST
+@login_required
+@permission_required("accounts.edit_policy", raise_exception=True)
+def kill_switch(request: HttpRequest) -> HttpResponse:
+    paused = request.POST.get("paused") == "1"
+    try:
+        services.kill_switch_set(
+            actor=request.user, paused=paused, reason=request.POST.get("reason", "")
+        )
+    except services.PolicyAdminError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Automatic reductions are paused.") if paused
+            else _("Automatic reductions are allowed again."),
+        )  # fmt: skip
+    return redirect("decisions:policy")

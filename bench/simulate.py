@@ -97,8 +97,9 @@ def run() -> str:
         f"| {accounts:,} | {seconds:.1f} | {accounts / seconds:,.0f} | {written} "
         f"| {sampler.largest / MB:.0f} / {sampler.total / MB:.0f} |\n\n"
         f"Target: 1,000,000 accounts in ≤ 60 s: {met} ({seconds:.1f} s).\n\n"
-        f"Result: accounts cut {_cuts(active_result):,} (active) → {_cuts(draft_result):,} "
-        "(draft).\n"
+        f"Scored: {active_result['accounts']:,} accounts with the active version and "
+        f"{draft_result['accounts']:,} with the draft. Accounts cut or closed: "
+        f"{_cuts(active_result):,} (active) → {_cuts(draft_result):,} (draft).\n"
     )
 
 

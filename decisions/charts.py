@@ -73,3 +73,26 @@ def changes_per_day_chart(
             for action, label, counts in series
         ],
     }
+
+
+def impact_chart(impacts: Sequence[Any]) -> dict[str, Any]:
+    """Accounts cut or closed, and raised, per band: one bar per version (simulation)."""
+    bands: list[str] = []
+    for impact in impacts:
+        bands += [row["band"] for row in impact.bands if row["band"] not in bands]
+    colours = (("#8c6d46", "#7aa37f"), ("#c26a00", "#1d6b35"))
+    series = []
+    for impact, (down, up) in zip(impacts, colours, strict=False):
+        per_band = {row["band"]: row for row in impact.bands}
+        series.append({
+            "label": _("v%(version)s: cut or closed") % {"version": impact.version},
+            "data": [per_band.get(b, {}).get("down", 0) + per_band.get(b, {}).get("closed", 0)
+                     for b in bands],
+            "color": down,
+        })  # fmt: skip
+        series.append({
+            "label": _("v%(version)s: raised") % {"version": impact.version},
+            "data": [per_band.get(b, {}).get("up", 0) for b in bands],
+            "color": up,
+        })  # fmt: skip
+    return {"kind": "bar", "labels": bands, "series": series}

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from django.utils.translation import gettext as _
 
 SCORECARD_VERSION = "sc-1"
 BASE_SCORE = 650
@@ -263,35 +264,40 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
             if not value.is_finite():
                 raise InvalidOperation
         except (InvalidOperation, ValueError):
-            errors[name] = f"must be a number, not {raw!r}"
+            errors[name] = _("must be a number, not %(raw)r") % {"raw": raw}
             return low
         if value < low or (high is not None and value > high):
-            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-            errors[name] = f"must be {bound}, not {value}"
+            errors[name] = (
+                _("must be between %(low)s and %(high)s, not %(value)s")
+                if high is not None
+                else _("must be at least %(low)s, not %(value)s")
+            ) % {"low": low, "high": high, "value": value}
         return value
 
     def integer(name: str, low: int, high: int) -> int:
         raw = data.get(name)
         if isinstance(raw, bool) or not isinstance(raw, int):
-            errors[name] = f"must be a whole number, not {raw!r}"
+            errors[name] = _("must be a whole number, not %(raw)r") % {"raw": raw}
             return low
         if not low <= raw <= high:
-            errors[name] = f"must be between {low} and {high}, not {raw}"
+            errors[name] = _("must be between %(low)s and %(high)s, not %(value)s") % {
+                "low": low, "high": high, "value": raw,
+            }  # fmt: skip
         return raw
 
     unknown = set(data) - set(DEFAULT_POLICY)
     if unknown:
-        errors["__all__"] = f"unknown fields: {', '.join(sorted(unknown))}"
+        errors["__all__"] = _("unknown fields: %(names)s") % {"names": ", ".join(sorted(unknown))}
     missing = set(DEFAULT_POLICY) - set(data) - {"rounding"}
     for name in sorted(missing):
-        errors[name] = "is required"
+        errors[name] = _("is required")
     if errors.keys() & missing:
         raise PolicyError(errors)
 
     bands: list[BandRule] = []
     raw_bands = data.get("bands")
     if not isinstance(raw_bands, list) or not raw_bands:
-        errors["bands"] = "must list at least one band"
+        errors["bands"] = _("must list at least one band")
     else:
         for index, raw in enumerate(raw_bands):
             try:
@@ -301,29 +307,34 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
                     ceiling=Decimal(str(raw["ceiling"])),
                 )
             except (KeyError, TypeError, ValueError, InvalidOperation):
-                errors[f"bands.{index}"] = "needs a name, a min_score and a ceiling"
+                errors[f"bands.{index}"] = _("needs a name, a min_score and a ceiling")
                 continue
             if not band.name:
-                errors[f"bands.{index}.name"] = "must not be empty"
+                errors[f"bands.{index}.name"] = _("must not be empty")
             if not MIN_SCORE <= band.min_score <= MAX_SCORE:
-                errors[f"bands.{index}.min_score"] = f"must be between {MIN_SCORE} and {MAX_SCORE}"
+                errors[f"bands.{index}.min_score"] = _("must be between %(low)s and %(high)s") % {
+                    "low": MIN_SCORE, "high": MAX_SCORE,
+                }  # fmt: skip
             if not band.ceiling.is_finite():
-                errors[f"bands.{index}.ceiling"] = "must be a number"
+                errors[f"bands.{index}.ceiling"] = _("must be a number")
                 continue
             if band.ceiling < 0:
-                errors[f"bands.{index}.ceiling"] = "must not be negative"
+                errors[f"bands.{index}.ceiling"] = _("must not be negative")
             bands.append(band)
         problems: list[str] = []
         cutoffs = [band.min_score for band in bands]
         if any(a <= b for a, b in pairwise(cutoffs)):
-            problems.append("cut-offs must be strictly decreasing, best band first")
+            problems.append(_("cut-offs must be strictly decreasing, best band first"))
         if bands and bands[-1].min_score != MIN_SCORE:
-            problems.append(f"the last band must start at {MIN_SCORE} so every score has a band")
+            problems.append(
+                _("the last band must start at %(low)s so every score has a band")
+                % {"low": MIN_SCORE}
+            )
         ceilings = [band.ceiling for band in bands]
         if any(a < b for a, b in pairwise(ceilings)):
-            problems.append("a better band cannot have a lower ceiling than a worse one")
+            problems.append(_("a better band cannot have a lower ceiling than a worse one"))
         if len({band.name for band in bands}) != len(bands):
-            problems.append("band names must be unique")
+            problems.append(_("band names must be unique"))
         if problems:  # every problem with the bands, not only the last one found
             errors["bands"] = "; ".join(problems)
 
@@ -340,13 +351,13 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
     if "rounding" not in data:
         values["rounding"] = Decimal("100")
     if values["rounding"] <= 0:
-        errors["rounding"] = "must be positive"
+        errors["rounding"] = _("must be positive")
     close_on_record = data.get("close_on_public_record")
     if not isinstance(close_on_record, bool):
-        errors["close_on_public_record"] = "must be true or false"
+        errors["close_on_public_record"] = _("must be true or false")
     rationale = str(data.get("overlay_rationale") or "").strip()
     if not rationale:
-        errors["overlay_rationale"] = "a written rationale is required"
+        errors["overlay_rationale"] = _("a written rationale is required")
     if errors:
         raise PolicyError(errors)
     return PolicyRules(

@@ -151,6 +151,12 @@ class SimulationView:
         """The active version's impact, then the simulated one's."""
         return [impact for impact in (self.active, self.draft) if impact is not None]
 
+    @property
+    def chart(self) -> dict[str, Any]:
+        from decisions.charts import impact_chart
+
+        return impact_chart(self.both)
+
 
 def _impact(version: int, summary: dict[str, Any], rules: dict[str, Any]) -> VersionImpact:
     bands = [band["name"] for band in rules.get("bands", [])]

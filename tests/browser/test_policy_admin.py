@@ -41,6 +41,7 @@ def test_a_tightening_is_drafted_simulated_approved_in_stages_and_run(
     expect(
         simulation.get_by_role("table", name="Shift in reason codes (accounts whose limit moves)")
     ).to_contain_text("MULTI_LENDING")
+    expect(simulation.locator("canvas[data-chart]")).to_have_attribute("data-drawn", "1")
     assert serious_violations(dave) == []
     screenshot(dave, "policy-simulation")
     dave.get_by_role("button", name="Submit for approval").click()

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "decisions",
     "appeals",
     "policies",
+    "api",
+    "ninja",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "api.middleware.ApiCallLog",
     # Last, as django-axes asks: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]

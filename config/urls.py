@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as account_views
+from api.api import api
 
 urlpatterns = [
     path("", account_views.overview, name="overview"),
@@ -23,5 +24,6 @@ urlpatterns = [
     path("", include("decisions.urls")),
     path("appeals/", include("appeals.urls")),
     path("policy/", include("policies.urls")),
+    path("api/v1/", api.urls),
     path("django-admin/", admin.site.urls),
 ]

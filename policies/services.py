@@ -339,7 +339,7 @@ def simulation_start(*, version: int, actor: Any) -> Simulation:
         from policies import tasks
 
         for chunk in chunks:
-            getattr(tasks.simulate_chunk, "delay_on_commit")(simulation.pk, chunk.index)  # noqa: B009
+            tasks.simulate_chunk.delay_on_commit(simulation.pk, chunk.index)  # type: ignore[attr-defined]
     return simulation
 
 

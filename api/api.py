@@ -1,0 +1,233 @@
+"""The integration API, `/api/v1/` (django-ninja): typed schemas that are also
+the OpenAPI document, and thin handlers that call services and selectors.
+
+django-ninja rather than Django REST Framework: the request and response
+models are Pydantic types checked by mypy, the OpenAPI schema comes from them
+with no second description to keep in step, and plain functions fit the
+house style of thin function views.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
+from ninja import Field, NinjaAPI, Path, Query, Schema
+from ninja.errors import HttpError
+from ninja.security import HttpBearer
+
+from api import selectors, services
+from api.models import ApiKey
+
+MAX_EVENTS = 500
+REFERENCE = r"^[A-Za-z0-9-]{1,32}$"  # account references, e.g. LD-CASE-A, LD00012345
+EVENT_ID = r"^[A-Za-z0-9._:-]{1,100}$"  # e.g. a UUID or "risk-engine:2026-11-25:42"
+
+
+# Swagger UI sets style attributes from its script; only its page allows them.
+DOCS_CSP: dict[str, Any] = dict(settings.SECURE_CSP)
+DOCS_CSP["style-src"] = [CSP.SELF, CSP.UNSAFE_INLINE]
+
+
+class KeyAuth(HttpBearer):
+    """`Authorization: Bearer ld_<prefix>_<secret>`, a key an administrator created."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        return selectors.api_key_for(token)
+
+
+api = NinjaAPI(
+    title="Limit Desk API",
+    version="1",
+    description="Signals in, appeals in, decisions and explanations out. "
+    "Every call needs a key with the right scope.",
+    urls_namespace="api",
+    auth=KeyAuth(),
+    docs_url="/docs",
+    docs_decorator=csp_override(DOCS_CSP),
+)
+
+
+def _require(request: HttpRequest, scope: str) -> ApiKey:
+    key = request.auth  # type: ignore[attr-defined]
+    if scope not in key.scopes:
+        raise HttpError(403, f"This key lacks the scope {scope}.")
+    return key
+
+
+class ErrorOut(Schema):
+    detail: Any
+
+
+@api.exception_handler(RequestDataTooBig)
+def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"detail": f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."},
+        status=413,
+    )
+
+
+# --------------------------------------------------------------------------
+# Signals
+# --------------------------------------------------------------------------
+
+
+class SignalEventIn(Schema):
+    event_id: str = Field(pattern=EVENT_ID, description="Unique per event; resent events "
+                          "change nothing.")  # fmt: skip
+    account: str = Field(pattern=REFERENCE, description="The account reference.")
+    observed_at: datetime = Field(description="When the upstream system observed the values; "
+                                  "an older event never overwrites a newer one.")  # fmt: skip
+    signals: dict[str, bool | int | float | str | None] = Field(
+        description='Signal name to value, e.g. {"lender_applications_30d": 4}.'
+    )
+
+
+class SignalBatchIn(Schema):
+    events: list[SignalEventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+class EventResultOut(Schema):
+    event_id: str
+    status: Literal["applied", "duplicate", "stale", "rejected"]
+    errors: dict[str, str]
+
+
+class SignalBatchOut(Schema):
+    results: list[EventResultOut]
+    applied: int
+    duplicate: int
+    stale: int
+    rejected: int
+
+
+@api.post(
+    "/signals/events",
+    response={200: SignalBatchOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut},
+    summary="Send a batch of signal updates (at most 500)",
+)
+def signal_events(request: HttpRequest, batch: SignalBatchIn) -> SignalBatchOut:
+    key = _require(request, ApiKey.Scope.SIGNALS_WRITE)
+    results = services.signal_events_apply(
+        key=key,
+        events=[
+            services.Event(e.event_id, e.account, e.observed_at, dict(e.signals))
+            for e in batch.events
+        ],
+    )
+    counts = dict.fromkeys(("applied", "duplicate", "stale", "rejected"), 0)
+    for result in results:
+        counts[result.status] += 1
+    return SignalBatchOut(
+        results=[EventResultOut(event_id=r.event_id, status=r.status, errors=r.errors)  # type: ignore[arg-type]
+                 for r in results],
+        **counts,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Explanations and decisions
+# --------------------------------------------------------------------------
+
+
+class ReasonOut(Schema):
+    code: str
+    text: str
+    suggestion: str
+
+
+class DecisionSummaryOut(Schema):
+    action: str
+    old_limit: str
+    new_limit: str
+    status: str
+    decided_at: datetime
+
+
+class ExplanationOut(Schema):
+    account: str
+    language: str
+    decision: DecisionSummaryOut | None
+    reasons: list[ReasonOut]
+
+
+@api.get(
+    "/accounts/{reference}/explanation",
+    response={200: ExplanationOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="The latest decision's reasons in the customer's words",
+)
+def explanation(
+    request: HttpRequest,
+    reference: Annotated[str, Path(pattern=REFERENCE)],
+    lang: Literal["en", "zh-hans"] = "en",
+) -> ExplanationOut:
+    _require(request, ApiKey.Scope.DECISIONS_READ)
+    found = selectors.customer_explanation(reference, language=lang)
+    if found is None:
+        raise HttpError(404, "No account with this reference.")
+    decision = found.decision
+    return ExplanationOut(
+        account=found.account.reference,
+        language=lang,
+        decision=DecisionSummaryOut(
+            action=decision.action, old_limit=str(decision.old_limit),
+            new_limit=str(decision.new_limit), status=decision.new_status,
+            decided_at=decision.created_at,
+        ) if decision else None,
+        reasons=[ReasonOut(**reason) for reason in found.reasons],
+    )  # fmt: skip
+
+
+class DecisionOut(Schema):
+    id: int
+    account: str
+    sequence: int
+    action: str
+    source: str
+    old_limit: str = Field(description='Decimal as text, e.g. "12000.00".')
+    new_limit: str
+    old_status: str
+    new_status: str
+    reasons: list[str]
+    policy_version: int | None
+    decided_at: datetime
+
+
+class FeedOut(Schema):
+    decisions: list[DecisionOut]
+    next_cursor: str = Field(description="Pass as `after` to read on; the same when nothing "
+                             "is new yet.")  # fmt: skip
+
+
+class FeedQuery(Schema):
+    after: str = Field("0", pattern=r"^[0-9]{1,18}$", description="The cursor of the last read.")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+@api.get(
+    "/decisions",
+    response={200: FeedOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut},
+    summary="New decisions after a cursor, oldest first",
+)
+def decisions(request: HttpRequest, query: Query[FeedQuery]) -> FeedOut:
+    _require(request, ApiKey.Scope.DECISIONS_READ)
+    rows = selectors.decision_feed(after=int(query.after), limit=query.limit)
+    return FeedOut(
+        decisions=[
+            DecisionOut(
+                id=row["pk"], account=row["account__reference"], sequence=row["sequence"],
+                action=row["action"], source=row["source"], old_limit=str(row["old_limit"]),
+                new_limit=str(row["new_limit"]), old_status=row["old_status"],
+                new_status=row["new_status"], reasons=row["reasons"],
+                policy_version=row["policy_version"], decided_at=row["created_at"],
+            )
+            for row in rows
+        ],
+        next_cursor=str(rows[-1]["pk"]) if rows else query.after,
+    )  # fmt: skip

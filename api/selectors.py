@@ -1,0 +1,72 @@
+"""Reads of the integration API."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from accounts.models import Account
+from api.models import ApiKey
+from api.services import KEY_PREFIX, key_hash
+from decisions.models import LimitDecision, ReasonCode
+
+# A decision is in the feed once its transaction has surely committed: ids are
+# taken at insert, so a long transaction could commit a lower id after a
+# consumer has read past it. Run chunks commit within seconds.
+FEED_SETTLE = timedelta(seconds=10)
+
+
+def api_key_for(token: str) -> ApiKey | None:
+    """The live key this token is, or None."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    key = ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+    if key is None or not hmac.compare_digest(key.key_hash, key_hash(token)):
+        return None
+    return key
+
+
+@dataclass(frozen=True)
+class Explanation:
+    account: Account
+    decision: LimitDecision | None
+    reasons: list[dict[str, str]]
+
+
+def customer_explanation(reference: str, *, language: str) -> Explanation | None:
+    """The latest decision's reasons in the customer's words, or None for no account."""
+    account = Account.objects.filter(reference=reference).first()
+    if account is None:
+        return None
+    decision = account.decisions.order_by("-sequence").first()
+    reasons: list[dict[str, str]] = []
+    if decision is not None:
+        catalogue = {r.code: r for r in ReasonCode.objects.filter(code__in=decision.reasons)}
+        reasons = [
+            {
+                "code": code,
+                "text": catalogue[code].text("customer", language),
+                "suggestion": catalogue[code].text("suggestion", language),
+            }
+            for code in decision.reasons
+            if code in catalogue
+        ]
+    return Explanation(account, decision, reasons)
+
+
+def decision_feed(*, after: int, limit: int) -> list[dict[str, Any]]:
+    """Decisions with an id above `after`, oldest first, settled ones only."""
+    rows = (
+        LimitDecision.objects.filter(pk__gt=after, created_at__lt=timezone.now() - FEED_SETTLE)
+        .order_by("pk")
+        .values(
+            "pk", "account__reference", "sequence", "action", "source", "old_limit",
+            "new_limit", "old_status", "new_status", "reasons", "policy_version", "created_at",
+        )[:limit]
+    )  # fmt: skip
+    return [dict(row) for row in rows]

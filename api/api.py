@@ -17,12 +17,13 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
-from ninja import Field, NinjaAPI, Path, Query, Schema
+from ninja import Field, File, Form, NinjaAPI, Path, Query, Schema, Status, UploadedFile
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from api import selectors, services
 from api.models import ApiKey
+from appeals import services as appeal_services
 
 MAX_EVENTS = 500
 REFERENCE = r"^[A-Za-z0-9-]{1,32}$"  # account references, e.g. LD-CASE-A, LD00012345
@@ -231,3 +232,71 @@ def decisions(request: HttpRequest, query: Query[FeedQuery]) -> FeedOut:
         ],
         next_cursor=str(rows[-1]["pk"]) if rows else query.after,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Appeals
+# --------------------------------------------------------------------------
+
+MAX_FILES = 5
+
+
+class AppealIn(Schema):
+    account: str = Field(pattern=REFERENCE, description="The account reference.")
+    channel: Literal["app", "written"] = Field(
+        description="The in-app help centre or a written limit-adjustment application."
+    )
+    category: Literal["reason", "misjudged", "evidence", "closure"]
+    statement: str = Field(min_length=5, max_length=5000, pattern=r"^[^\x00]*$")
+    requested_limit: str | None = Field(None, pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+
+
+class EvidenceOut(Schema):
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class AppealOut(Schema):
+    appeal: int
+    duplicate: bool = Field(description="True: an open appeal on the same decision took it.")
+    state: str
+    sla_due: datetime
+    evidence: list[EvidenceOut]
+
+
+@api.post(
+    "/appeals",
+    response={
+        200: AppealOut, 201: AppealOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut,
+        413: ErrorOut, 422: ErrorOut,
+    },
+    summary="An appeal from the help centre or a written application, with evidence files",
+)  # fmt: skip
+def appeal_create(
+    request: HttpRequest,
+    appeal: Form[AppealIn],
+    files: File[list[UploadedFile]] = None,  # type: ignore[assignment]
+) -> Status[AppealOut]:
+    key = _require(request, ApiKey.Scope.APPEALS_WRITE)
+    uploads = list(files or [])
+    if len(uploads) > MAX_FILES:
+        raise HttpError(422, f"At most {MAX_FILES} evidence files per appeal.")
+    try:
+        result = appeal_services.appeal_from_integration(
+            reference=appeal.account, channel=appeal.channel, category=appeal.category,
+            statement=appeal.statement, requested_limit=appeal.requested_limit,
+            uploads=uploads, via=key.name,
+        )  # fmt: skip
+    except appeal_services.UnknownAccount:
+        raise HttpError(404, "No account with this reference.") from None
+    except appeal_services.AppealError as error:
+        raise HttpError(422, str(error)) from None
+    created = result.intake.appeal
+    return Status(200 if result.intake.duplicate else 201, AppealOut(
+        appeal=created.pk, duplicate=result.intake.duplicate, state=created.state,
+        sla_due=created.sla_due,
+        evidence=[EvidenceOut(name=e.name, content_type=e.content_type, size=e.size,
+                              sha256=e.sha256) for e in result.evidence],
+    ))  # fmt: skip

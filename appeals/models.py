@@ -202,7 +202,11 @@ class Evidence(models.Model):
     size = models.PositiveIntegerField(_("size in bytes"))
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     stored_as = models.CharField(max_length=64, unique=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    # A staff member, or none when an integration sent the file (`uploaded_via`).
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    uploaded_via = models.CharField(_("sent by integration"), max_length=100, blank=True)
     uploaded_at = models.DateTimeField(_("received"), default=timezone.now)
 
     class Meta:

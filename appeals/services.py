@@ -94,10 +94,15 @@ def appeal_intake(
     decision_id: int | None = None,
     requested_limit: Any = None,
     priority: int = Appeal.Priority.NORMAL,
+    via: str = "",
 ) -> IntakeResult:
     """Record an appeal, e.g. for a hotline caller. A second contact about a
-    decision that already has an open appeal joins that appeal instead."""
-    _require(actor, "accounts.open_accounts", _("Your role cannot record appeals."))
+    decision that already has an open appeal joins that appeal instead.
+
+    `actor` is the staff member; an integration (API key with appeals:write,
+    checked by the API) passes `actor=None` and its name as `via`."""
+    if actor is not None or not via:
+        _require(actor, "accounts.open_accounts", _("Your role cannot record appeals."))
     statement = (statement or "").strip()
     if len(statement) < 5:
         raise AppealError(_("Write down what the customer says (at least 5 characters)."))
@@ -126,7 +131,8 @@ def appeal_intake(
                 statement=statement, requested_limit=amount, priority=priority,
                 sla_due=now + timedelta(hours=sla_hours(category)), created_at=now,
             )  # fmt: skip
-            _event(appeal, "received", actor, str(Appeal.Channel(channel).label))
+            received = str(Appeal.Channel(channel).label) + (f" (via {via})" if via else "")
+            _event(appeal, "received", actor, received)
             return IntakeResult(appeal, duplicate=False)
     except IntegrityError:
         pass  # an open appeal on this decision exists (one_open_appeal_per_decision)
@@ -467,11 +473,53 @@ def evidence_path(stored_as: str) -> Path:
     return Path(settings.EVIDENCE_ROOT) / stored_as[:2] / stored_as
 
 
-def evidence_add(*, appeal_id: int, actor: Any, upload: Any) -> Evidence:
-    """Store one evidence file for an appeal, or refuse it with a clear message
-    and store nothing: type by content (PDF, PNG, JPEG), not empty, at most
-    EVIDENCE_MAX_BYTES; the SHA-256 of what was received is kept."""
-    _require(actor, "accounts.work_appeals", _("Your role cannot add evidence."))
+class UnknownAccount(AppealError):
+    pass
+
+
+@dataclass(frozen=True)
+class IntegrationAppeal:
+    intake: IntakeResult
+    evidence: list[Evidence]
+
+
+def appeal_from_integration(
+    *,
+    reference: str,
+    channel: str,
+    category: str,
+    statement: str,
+    requested_limit: Any,
+    uploads: list[Any],
+    via: str,
+) -> IntegrationAppeal:
+    """An appeal sent by an integration (help centre, written applications), on the
+    account's latest decision, with its evidence files: every file is checked first,
+    and a refused one means nothing is recorded."""
+    account = Account.objects.filter(reference=reference).first()
+    if account is None:
+        raise UnknownAccount(_("No account with this reference."))
+    for upload in uploads:
+        try:
+            evidence_check(upload)
+        except AppealError as error:
+            raise AppealError(f"{upload.name}: {error}") from None
+    latest = account.decisions.order_by("-sequence").values_list("pk", flat=True).first()
+    with transaction.atomic():
+        intake = appeal_intake(
+            account=account, actor=None, channel=channel, category=category,
+            statement=statement, decision_id=latest, requested_limit=requested_limit, via=via,
+        )  # fmt: skip
+        items = [
+            evidence_add(appeal_id=intake.appeal.pk, actor=None, upload=upload, via=via)
+            for upload in uploads
+        ]
+    return IntegrationAppeal(intake, items)
+
+
+def evidence_check(upload: Any) -> str:
+    """The content type of an acceptable evidence file, or AppealError with the reason:
+    type by content (PDF, PNG, JPEG), not empty, at most EVIDENCE_MAX_BYTES."""
     limit = settings.EVIDENCE_MAX_BYTES
     if upload is None:
         raise AppealError(_("Choose a file."))
@@ -486,6 +534,17 @@ def evidence_add(*, appeal_id: int, actor: Any, upload: Any) -> Evidence:
             _("Only PDF, PNG and JPEG files are accepted, and this file is none of them "
               "(whatever its name says).")
         )  # fmt: skip
+    return content_type
+
+
+def evidence_add(*, appeal_id: int, actor: Any, upload: Any, via: str = "") -> Evidence:
+    """Store one evidence file for an appeal, or refuse it with a clear message
+    and store nothing (see `evidence_check`); the SHA-256 of what was received is
+    kept. An integration passes `actor=None` and its name as `via`."""
+    if actor is not None or not via:
+        _require(actor, "accounts.work_appeals", _("Your role cannot add evidence."))
+    limit = settings.EVIDENCE_MAX_BYTES
+    content_type = evidence_check(upload)
     stored_as = uuid.uuid4().hex
     path = evidence_path(stored_as)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -508,9 +567,10 @@ def evidence_add(*, appeal_id: int, actor: Any, upload: Any) -> Evidence:
             item = Evidence.objects.create(
                 appeal=appeal, name=evidence.safe_name(upload.name, content_type),
                 content_type=content_type, size=size, sha256=digest.hexdigest(),
-                stored_as=stored_as, uploaded_by=actor,
+                stored_as=stored_as, uploaded_by=actor, uploaded_via=via,
             )  # fmt: skip
-            _event(appeal, "evidence", actor, f"{item.name} ({size} bytes, sha256 {item.sha256})")
+            note = f"{item.name} ({size} bytes, sha256 {item.sha256})"
+            _event(appeal, "evidence", actor, note + (f" via {via}" if via else ""))
     except BaseException:
         path.unlink(missing_ok=True)  # nothing stored when anything went wrong
         raise

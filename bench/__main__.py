@@ -17,7 +17,7 @@ import django
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ["seed", "rescore", "pages", "queue", "simulate"]
+BENCHMARKS = ["seed", "rescore", "pages", "queue", "simulate", "ingest"]
 
 
 def machine() -> str:

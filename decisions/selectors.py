@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import astuple, dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -624,3 +626,32 @@ def latest_account_run(
         .order_by("-created_at")
         .first()
     )
+
+
+DECISIONS_CSV_SQL = """
+    COPY (
+        SELECT d.id, a.reference AS account, d.sequence, d.created_at AS decided_at, d.action,
+               d.source, d.old_limit, d.new_limit, d.old_status, d.new_status, d.score_before,
+               d.score_after, d.band_before, d.band_after,
+               (SELECT string_agg(code, ' ') FROM jsonb_array_elements_text(d.reasons) AS code)
+                   AS reasons,
+               d.policy_version, d.run_id, actor.username AS actor,
+               approver.username AS approver, d.justification, d.reverts_id, d.prev_hash, d.hash
+        FROM decisions_limitdecision d
+        JOIN accounts_account a ON a.id = d.account_id
+        LEFT JOIN auth_user actor ON actor.id = d.actor_id
+        LEFT JOIN auth_user approver ON approver.id = d.approver_id
+        WHERE d.created_at >= %s AND d.created_at < %s
+        ORDER BY d.id
+    ) TO STDOUT WITH (FORMAT csv, HEADER true)
+"""
+
+
+def decisions_csv(since: date, until: date) -> Iterator[bytes]:
+    """Every decision from `since` to `until` (whole UTC days, both included) as CSV,
+    streamed from PostgreSQL's COPY: any number of rows in constant memory."""
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+    with connection.cursor() as cursor, cursor.copy(DECISIONS_CSV_SQL, [start, end]) as copy:
+        for block in copy:
+            yield bytes(block)

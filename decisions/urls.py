@@ -12,5 +12,6 @@ urlpatterns = [
     path("runs/<int:run_id>/revert/", views.run_revert, name="run_revert"),
     path("policy/", views.policy, name="policy"),
     path("audit/", views.audit, name="audit"),
+    path("audit/decisions.csv", views.audit_export, name="audit_export"),
     path("decisions/<int:decision_id>/", views.decision_detail, name="decision"),
 ]

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -17,6 +21,19 @@ from decisions.models import RescoreRun
 from decisions.services import DecisionError
 
 QUEUE_DOWN = gettext_lazy("The task queue (Redis) cannot be reached; try again later.")
+
+
+class ExportForm(forms.Form):
+    since = forms.DateField(label=gettext_lazy("From (UTC day)"),
+                            widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
+    until = forms.DateField(label=gettext_lazy("To (UTC day, included)"),
+                            widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            raise forms.ValidationError(_("The end of the range is before its start."))
+        return data
 
 
 class RevertForm(forms.Form):
@@ -157,7 +174,33 @@ def policy(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("accounts.open_audit", raise_exception=True)
 def audit(request: HttpRequest) -> HttpResponse:
-    return render(request, "decisions/audit.html", {"reveals": selectors.personal_data_reveals()})
+    today = timezone.localdate()
+    form = ExportForm(initial={"since": today - timedelta(days=30), "until": today})
+    return render(
+        request,
+        "decisions/audit.html",
+        {"reveals": selectors.personal_data_reveals(), "export_form": form},
+    )
+
+
+@require_GET
+@login_required
+@permission_required("accounts.export_audit", raise_exception=True)
+def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """The decisions of a date range as CSV, streamed (auditors)."""
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request,
+            "decisions/audit.html",
+            {"reveals": selectors.personal_data_reveals(), "export_form": form},
+        )
+    since, until = form.cleaned_data["since"], form.cleaned_data["until"]
+    response = StreamingHttpResponse(
+        selectors.decisions_csv(since, until), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="decisions-{since}-{until}.csv"'
+    return response
 
 
 @require_GET

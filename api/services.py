@@ -16,6 +16,7 @@ from accounts.models import Account, AccountSignals
 from accounts.signal_spec import range_problems
 from api import signals as signal_values
 from api.models import ApiCall, ApiKey, SignalEvent
+from decisions.runs import rescore_account_request
 
 KEY_PREFIX = "ld"
 
@@ -95,60 +96,93 @@ def signal_events_apply(*, key: ApiKey, events: list[Event]) -> list[EventResult
     """Apply a batch of signal events, each on its own: a bad one changes nothing
     and does not stop the others. Idempotent by event id; an event older than the
     signals on file changes nothing. Each account that changed is re-scored after
-    commit."""
-    results = []
-    changed: set[int] = set()
-    with transaction.atomic():
-        for event in events:
-            try:
-                with transaction.atomic():
-                    result = _apply_event(key, event, changed)
-            except IntegrityError:
-                # A second delivery racing the first: the unique event id caught it.
-                result = EventResult(event.event_id, "duplicate")
-            results.append(result)
-        if changed:
-            from decisions import tasks
+    commit.
 
-            for account_id in sorted(changed):
-                tasks.rescore_account.delay_on_commit(account_id)  # type: ignore[attr-defined]
+    The batch's signal rows are locked first, in account order, so concurrent
+    batches on the same accounts wait for each other instead of deadlocking; the
+    events are then checked and applied in memory and written in bulk."""
+    try:
+        return _apply_batch(key, events)
+    except IntegrityError:
+        # An event id sent at the same moment in another batch, for another account:
+        # once that batch has committed, this one sees it as a duplicate.
+        return _apply_batch(key, events)
+
+
+def _apply_batch(key: ApiKey, events: list[Event]) -> list[EventResult]:
+    results: list[EventResult] = []
+    with transaction.atomic():
+        accounts = dict(
+            Account.objects.filter(reference__in={e.account for e in events}).values_list(
+                "reference", "id"
+            )
+        )
+        on_file = {
+            row.account_id: row
+            for row in AccountSignals.objects.select_for_update()
+            .filter(account_id__in=accounts.values())
+            .order_by("account_id")
+        }
+        seen = set(
+            SignalEvent.objects.filter(event_id__in=[e.event_id for e in events]).values_list(
+                "event_id", flat=True
+            )
+        )
+        changed: dict[int, set[str]] = {}
+        taken: list[SignalEvent] = []
+        for event in events:
+            result = _check_event(event, accounts, on_file, seen)
+            results.append(result)
+            if result.status in {"applied", "stale"}:
+                seen.add(event.event_id)
+                account_id = accounts[event.account]
+                outcome = SignalEvent.Outcome.APPLIED
+                if result.status == "stale":
+                    outcome = SignalEvent.Outcome.STALE
+                taken.append(SignalEvent(
+                    event_id=event.event_id, account_id=account_id,
+                    observed_at=event.observed_at, outcome=outcome, key=key,
+                ))  # fmt: skip
+                if result.status == "applied":
+                    changed.setdefault(account_id, set()).update(event.signals)
+        if changed:
+            fields = sorted(set().union(*changed.values()) | {"observed_at"})
+            AccountSignals.objects.bulk_update([on_file[a] for a in sorted(changed)], fields)
+        SignalEvent.objects.bulk_create(taken)
+        for account_id in sorted(changed):
+            rescore_account_request(account_id)
     return results
 
 
-def _apply_event(key: ApiKey, event: Event, changed: set[int]) -> EventResult:
-    if SignalEvent.objects.filter(event_id=event.event_id).exists():
+def _check_event(
+    event: Event,
+    accounts: dict[str, int],
+    on_file: dict[int, AccountSignals],
+    seen: set[str],
+) -> EventResult:
+    """Check one event against the signals on file (as the batch left them so far)
+    and, when it is good and newer, apply it to them in memory."""
+    if event.event_id in seen:
         return EventResult(event.event_id, "duplicate")
     values, errors = signal_values.parse_signals(event.signals)
     if timezone.is_naive(event.observed_at):
         errors["observed_at"] = _("needs a time zone, e.g. 2026-11-25T08:00:00+08:00")
     elif event.observed_at > timezone.now() + timedelta(minutes=5):
         errors["observed_at"] = _("lies in the future")
-    found = Account.objects.filter(reference=event.account).values_list("id", flat=True).first()
-    if found is None:
+    account_id = accounts.get(event.account)
+    if account_id is None:
         errors["account"] = _("no account with this reference")
-    if errors or found is None:
+    elif account_id not in on_file:
+        errors["account"] = _("no signals on file yet")
+    if errors or account_id is None:
         return EventResult(event.event_id, "rejected", errors)
-    account_id: int = found
-    current = AccountSignals.objects.select_for_update().filter(account_id=account_id).first()
-    if current is None:
-        return EventResult(event.event_id, "rejected", {"account": _("no signals on file yet")})
+    current = on_file[account_id]
     if event.observed_at <= current.observed_at:
-        SignalEvent.objects.create(
-            event_id=event.event_id, account_id=account_id, observed_at=event.observed_at,
-            outcome=SignalEvent.Outcome.STALE, key=key,
-        )  # fmt: skip
         return EventResult(event.event_id, "stale")
-    merged = {**current.as_dict(), **values}
-    problems = range_problems(merged)
+    problems = range_problems({**current.as_dict(), **values})
     if problems:
         return EventResult(event.event_id, "rejected", {k: str(v) for k, v in problems.items()})
     for name, value in values.items():
         setattr(current, name, value)
     current.observed_at = event.observed_at
-    current.save(update_fields=[*values, "observed_at"])
-    SignalEvent.objects.create(
-        event_id=event.event_id, account_id=account_id, observed_at=event.observed_at,
-        outcome=SignalEvent.Outcome.APPLIED, key=key,
-    )  # fmt: skip
-    changed.add(account_id)
     return EventResult(event.event_id, "applied")

@@ -19,6 +19,7 @@ parallel chunks would skip each other.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,10 +28,12 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F, Max, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
@@ -90,6 +93,35 @@ def _enqueue(task_name: str, *args: Any) -> None:
 # --------------------------------------------------------------------------
 # Start
 # --------------------------------------------------------------------------
+
+
+RESCORE_PENDING_KEY = "limitdesk:rescore-pending:{account_id}"
+RESCORE_PENDING_SECONDS = 3600
+
+
+def rescore_account_request(account_id: int) -> None:
+    """Queue a signal re-score of the account once the transaction commits, unless
+    one is already queued and not yet started: a burst of updates gives one
+    re-score, which reads the signals as they are when it starts."""
+    transaction.on_commit(lambda: _rescore_account_queue(account_id))
+
+
+def _rescore_account_queue(account_id: int) -> None:
+    from decisions import tasks
+
+    try:
+        fresh = cache.add(RESCORE_PENDING_KEY.format(account_id=account_id), 1,
+                          RESCORE_PENDING_SECONDS)  # fmt: skip
+    except RedisError:
+        fresh = True  # without the cache, one re-score per request
+    if fresh:
+        tasks.rescore_account.delay(account_id)
+
+
+def rescore_account_started(account_id: int) -> None:
+    """The queued re-score starts: later changes need a re-score of their own."""
+    with contextlib.suppress(RedisError):
+        cache.delete(RESCORE_PENDING_KEY.format(account_id=account_id))
 
 
 def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = None) -> Run:

@@ -30,21 +30,25 @@ PERSONAS = {
 
 
 def ensure_roles() -> None:
-    """Put back the role groups of the data migration.
+    """Put back the role groups of the data migration, with their permissions.
 
     Transactional tests (live server, real worker) end with a flush that
-    empties every table; permissions come back through post_migrate, the
-    groups do not.
+    empties every table; after a test with serialized rollback that flush does
+    not even create the permissions again (no post_migrate), so they are made
+    here too, with a fresh content-type cache (the ids changed).
     """
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    create_permissions(apps.get_app_config("accounts"), verbosity=0)
     migration = importlib.import_module("accounts.migrations.0002_roles")
     for name, codenames in migration.ROLES.items():
-        group, created = Group.objects.get_or_create(name=name)
-        if created:
-            group.permissions.set(
-                Permission.objects.filter(
-                    content_type__app_label="accounts", codename__in=codenames
-                )
-            )
+        group, _created = Group.objects.get_or_create(name=name)
+        group.permissions.set(
+            Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
+        )
 
 
 def ensure_reference_data() -> None:

@@ -177,3 +177,22 @@ def test_the_schema_and_its_docs_page_are_served(client):
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
     assert "'unsafe-inline'" in docs["Content-Security-Policy"]
     assert "'unsafe-inline'" not in client.get("/login/")["Content-Security-Policy"]
+
+
+def test_a_burst_of_updates_queues_one_rescore_until_it_starts(
+    client, keys, account, django_capture_on_commit_callbacks, monkeypatch
+):
+    from decisions import runs, tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.rescore_account, "delay", queued.append)
+    for number in range(3):
+        body = {"events": [event(f"burst{number}", "LD-API-1", minutes_ago=-number, age=30)]}
+        with django_capture_on_commit_callbacks(execute=True):
+            post(client, keys["risk-engine"], "/signals/events", body)
+    assert queued == [account.pk]  # the two later batches found it still queued
+    runs.rescore_account_started(account.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, keys["risk-engine"], "/signals/events",
+             {"events": [event("burst9", "LD-API-1", minutes_ago=-4, age=31)]})  # fmt: skip
+    assert queued == [account.pk, account.pk]

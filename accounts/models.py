@@ -207,6 +207,13 @@ class Account(models.Model):
                 condition=Q(cooldown_until__isnull=False),
             ),
             GinIndex(fields=["last_reasons"], name="account_last_reasons"),
+            # The rare statuses (frozen, closed) read filter-first: only their rows
+            # are in it, so a re-score of active accounts seldom writes to it.
+            models.Index(
+                fields=["status", "id"],
+                name="account_not_active",
+                condition=~Q(status="active"),
+            ),
         ]
 
     def __str__(self) -> str:

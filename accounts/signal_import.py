@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from django.db import connection, transaction
 
-from accounts.signal_spec import SIGNALS_BY_NAME, SignalSpec
+from accounts.signal_spec import SIGNALS_BY_NAME, SignalSpec, value_problem
 
 REFERENCE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 COPY_BATCH = 10_000
@@ -68,14 +68,9 @@ def parse_value(spec: SignalSpec, text: str) -> Any:
             raise ValueError("is not a number") from None
         if not value.is_finite():
             raise ValueError("is not a number")
-    if (spec.minimum is not None and value < spec.minimum) or (
-        spec.maximum is not None and value > spec.maximum
-    ):
-        raise ValueError(f"is outside {spec.minimum}–{spec.maximum}")
-    if spec.kind != "int":
-        places = Decimal("0.0001") if spec.kind == "ratio" else Decimal("0.01")
-        if value != value.quantize(places):
-            raise ValueError("has too many decimal places")
+    problem = value_problem(spec, value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

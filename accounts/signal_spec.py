@@ -93,6 +93,18 @@ SIGNALS: tuple[SignalSpec, ...] = (
 )
 
 SIGNALS_BY_NAME = {spec.name: spec for spec in SIGNALS}
+DECIMAL_PLACES = {"ratio": Decimal("0.0001"), "money": Decimal("0.01")}
+
+
+def value_problem(spec: SignalSpec, value: int | Decimal) -> str | None:
+    """What is wrong with a typed value of this signal (range, decimal places), or None."""
+    low, high = spec.minimum, spec.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        return str(_("must be between %(low)s and %(high)s") % {"low": low, "high": high})
+    places = DECIMAL_PLACES.get(spec.kind)
+    if places is not None and value != Decimal(value).quantize(places):
+        return str(_("has too many decimal places"))
+    return None
 
 
 def range_problems(values: dict[str, object]) -> dict[str, StrOrPromise]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from accounts.signal_spec import SIGNALS_BY_NAME, SignalSpec
+from accounts.signal_spec import SIGNALS_BY_NAME, SignalSpec, value_problem
 
 
 def _value(spec: SignalSpec, raw: Any) -> Any:
@@ -34,13 +34,9 @@ def _value(spec: SignalSpec, raw: Any) -> Any:
             raise ValueError(_("must be a number")) from None
         if not value.is_finite():
             raise ValueError(_("must be a number"))
-    low, high = spec.minimum, spec.maximum
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(_("must be between %(low)s and %(high)s") % {"low": low, "high": high})
-    if spec.kind != "int":
-        places = Decimal("0.0001") if spec.kind == "ratio" else Decimal("0.01")
-        if value != value.quantize(places):
-            raise ValueError(_("has too many decimal places"))
+    problem = value_problem(spec, value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

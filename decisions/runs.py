@@ -30,7 +30,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Q, Sum
+from django.db.models import F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
@@ -95,6 +95,16 @@ def _enqueue(task_name: str, *args: Any) -> None:
 # --------------------------------------------------------------------------
 
 
+def id_ranges(accounts: QuerySet[Account]) -> list[tuple[int, int]]:
+    """The accounts' id span in ranges of RESCORE_CHUNK_SIZE ids: the chunks of a run
+    or of a simulation."""
+    bounds = accounts.aggregate(low=Min("id"), high=Max("id"))
+    low, high, size = bounds["low"], bounds["high"], settings.RESCORE_CHUNK_SIZE
+    if low is None:
+        return []
+    return [(first, min(first + size - 1, high)) for first in range(low, high + 1, size)]
+
+
 RESCORE_PENDING_KEY = "limitdesk:rescore-pending:{account_id}"
 RESCORE_PENDING_SECONDS = 3600
 
@@ -147,14 +157,10 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
         accounts = Account.objects.all()
         if account_id is not None:
             accounts = accounts.filter(pk=account_id)
-        bounds = accounts.aggregate(low=Min("id"), high=Max("id"))
-        low, high = bounds["low"], bounds["high"]
-        size = settings.RESCORE_CHUNK_SIZE
-        chunks = []
-        if low is not None:
-            for index, first in enumerate(range(low, high + 1, size)):
-                chunks.append(RunChunk(run=run, index=index, first_id=first,
-                                       last_id=min(first + size - 1, high)))  # fmt: skip
+        chunks = [
+            RunChunk(run=run, index=index, first_id=first, last_id=last)
+            for index, (first, last) in enumerate(id_ranges(accounts))
+        ]
         RunChunk.objects.bulk_create(chunks)
         exposure = accounts.filter(status=Account.Status.ACTIVE).aggregate(
             total=Sum("current_limit")

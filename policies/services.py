@@ -7,10 +7,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Max, Min
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
@@ -18,7 +17,7 @@ from redis.exceptions import RedisError
 from accounts.models import Account
 from decisions import policy
 from decisions.models import Policy
-from decisions.runs import load_chunk, score_chunk
+from decisions.runs import id_ranges, load_chunk, score_chunk
 from policies import impact
 from policies.models import KillSwitch, PolicyEvent, Simulation, SimulationChunk
 from policies.selectors import KILL_SWITCH_CACHE_KEY
@@ -316,21 +315,14 @@ def simulation_start(*, version: int, actor: Any) -> Simulation:
         if Simulation.objects.filter(policy=target, state__in=["queued", "running"]).exists():
             raise PolicyAdminError(_("A simulation of this draft is already running."))
         active = _active_locked()
-        bounds = Account.objects.aggregate(low=Min("id"), high=Max("id"))
         simulation = Simulation.objects.create(
             policy=target, base=active, rules=target.rules, started_by=actor,
             accounts_total=Account.objects.count(),
         )  # fmt: skip
-        chunks = []
-        if bounds["low"] is not None:
-            size = settings.RESCORE_CHUNK_SIZE
-            for index, first in enumerate(range(bounds["low"], bounds["high"] + 1, size)):
-                last = min(first + size - 1, bounds["high"])
-                chunks.append(
-                    SimulationChunk(
-                        simulation=simulation, index=index, first_id=first, last_id=last
-                    )
-                )
+        chunks = [
+            SimulationChunk(simulation=simulation, index=index, first_id=first, last_id=last)
+            for index, (first, last) in enumerate(id_ranges(Account.objects.all()))
+        ]
         SimulationChunk.objects.bulk_create(chunks)
         simulation.chunks_total = len(chunks)
         if not chunks:

@@ -16,6 +16,7 @@ NAVIGATION = [
     ("appeals:queue", _("Appeals"), "accounts.open_appeals"),
     ("decisions:policy", _("Policy"), "accounts.open_policy"),
     ("decisions:audit", _("Audit"), "accounts.open_audit"),
+    ("integrations:keys", _("Integrations"), "accounts.open_audit"),  # and the administrator
 ]
 
 

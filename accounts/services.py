@@ -18,14 +18,17 @@ from accounts.models import Account, AccountNote, AccountSignals, PersonalDataRe
 
 COPY_CHUNK = 50_000
 DEMO_PASSWORD = "limitdesk-demo"  # noqa: S105 - printed by `make run`; demo data only
-DEMO_USERS = [
+DEMO_USERS: list[tuple[str, str, str, str | None]] = [
     ("alice", "Alice", "Analyst", roles.RISK_ANALYST),
     ("bob", "Bob", "Handler", roles.APPEAL_HANDLER),
     ("carol", "Carol", "Lead", roles.APPEAL_LEAD),
     ("dave", "Dave", "Policy", roles.POLICY_ADMIN),
     ("erin", "Erin", "Policy", roles.POLICY_ADMIN),
     ("frank", "Frank", "Auditor", roles.AUDITOR),
+    # No role: the administrator (superuser), who gives integrations their API keys.
+    ("admin", "Ada", "Admin", None),
 ]
+ADMINISTRATOR = "Administrator (integrations' API keys)"
 
 
 class PortfolioNotEmpty(Exception):
@@ -51,8 +54,9 @@ def demo_users_ensure() -> list[User]:
             user.first_name, user.last_name = first, last
             user.email = f"{username}@limitdesk.example"
             user.set_password(DEMO_PASSWORD)
+            user.is_superuser = user.is_staff = role is None
             user.save()
-            user.groups.set([Group.objects.get(name=role)])
+            user.groups.set([Group.objects.get(name=role)] if role else [])
             users.append(user)
     return users
 

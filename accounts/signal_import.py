@@ -7,7 +7,7 @@ reasons. If more than the allowed share of rows is rejected, nothing is
 applied. Otherwise, in the same transaction, rows for unknown accounts or
 breaking a cross-signal rule are rejected too, the newest row per account is
 kept, rows older than the signals on file are skipped, and one UPDATE applies
-the rest.
+the rest and asks for a re-score of every account it changed.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from typing import IO, Any
 
 from django.db import connection, transaction
 
-from accounts.signal_spec import SIGNALS_BY_NAME, SignalSpec, value_problem
+from accounts.signal_spec import SIGNALS_BY_NAME, SQL_TYPES, SignalSpec, value_problem
+from decisions.models import RescoreRequest
+from decisions.runs import rescore_requests_schedule
 
 REFERENCE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 COPY_BATCH = 10_000
-SQL_TYPES = {"int": "integer", "ratio": "numeric(9,4)", "money": "numeric(14,2)", "bool": "boolean"}
 TRUE, FALSE = {"true", "1", "yes", "t"}, {"false", "0", "no", "f"}
 
 
@@ -212,12 +213,17 @@ def signals_import(
                 FROM newest i
                 WHERE s.account_id = i.account_id AND i.observed_at > s.observed_at
                 RETURNING s.account_id
+            ), requested AS (
+                INSERT INTO {RescoreRequest._meta.db_table} (account_id, requested_at)
+                SELECT account_id, now() FROM applied
             )
             SELECT (SELECT count(*) FROM good), (SELECT count(*) FROM newest),
                    (SELECT count(*) FROM applied)
             """  # noqa: S608 - column names come from the signal table, values from COPY
         )
         good, newest, applied = cursor.fetchone()
+        if applied:
+            transaction.on_commit(rescore_requests_schedule)
         result.superseded = good - newest
         result.applied = applied
         result.stale = newest - applied

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 Kind = Literal["int", "ratio", "money", "bool"]
+# The column type of each kind, for temporary tables of signal values.
+SQL_TYPES = {"int": "integer", "ratio": "numeric(9,4)", "money": "numeric(14,2)", "bool": "boolean"}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ class ApiKey(models.Model):
         APPEALS_WRITE = "appeals:write", _("send appeals")
         DECISIONS_READ = "decisions:read", _("read decisions and explanations")
 
-    name = models.CharField(_("integration"), max_length=100, unique=True)
+    name = models.CharField(_("integration"), max_length=100)
     prefix = models.CharField(_("key prefix"), max_length=16, unique=True)
     key_hash = models.CharField(max_length=64)
     scopes = ArrayField(models.CharField(max_length=20, choices=Scope.choices))
@@ -33,7 +33,14 @@ class ApiKey(models.Model):
     )
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "-created_at"]
+        # A revoked key's integration may be given a new key (a leaked key is replaced).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(revoked_at__isnull=True),
+                name="one_live_key_per_integration",
+            )
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

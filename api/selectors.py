@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
-from api.models import ApiKey
+from api.models import ApiCall, ApiKey
 from api.services import KEY_PREFIX, key_hash
 from decisions.models import LimitDecision, ReasonCode
 
@@ -70,3 +72,45 @@ def decision_feed(*, after: int, limit: int) -> list[dict[str, Any]]:
         )[:limit]
     )  # fmt: skip
     return [dict(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    key: ApiKey
+    calls_24h: int
+    errors_24h: int  # answered 4xx or 5xx
+    last_call: Any  # datetime | None
+
+
+def api_keys_overview() -> list[KeyRow]:
+    """Every key, live ones first, with its use over the last 24 hours. Each figure
+    is a subquery on the (key, -at) index, not a join over the whole call log."""
+    since = timezone.now() - timedelta(hours=24)
+
+    def calls(**more: Any) -> Any:
+        counted = (
+            ApiCall.objects.filter(key=OuterRef("pk"), at__gte=since, **more)
+            .order_by()
+            .values("key")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        return Coalesce(Subquery(counted), 0)
+
+    keys = (
+        ApiKey.objects.select_related("created_by", "revoked_by")
+        .annotate(
+            calls_24h=calls(),
+            errors_24h=calls(status__gte=400),
+            last_call=Subquery(
+                ApiCall.objects.filter(key=OuterRef("pk")).order_by("-at").values("at")[:1]
+            ),
+        )
+        .order_by(F("revoked_at").desc(nulls_first=True), "name", "-created_at")
+    )
+    return [KeyRow(k, k.calls_24h, k.errors_24h, k.last_call) for k in keys]
+
+
+def api_calls_recent(*, limit: int = 50) -> list[ApiCall]:
+    """The latest calls, with the key's name as logged (blank when no key was valid)."""
+    return list(ApiCall.objects.order_by("-at", "-id")[:limit])

@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, AccountSignals
-from accounts.signal_spec import range_problems
+from accounts.signal_spec import SIGNALS_BY_NAME, SQL_TYPES, range_problems
 from api import signals as signal_values
 from api.models import ApiCall, ApiKey, SignalEvent
-from decisions.runs import rescore_account_request
+from decisions.runs import rescore_accounts_request
+from decisions.services import update_from_rows
 
 KEY_PREFIX = "ld"
 
@@ -51,7 +52,9 @@ def api_key_create(*, name: str, scopes: list[str], actor: Any) -> tuple[ApiKey,
                 created_by=actor,
             )  # fmt: skip
     except IntegrityError:
-        raise ApiKeyError(_("An integration of that name has a key already.")) from None
+        raise ApiKeyError(
+            _("An integration of that name has a live key already: revoke it first.")
+        ) from None
     return created, key
 
 
@@ -59,12 +62,11 @@ def api_key_revoke(*, name: str, actor: Any) -> ApiKey:
     if not actor.is_superuser:
         raise ApiKeyError(_("Only an administrator revokes API keys."))
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update().filter(name=name).first()
+        key = ApiKey.objects.select_for_update().filter(name=name, revoked_at__isnull=True).first()
         if key is None:
-            raise ApiKeyError(_("No key for an integration of that name."))
-        if key.revoked_at is None:
-            key.revoked_at, key.revoked_by = timezone.now(), actor
-            key.save(update_fields=["revoked_at", "revoked_by"])
+            raise ApiKeyError(_("No live key for an integration of that name."))
+        key.revoked_at, key.revoked_by = timezone.now(), actor
+        key.save(update_fields=["revoked_at", "revoked_by"])
     return key
 
 
@@ -129,7 +131,7 @@ def _apply_batch(key: ApiKey, events: list[Event]) -> list[EventResult]:
             )
         )
         changed: dict[int, set[str]] = {}
-        taken: list[SignalEvent] = []
+        taken: list[tuple[str, int, datetime, str]] = []
         for event in events:
             result = _check_event(event, accounts, on_file, seen)
             results.append(result)
@@ -139,19 +141,53 @@ def _apply_batch(key: ApiKey, events: list[Event]) -> list[EventResult]:
                 outcome = SignalEvent.Outcome.APPLIED
                 if result.status == "stale":
                     outcome = SignalEvent.Outcome.STALE
-                taken.append(SignalEvent(
-                    event_id=event.event_id, account_id=account_id,
-                    observed_at=event.observed_at, outcome=outcome, key=key,
-                ))  # fmt: skip
+                taken.append((event.event_id, account_id, event.observed_at, outcome))
                 if result.status == "applied":
                     changed.setdefault(account_id, set()).update(event.signals)
-        if changed:
-            fields = sorted(set().union(*changed.values()) | {"observed_at"})
-            AccountSignals.objects.bulk_update([on_file[a] for a in sorted(changed)], fields)
-        SignalEvent.objects.bulk_create(taken)
-        for account_id in sorted(changed):
-            rescore_account_request(account_id)
+        _signals_write(on_file, changed)
+        _events_record(taken, key)
+        rescore_accounts_request(changed)
     return results
+
+
+def _events_record(taken: list[tuple[str, int, datetime, str]], key: ApiKey) -> None:
+    """Record the events taken, in one INSERT (a unique event id makes a second
+    batch with the same event fail, to be retried as a duplicate)."""
+    if not taken:
+        return
+    event_ids, account_ids, observed, outcomes = (
+        list(column) for column in zip(*taken, strict=True)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {SignalEvent._meta.db_table} "  # noqa: S608
+            "(event_id, account_id, observed_at, outcome, key_id, received_at) "
+            "SELECT e.*, %s, %s FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[], "
+            "%s::text[]) AS e",
+            [key.pk, timezone.now(), event_ids, account_ids, observed, outcomes],
+        )
+
+
+def _signals_write(on_file: dict[int, AccountSignals], changed: dict[int, set[str]]) -> None:
+    """Write the changed accounts' signals (as the batch left them in memory) in one
+    UPDATE from a COPYed table: Django's bulk_update builds a CASE per field and row."""
+    if not changed:
+        return
+    names = sorted(set().union(*changed.values()))
+    columns = ", ".join(
+        ["account_id bigint", "observed_at timestamptz"]
+        + [f"{name} {SQL_TYPES[SIGNALS_BY_NAME[name].kind]}" for name in names]
+    )
+    assignments = ", ".join(f"{name} = u.{name}" for name in ["observed_at", *names])
+    with connection.cursor() as cursor:
+        update_from_rows(
+            cursor, table="signal_event_updates", columns=columns,
+            rows=[(account_id, on_file[account_id].observed_at,
+                   *(getattr(on_file[account_id], name) for name in names))
+                  for account_id in sorted(changed)],
+            update=f"UPDATE {AccountSignals._meta.db_table} AS s SET {assignments} "  # noqa: S608
+                   f"FROM signal_event_updates AS u WHERE s.account_id = u.account_id",
+        )  # fmt: skip
 
 
 def _check_event(

@@ -317,7 +317,7 @@ def appeal_decide(
             raise AppealError(_("An outcome of this appeal is already waiting for a lead."))
         if appeal.state != states.IN_REVIEW:
             _move(appeal, "decide", actor)  # refused with the clear message
-        account = Account.objects.select_for_update().get(pk=appeal.account_id)
+        account = Account.objects.select_for_update(no_key=True).get(pk=appeal.account_id)
         if outcome == Appeal.Outcome.REEVALUATED:
             values = _verified(appeal, verified)
             target = _reevaluated(appeal, account, values)[1].target
@@ -432,7 +432,7 @@ def appeal_outcome_approve(*, appeal_id: int, lead: Any) -> DecideResult:
             raise AppealError(_("No outcome of this appeal waits for approval."))
         if appeal.outcome_by_id == lead.pk:
             raise AppealError(_("The person who proposed an outcome cannot approve it."))
-        account = Account.objects.select_for_update().get(pk=appeal.account_id)
+        account = Account.objects.select_for_update(no_key=True).get(pk=appeal.account_id)
         decision = _apply_outcome(appeal, account, lead, approver=lead)
     return DecideResult(appeal, pending=False, decision=decision)
 

@@ -185,6 +185,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "decisions.tasks.resume_stalled_runs",
         "schedule": timedelta(minutes=1),
     },
+    # Signal re-scores are queued when asked for; this catches a task that was lost.
+    "rescore-requested": {
+        "task": "decisions.tasks.rescore_requested",
+        "schedule": timedelta(minutes=1),
+    },
     "appeal-sla-breaches": {
         "task": "appeals.tasks.flag_sla_breaches",
         "schedule": timedelta(minutes=5),

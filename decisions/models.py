@@ -196,6 +196,24 @@ class RescoreRun(models.Model):
         return min(100, self.accounts_done * 100 // self.accounts_total)
 
 
+class RescoreRequest(models.Model):
+    """An account whose signals changed and that waits for its re-score.
+
+    Written in the transaction that changes the signals, so a change is never
+    committed without its request; the worker takes requests in batches
+    (decisions.runs.rescore_requested) and deletes them in the transaction that
+    writes their decisions. Several requests for one account give one re-score.
+    """
+
+    # No database constraint: an insert must not lock the account row against the
+    # worker writing its decision (accounts are never deleted).
+    account = models.ForeignKey(Account, models.DO_NOTHING, db_constraint=False, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"re-score of account {self.account_id} requested at {self.requested_at}"
+
+
 class RunChunk(models.Model):
     """An id range of a run. Its state lives here, so a killed worker resumes."""
 

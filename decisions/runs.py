@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -38,7 +39,7 @@ from redis.exceptions import RedisError
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
 from decisions import policy
-from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
+from decisions.models import LimitDecision, Policy, RescoreRequest, RescoreRun, RunChunk
 from decisions.services import (
     Change,
     DecisionError,
@@ -68,7 +69,7 @@ CHUNK_SQL = f"""
                (CASE WHEN %s THEN {policy.ROLLOUT_BUCKET_SQL} ELSE 0 END)::int8,
                (a.cooldown_until IS NOT NULL AND a.cooldown_until > %s), {_SIGNAL_SQL}
         FROM accounts_account a JOIN accounts_accountsignals s ON s.account_id = a.id
-        WHERE a.id BETWEEN %s AND %s
+        WHERE {{where}}
         ORDER BY a.id
     ) TO STDOUT (FORMAT BINARY)
 """  # noqa: S608 - column names come from code, values are parameters
@@ -105,33 +106,104 @@ def id_ranges(accounts: QuerySet[Account]) -> list[tuple[int, int]]:
     return [(first, min(first + size - 1, high)) for first in range(low, high + 1, size)]
 
 
-RESCORE_PENDING_KEY = "limitdesk:rescore-pending:{account_id}"
-RESCORE_PENDING_SECONDS = 3600
+RESCORE_SCHEDULED_KEY = "limitdesk:rescore-requested"
+RESCORE_SCHEDULED_SECONDS = 60  # and the beat looks every minute besides
 
 
-def rescore_account_request(account_id: int) -> None:
-    """Queue a signal re-score of the account once the transaction commits, unless
-    one is already queued and not yet started: a burst of updates gives one
-    re-score, which reads the signals as they are when it starts."""
-    transaction.on_commit(lambda: _rescore_account_queue(account_id))
+def rescore_accounts_request(account_ids: Iterable[int]) -> None:
+    """Ask for a re-score of these accounts (their signals changed), in the caller's
+    transaction; the worker is told once it commits. Requests are carried out in
+    batches, and several for one account give one re-score, which reads the
+    signals as they are when it starts."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {RescoreRequest._meta.db_table} (account_id, requested_at) "
+            "SELECT unnest(%s::bigint[]), %s",
+            [ids, timezone.now()],
+        )
+    transaction.on_commit(rescore_requests_schedule)
 
 
-def _rescore_account_queue(account_id: int) -> None:
+def rescore_requests_schedule() -> None:
+    """Queue the task that carries out the requests, unless one is queued already and
+    has not started taking them."""
     from decisions import tasks
 
     try:
-        fresh = cache.add(RESCORE_PENDING_KEY.format(account_id=account_id), 1,
-                          RESCORE_PENDING_SECONDS)  # fmt: skip
+        fresh = cache.add(RESCORE_SCHEDULED_KEY, 1, RESCORE_SCHEDULED_SECONDS)
     except RedisError:
-        fresh = True  # without the cache, one re-score per request
+        fresh = True  # without the cache, one task per transaction
     if fresh:
-        tasks.rescore_account.delay(account_id)
+        tasks.rescore_requested.delay()
 
 
-def rescore_account_started(account_id: int) -> None:
-    """The queued re-score starts: later changes need a re-score of their own."""
+def rescore_requested(*, batch: int | None = None) -> list[int]:
+    """Carry out the waiting re-score requests, a batch per run, until none is left.
+    Returns the runs' ids."""
+    # From here on a new request queues a new task: none is missed.
     with contextlib.suppress(RedisError):
-        cache.delete(RESCORE_PENDING_KEY.format(account_id=account_id))
+        cache.delete(RESCORE_SCHEDULED_KEY)
+    done = []
+    while (run := rescore_requested_batch(limit=batch or settings.RESCORE_CHUNK_SIZE)) is not None:
+        done.append(run.pk)
+    return done
+
+
+_TAKE_REQUESTS_SQL = f"""
+    WITH taken AS (
+        SELECT id, account_id FROM {RescoreRequest._meta.db_table}
+        ORDER BY requested_at, id LIMIT %s FOR UPDATE SKIP LOCKED
+    ), same_accounts AS (
+        SELECT id FROM {RescoreRequest._meta.db_table}
+        WHERE account_id IN (SELECT account_id FROM taken) FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM {RescoreRequest._meta.db_table}
+    WHERE id IN (SELECT id FROM taken UNION SELECT id FROM same_accounts)
+    RETURNING account_id
+"""  # noqa: S608 - the table name comes from the model
+
+
+def rescore_requested_batch(*, limit: int) -> Run | None:
+    """Re-score the accounts of the oldest waiting requests (at most `limit`) in one
+    transaction: a signal run, scored and applied at once; None when none waits.
+
+    The requests are deleted in the transaction that writes the decisions, so a
+    worker that dies leaves them for the next task. Another task skips the
+    requests this one holds. No circuit breaker: each account is re-scored on its
+    own news, as a single-account re-score is."""
+    with transaction.atomic(durable=True):
+        with connection.cursor() as cursor:
+            cursor.execute(_TAKE_REQUESTS_SQL, [limit])
+            ids = sorted({row[0] for row in cursor.fetchall()})
+        if not ids:
+            return None
+        active = active_policy()
+        candidate = Policy.objects.filter(state=Policy.State.ROLLOUT).first()
+        now = timezone.now()
+        run = Run.objects.create(
+            trigger=Run.Trigger.SIGNAL, policy=active, candidate=candidate,
+            rollout_share=candidate.rollout_share if candidate else 0, state=State.APPLYING,
+            compute_started_at=now, apply_started_at=now,
+        )  # fmt: skip
+        compiled, other = _compiled(run)
+        bands = [band.name for band in compiled.rules.bands]
+        data = load_accounts(ids, bands, buckets=other is not None)
+        result, slot = score_with_rollout(compiled, other, run.rollout_share, data)
+        tally = _tally(result)
+        skipped, held = _apply(run, _arrays(data, result, slot))
+        active_before = data.status == policy.STATUS_CODES["active"]
+        Run.objects.filter(pk=run.pk).update(
+            **tally, state=State.DONE, accounts_total=len(data.ids),
+            accounts_done=len(data.ids), skipped=skipped, held_cuts=held,
+            by_policy=_slot_counts(result, slot, _versions(run)),
+            exposure_before=Decimal(int(data.limit[active_before].sum())) / 100,
+            compute_finished_at=now, finished_at=timezone.now(),
+        )  # fmt: skip
+    run.refresh_from_db()
+    return run
 
 
 def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = None) -> Run:
@@ -200,9 +272,19 @@ def load_chunk(
 ) -> ChunkInput:
     """The accounts of an id range with their signals; `band` is an index into `bands`;
     with `buckets`, each account's rollout bucket."""
+    return _load("a.id BETWEEN %s AND %s", [first_id, last_id], bands, buckets)
+
+
+def load_accounts(ids: list[int], bands: list[str], *, buckets: bool = False) -> ChunkInput:
+    """As load_chunk, for these accounts."""
+    return _load("a.id = ANY(%s)", [ids], bands, buckets)
+
+
+def _load(where: str, where_params: list[Any], bands: list[str], buckets: bool) -> ChunkInput:
     buffer = bytearray()
-    params = [bands, buckets, timezone.now(), first_id, last_id]
-    with connection.cursor() as cursor, cursor.copy(CHUNK_SQL, params) as copy:
+    params = [bands, buckets, timezone.now(), *where_params]
+    sql = CHUNK_SQL.replace("{where}", where)
+    with connection.cursor() as cursor, cursor.copy(sql, params) as copy:
         for block in copy:
             buffer += block
     body = len(buffer) - COPY_HEADER - 2  # the trailer is a field count of -1
@@ -269,20 +351,49 @@ def _slot_counts(result: policy.ChunkResult, slot: np.ndarray, versions: list[in
     return counts
 
 
-def _pack(data: ChunkInput, result: policy.ChunkResult, slot: np.ndarray) -> bytes:
+def _arrays(
+    data: ChunkInput, result: policy.ChunkResult, slot: np.ndarray
+) -> dict[str, np.ndarray]:
+    """What applying needs: every account's new score, band and good cycles, and for
+    the accounts whose limit moves, the proposal with its points and inputs."""
     moved = result.action != policy.ACTION_CODES[policy.KEEP]
+    return {
+        "slot": slot, "ids": data.ids, "version": data.version, "old_score": data.score,
+        "old_band": data.band, "old_good_cycles": data.good_cycles, "old_limit": data.limit,
+        "old_status": data.status, "action": result.action.astype(np.int8),
+        "new_limit": result.new_limit, "new_status": result.new_status.astype(np.int8),
+        "score": result.score.astype(np.int16), "band": result.band.astype(np.int8),
+        "good_cycles": result.good_cycles.astype(np.int16), "moved": np.flatnonzero(moved),
+        "points": result.points[moved].astype(np.int16), "triggers": result.triggers[moved],
+        "signals": data.signals[moved],
+    }  # fmt: skip
+
+
+def _pack(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, slot=slot,
-        ids=data.ids, version=data.version, old_score=data.score, old_band=data.band,
-        old_good_cycles=data.good_cycles, old_limit=data.limit, old_status=data.status,
-        action=result.action.astype(np.int8), new_limit=result.new_limit,
-        new_status=result.new_status.astype(np.int8), score=result.score.astype(np.int16),
-        band=result.band.astype(np.int8), good_cycles=result.good_cycles.astype(np.int16),
-        moved=np.flatnonzero(moved), points=result.points[moved].astype(np.int16),
-        triggers=result.triggers[moved], signals=data.signals[moved],
-    )  # fmt: skip
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
+
+
+def _tally(result: policy.ChunkResult) -> dict[str, Any]:
+    """Raised, reduced, closed, reopened and the exposure after, of a scored chunk."""
+    action, codes = result.action, policy.ACTION_CODES
+    active_after = result.new_status == policy.STATUS_CODES["active"]
+    return {
+        "raised": int((action == codes[policy.RAISE]).sum()),
+        "reduced": int((action == codes[policy.REDUCE]).sum()),
+        "closed": int((action == codes[policy.CLOSE]).sum()),
+        "reopened": int((action == codes[policy.REOPEN]).sum()),
+        "exposure_after": Decimal(int(result.new_limit[active_after].sum())) / 100,
+    }
+
+
+def _compiled(run: Run) -> tuple[policy.CompiledRules, policy.CompiledRules | None]:
+    """The run's active version compiled, and its candidate's if one is in rollout."""
+    compiled = policy.compile_rules(policy.parse_policy(run.policy.rules))
+    if run.candidate is None:
+        return compiled, None
+    return compiled, policy.compile_rules(policy.parse_policy(run.candidate.rules))
 
 
 def chunk_arrays(blob: bytes) -> dict[str, np.ndarray]:
@@ -317,32 +428,19 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
         Run.objects.filter(pk=run_id, state=State.QUEUED).update(
             state=State.COMPUTING, compute_started_at=timezone.now()
         )
-        compiled = policy.compile_rules(policy.parse_policy(run.policy.rules))
-        candidate = (
-            policy.compile_rules(policy.parse_policy(run.candidate.rules))
-            if run.candidate
-            else None
-        )
+        compiled, candidate = _compiled(run)
         bands = [band.name for band in compiled.rules.bands]
         data = load_chunk(chunk.first_id, chunk.last_id, bands, buckets=candidate is not None)
         result, slot = score_with_rollout(compiled, candidate, run.rollout_share, data)
-        chunk.result = _pack(data, result, slot)
+        chunk.result = _pack(_arrays(data, result, slot))
         chunk.counts = _slot_counts(result, slot, _versions(run))
         chunk.state = RunChunk.State.COMPUTED
         chunk.accounts = len(data.ids)
         chunk.computed_at = timezone.now()
         chunk.save(update_fields=["result", "counts", "state", "accounts", "computed_at"])
-        action = result.action
-        codes = policy.ACTION_CODES
-        active_after = result.new_status == policy.STATUS_CODES["active"]
         Run.objects.filter(pk=run_id).update(
             accounts_done=F("accounts_done") + len(data.ids),
-            raised=F("raised") + int((action == codes[policy.RAISE]).sum()),
-            reduced=F("reduced") + int((action == codes[policy.REDUCE]).sum()),
-            closed=F("closed") + int((action == codes[policy.CLOSE]).sum()),
-            reopened=F("reopened") + int((action == codes[policy.REOPEN]).sum()),
-            exposure_after=F("exposure_after")
-            + Decimal(int(result.new_limit[active_after].sum())) / 100,
+            **{name: F(name) + value for name, value in _tally(result).items()},
         )
     _finish_compute_if_ready(run_id)
     return True
@@ -469,67 +567,94 @@ def run_apply_chunk(*, run_id: int, index: int) -> bool:
         run = Run.objects.select_related("policy", "candidate").get(pk=run_id)
         if run.state != State.APPLYING:
             return False
-        rules = policy.parse_policy(run.policy.rules)
-        versions = [run.policy] + ([run.candidate] if run.candidate else [])
-        band_names = [band.name for version in versions
-                      for band in policy.parse_policy(version.rules).bands]  # fmt: skip
-        data = chunk_arrays(bytes(chunk.result))
-        paused = reductions_paused()
-        changes, held = [], 0
-        for position, row in enumerate(data["moved"]):
-            account_id = int(data["ids"][row])
-            action = policy.ACTIONS[int(data["action"][row])]
-            if paused and action in {policy.REDUCE, policy.CLOSE}:
-                held += 1  # the kill switch: no automatic cut while it is on
-                continue
-            used = versions[int(data["slot"][row])]
-            contributions = {
-                c.signal: int(data["points"][position, i]) for i, c in enumerate(policy.SCORECARD)
-            }
-            fired = tuple(
-                code for code in policy.TRIGGER_ORDER
-                if int(data["triggers"][position]) & policy.TRIGGER_BITS[code]
-            )  # fmt: skip
-            changes.append(Change(
-                account_id=account_id, expected_version=int(data["version"][row]),
-                action=action, source=LimitDecision.Source.RUN,
-                new_limit=Decimal(int(data["new_limit"][row])) / 100,
-                new_status=policy.STATUS_NAMES[int(data["new_status"][row])],
-                reasons=policy.principal_reasons(action, contributions, fired),
-                score_after=int(data["score"][row]),
-                band_after=band_names[int(data["band"][row])],
-                contributions=contributions, triggers=fired,
-                inputs=_inputs(data["signals"][position]),
-                policy_id=used.pk, policy_version=used.version, run_id=run.pk,
-                good_cycles=int(data["good_cycles"][row]),
-                idempotency_key=f"run:{run.pk}:{account_id}",
-            ))  # fmt: skip
-        written = decisions_write(changes, cooldown_days=rules.cooldown_days)
-        _update_scores(
-            data, band_names, skip=set(written.skipped) | {c.account_id for c in changes}
-        )
+        skipped, held = _apply(run, chunk_arrays(bytes(chunk.result)))
         chunk.state = RunChunk.State.APPLIED
         chunk.applied_at = timezone.now()
         chunk.result = None
         chunk.save(update_fields=["state", "applied_at", "result"])
-        if written.skipped or held:
+        if skipped or held:
             Run.objects.filter(pk=run_id).update(
-                skipped=F("skipped") + len(written.skipped), held_cuts=F("held_cuts") + held
+                skipped=F("skipped") + skipped, held_cuts=F("held_cuts") + held
             )
     _finish_apply_if_ready(run_id)
     return True
 
 
-def _update_scores(data: dict[str, np.ndarray], band_names: list[str], skip: set[int]) -> None:
-    """Score, band and good cycles of the accounts whose limit stays: not limit changes."""
-    names = np.asarray(band_names, dtype="<U8")
-    band = names[data["band"].astype(np.int64)]
-    differs = (
+def _apply(run: Run, data: dict[str, np.ndarray]) -> tuple[int, int]:
+    """Write the decisions of a scored chunk through the one decision writer, and the
+    new scores of the accounts whose limit stays. Returns (accounts skipped because
+    a person changed them meanwhile, cuts held back by the kill switch)."""
+    rules = policy.parse_policy(run.policy.rules)
+    versions = [run.policy] + ([run.candidate] if run.candidate else [])
+    band_names = [band.name for version in versions
+                  for band in policy.parse_policy(version.rules).bands]  # fmt: skip
+    paused = reductions_paused()
+    changes, held = [], 0
+    for position, row in enumerate(data["moved"]):
+        account_id = int(data["ids"][row])
+        action = policy.ACTIONS[int(data["action"][row])]
+        if paused and action in {policy.REDUCE, policy.CLOSE}:
+            held += 1  # the kill switch: no automatic cut while it is on
+            continue
+        used = versions[int(data["slot"][row])]
+        contributions = {
+            c.signal: int(data["points"][position, i]) for i, c in enumerate(policy.SCORECARD)
+        }
+        fired = tuple(
+            code for code in policy.TRIGGER_ORDER
+            if int(data["triggers"][position]) & policy.TRIGGER_BITS[code]
+        )  # fmt: skip
+        changes.append(Change(
+            account_id=account_id, expected_version=int(data["version"][row]),
+            action=action, source=LimitDecision.Source.RUN,
+            new_limit=Decimal(int(data["new_limit"][row])) / 100,
+            new_status=policy.STATUS_NAMES[int(data["new_status"][row])],
+            reasons=policy.principal_reasons(action, contributions, fired),
+            score_after=int(data["score"][row]),
+            band_after=band_names[int(data["band"][row])],
+            contributions=contributions, triggers=fired,
+            inputs=_inputs(data["signals"][position]),
+            policy_id=used.pk, policy_version=used.version, run_id=run.pk,
+            good_cycles=int(data["good_cycles"][row]),
+            idempotency_key=f"run:{run.pk}:{account_id}",
+        ))  # fmt: skip
+    rescored = _rescored(data)
+    # Lock every account this writes, in id order, before writing any: a signal
+    # re-score and a run chunk may share accounts, and each writes limits and
+    # scores in two statements.
+    _lock_accounts(sorted({c.account_id for c in changes} | set(data["ids"][rescored].tolist())))
+    written = decisions_write(changes, cooldown_days=rules.cooldown_days)
+    _update_scores(data, band_names, rescored,
+                   skip=set(written.skipped) | {c.account_id for c in changes})  # fmt: skip
+    return len(written.skipped), held
+
+
+def _rescored(data: dict[str, np.ndarray]) -> np.ndarray:
+    """Which rows' score, band or good cycles changed."""
+    return (
         (data["score"] != data["old_score"])
         | (data["band"] != data["old_band"])
         | (data["good_cycles"] != data["old_good_cycles"])
     )
-    rows = [i for i in np.flatnonzero(differs) if int(data["ids"][i]) not in skip]
+
+
+def _lock_accounts(ids: list[int]) -> None:
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM accounts_account WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+            [ids],
+        )
+
+
+def _update_scores(
+    data: dict[str, np.ndarray], band_names: list[str], rescored: np.ndarray, skip: set[int]
+) -> None:
+    """Score, band and good cycles of the accounts whose limit stays: not limit changes."""
+    names = np.asarray(band_names, dtype="<U8")
+    band = names[data["band"].astype(np.int64)]
+    rows = [i for i in np.flatnonzero(rescored) if int(data["ids"][i]) not in skip]
     if not rows:
         return
     with connection.cursor() as cursor:

@@ -120,7 +120,9 @@ def decisions_write(
 ) -> WriteResult:
     """Write decisions and apply them to their accounts, in the caller's transaction.
 
-    The one writer of limits: it locks the accounts, skips those whose version
+    The one writer of limits: it locks the accounts (FOR NO KEY UPDATE: rows
+    inserted elsewhere that point at an account, e.g. signal events, take a key
+    share lock on it at commit, which this must not block), skips those whose version
     moved, extends each account's hash chain, COPYs the decisions and updates
     the accounts (limit, status, score, band, cool-down, version, chain head).
     """
@@ -131,7 +133,7 @@ def decisions_write(
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, version, chain_head, current_limit, status, score, band "
-            "FROM accounts_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            "FROM accounts_account WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
             [ids],
         )
         current = {row[0]: row[1:] for row in cursor.fetchall()}
@@ -274,7 +276,7 @@ def decision_record(*, change: Change) -> LimitDecision:
 
 
 def _locked_account(account_id: int, expected_version: int | None) -> Account:
-    account = Account.objects.select_for_update().filter(pk=account_id).first()
+    account = Account.objects.select_for_update(no_key=True).filter(pk=account_id).first()
     if account is None:
         raise DecisionError(_("This account does not exist."))
     if expected_version is not None and account.version != expected_version:

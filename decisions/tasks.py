@@ -52,9 +52,8 @@ def nightly_rescore() -> int | None:
 
 
 @shared_task
-def rescore_account(account_id: int) -> int:
-    runs.rescore_account_started(account_id)
-    return runs.run_start(trigger="signal", account_id=account_id).pk
+def rescore_requested() -> list[int]:
+    return runs.rescore_requested()
 
 
 @shared_task

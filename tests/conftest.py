@@ -37,6 +37,17 @@ def _kill_switch_off_in_cache():
 
 
 @pytest.fixture(autouse=True)
+def _no_rescore_task_marked_queued():
+    """A signal change queues the re-score task unless Redis says one is queued: a mark
+    left by an earlier test (whose task never ran) would hold it back."""
+    from django.core.cache import cache
+
+    from decisions.runs import RESCORE_SCHEDULED_KEY
+
+    cache.delete(RESCORE_SCHEDULED_KEY)
+
+
+@pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests start after another one's flush: put back what the
     data migrations created (roles, policy v1, reason codes)."""

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import tracemalloc
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 from accounts import roles
 from accounts.models import AccountSignals
 from decisions import services as decision_services
+from decisions.models import RescoreRequest
 from tests.base import make_account, make_signals, make_user
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +71,10 @@ def test_good_rows_apply_the_newest_per_account_and_bad_ones_are_reported(book, 
     assert "lender_applications_30d: is not a whole number" in reasons["LD-IMP-4"]
     assert reasons["LD-NOBODY"] == "account: no account with this reference"
     assert "fewer applications in 90 days" in reasons["LD-IMP-3"]
+    # The one account changed waits for its re-score.
+    assert list(RescoreRequest.objects.values_list("account__reference", flat=True)) == [
+        "LD-IMP-1"]  # fmt: skip
+    assert "Each changed account is queued for a re-score" in out.getvalue()
 
 
 def test_a_file_with_too_many_bad_rows_applies_nothing(book, tmp_path):
@@ -78,6 +84,7 @@ def test_a_file_with_too_many_bad_rows_applies_nothing(book, tmp_path):
     with pytest.raises(CommandError, match="1 of 2 rows were rejected, more than 1%"):
         call_command("import_signals", str(source))
     assert signals("LD-IMP-1").utilization != Decimal("0.5")
+    assert not RescoreRequest.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -125,3 +132,38 @@ def test_decisions_export_to_csv_by_date_range_and_for_auditors_only(book, tmp_p
     assert "LD-IMP-1" in body and body.startswith("id,account,sequence")
     bad = client.get(url, {"since": str(today), "until": "2020-01-01"})
     assert b"The end of the range is before its start." in bad.content
+
+
+def test_a_large_file_is_streamed_in_bounded_memory(tmp_path):
+    """120,000 rows (about 9 MB): read row by row and COPYed in batches of 10,000, so
+    memory stays flat (about 7 MiB at the peak); holding the file's parsed rows at
+    once would take several times the bound."""
+    accounts = [make_account(reference=f"LD-BIG-{n}") for n in range(1_000)]
+    for account in accounts:
+        make_signals(account)
+    AccountSignals.objects.update(observed_at=NOW - timedelta(days=1))
+    source = tmp_path / "big.csv"
+    rows = 120_000
+    with source.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["account", "observed_at", "utilization", "active_days_90d"])
+        for n in range(rows):
+            at = NOW - timedelta(hours=12) + timedelta(seconds=n)
+            bad = n % 997 == 0  # about one row in a thousand is unreadable
+            writer.writerow([f"LD-BIG-{n % 1_000}", at.isoformat(),
+                             "x" if bad else f"0.{n % 10000:04d}", n % 91])  # fmt: skip
+    out = io.StringIO()
+    tracemalloc.start()
+    try:
+        call_command("import_signals", str(source), "--max-rejected-pct", "0.2", stdout=out)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert f"{rows:,} rows" in out.getvalue() and "121 rejected" in out.getvalue()
+    assert "1,000 applied" in out.getvalue()
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+    # Each account holds its newest good row: account k's last row is n = 119,000 + k.
+    last = AccountSignals.objects.get(account__reference="LD-BIG-7")
+    assert last.active_days_90d == (119_007 % 91)
+    assert RescoreRequest.objects.count() == 1_000
+    assert sum(1 for _ in (tmp_path / "big.csv.errors.csv").open(encoding="utf-8")) == 122

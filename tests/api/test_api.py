@@ -179,20 +179,16 @@ def test_the_schema_and_its_docs_page_are_served(client):
     assert "'unsafe-inline'" not in client.get("/login/")["Content-Security-Policy"]
 
 
-def test_a_burst_of_updates_queues_one_rescore_until_it_starts(
-    client, keys, account, django_capture_on_commit_callbacks, monkeypatch
+def test_an_applied_event_asks_for_a_re_score_of_its_account_once(
+    client, keys, account, django_capture_on_commit_callbacks
 ):
-    from decisions import runs, tasks
+    from decisions.models import RescoreRequest
 
-    queued: list[int] = []
-    monkeypatch.setattr(tasks.rescore_account, "delay", queued.append)
-    for number in range(3):
-        body = {"events": [event(f"burst{number}", "LD-API-1", minutes_ago=-number, age=30)]}
-        with django_capture_on_commit_callbacks(execute=True):
-            post(client, keys["risk-engine"], "/signals/events", body)
-    assert queued == [account.pk]  # the two later batches found it still queued
-    runs.rescore_account_started(account.pk)
-    with django_capture_on_commit_callbacks(execute=True):
-        post(client, keys["risk-engine"], "/signals/events",
-             {"events": [event("burst9", "LD-API-1", minutes_ago=-4, age=31)]})  # fmt: skip
-    assert queued == [account.pk, account.pk]
+    events = [event("re1", "LD-API-1", minutes_ago=-1, age=30),
+              event("re2", "LD-API-1", minutes_ago=-2, age=31),
+              event("re3", "LD-API-1", minutes_ago=60 * 24 * 400, age=32)]  # fmt: skip
+    with django_capture_on_commit_callbacks() as callbacks:
+        answer = post(client, keys["risk-engine"], "/signals/events", {"events": events}).json()
+    assert [r["status"] for r in answer["results"]] == ["applied", "applied", "stale"]
+    assert list(RescoreRequest.objects.values_list("account_id", flat=True)) == [account.pk]
+    assert callbacks  # the worker is told once the batch commits

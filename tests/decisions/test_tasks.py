@@ -35,13 +35,6 @@ def test_the_nightly_task_starts_a_portfolio_run_and_skips_when_one_is_going():
     assert tasks.nightly_rescore() is None
 
 
-def test_a_signal_change_re_scores_just_that_account():
-    account = make_account()
-    make_signals(account)
-    run = RescoreRun.objects.get(pk=tasks.rescore_account(account.pk))
-    assert run.trigger == "signal" and run.account == account and run.chunks_total == 1
-
-
 def test_the_watchdog_resumes_a_run_that_stopped_moving():
     make_signals(make_account())
     run = nightly_run()

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.services import DEMO_PASSWORD, DEMO_USERS
+from accounts.services import ADMINISTRATOR, DEMO_PASSWORD, DEMO_USERS
 
 
 class Command(BaseCommand):
@@ -20,6 +20,8 @@ class Command(BaseCommand):
             f"  Limit Desk is starting at {url}",
             f"  Demo logins (password for all: {DEMO_PASSWORD})",
         ]
-        lines += [f"    {username:<6} {role}" for username, _f, _l, role in DEMO_USERS]
+        lines += [
+            f"    {username:<6} {role or ADMINISTRATOR}" for username, _f, _l, role in DEMO_USERS
+        ]
         lines += ["  Ctrl-C stops the app, the worker, beat, PostgreSQL and Redis.", "=" * 64, ""]
         self.stdout.write("\n".join(lines))

@@ -55,5 +55,5 @@ class Command(BaseCommand):
             f"{result.applied:,} applied, {result.stale:,} older than the signals on file, "
             f"{result.superseded:,} superseded by a newer row, {result.rejected:,} rejected"
             + (f" (see {errors_path})" if result.rejected else "")
-            + ". The next run re-scores the accounts."
+            + (". Each changed account is queued for a re-score." if result.applied else ".")
         )

@@ -1,0 +1,94 @@
+"""The Integrations page: the administrator creates and revokes the integrations'
+API keys; auditors read the keys and the call log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from api import selectors, services
+from api.models import ApiKey
+
+
+class KeyForm(forms.Form):
+    name = forms.CharField(
+        label=gettext_lazy("Integration"), max_length=100,
+        help_text=gettext_lazy("The system that will use the key, e.g. “help centre”."),
+    )  # fmt: skip
+    scopes = forms.MultipleChoiceField(
+        label=gettext_lazy("It may"), choices=ApiKey.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": gettext_lazy("Choose at least one thing the key may do.")},
+    )  # fmt: skip
+
+
+def _may_read(user: Any) -> bool:
+    return bool(user.is_superuser or user.has_perm("accounts.open_audit"))
+
+
+def _page(request: HttpRequest, form: KeyForm, **extra: Any) -> HttpResponse:
+    response = render(
+        request,
+        "api/keys.html",
+        {
+            "keys": selectors.api_keys_overview(),
+            "calls": selectors.api_calls_recent(),
+            "form": form,
+            **extra,
+        },
+    )
+    response["Cache-Control"] = "no-store"  # a new key is on it, once
+    return response
+
+
+@require_GET
+@login_required
+def keys(request: HttpRequest) -> HttpResponse:
+    if not _may_read(request.user):
+        raise PermissionDenied
+    return _page(request, KeyForm())
+
+
+@require_POST
+@login_required
+def key_create(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_superuser:
+        raise PermissionDenied
+    form = KeyForm(request.POST)
+    if not form.is_valid():
+        return _page(request, form)
+    try:
+        key, secret = services.api_key_create(
+            name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"], actor=request.user
+        )
+    except services.ApiKeyError as error:
+        form.add_error("name", str(error))
+        return _page(request, form)
+    # Shown in this response only: the page is not cached and the key is not stored.
+    return _page(request, KeyForm(), created=key, secret=secret)
+
+
+@require_POST
+@login_required
+def key_revoke(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_superuser:
+        raise PermissionDenied
+    try:
+        key = services.api_key_revoke(name=request.POST.get("name", ""), actor=request.user)
+    except services.ApiKeyError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("The key of %(name)s is revoked: its calls now get 401.") % {"name": key.name},
+        )
+    return redirect("integrations:keys")

@@ -1,0 +1,95 @@
+"""The Integrations page: the administrator creates and revokes keys; auditors read."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+
+from accounts import roles
+from api import services
+from api.models import ApiCall, ApiKey
+from tests.base import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+PAGE = "/integrations/"
+
+
+@pytest.fixture
+def admin(client):
+    user = User.objects.create_superuser("root", password=PASSWORD)
+    client.force_login(user)
+    return user
+
+
+def test_the_administrator_creates_a_key_that_is_shown_once_and_works(client, admin):
+    answer = client.post(
+        PAGE + "keys/", {"name": "help centre", "scopes": ["appeals:write", "decisions:read"]}
+    )
+    assert answer.status_code == 200 and answer["Cache-Control"] == "no-store"
+    found = re.search(r'value="(ld_[0-9a-f]{8}_[^"]+)"', answer.content.decode())
+    assert found, "the new key is not on the page"
+    secret = found.group(1)
+    key = ApiKey.objects.get(name="help centre")
+    assert key.scopes == ["appeals:write", "decisions:read"] and secret not in key.key_hash
+    # It works, and the page then shows its use; the key itself never again.
+    assert client.get("/api/v1/decisions", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+    page = client.get(PAGE).content.decode()
+    assert secret not in page and f"ld_{key.prefix}_…" in page
+    assert "GET /api/v1/decisions" in page
+
+
+def test_bad_input_is_named_on_its_field_and_creates_nothing(client, admin):
+    page = client.post(PAGE + "keys/", {"name": " ", "scopes": []}).content.decode()
+    assert "This field is required." in page
+    assert "Choose at least one thing the key may do." in page
+    services.api_key_create(name="crm", scopes=["decisions:read"], actor=admin)
+    page = client.post(PAGE + "keys/", {"name": "crm", "scopes": ["decisions:read"]})
+    assert "has a live key already: revoke it first" in page.content.decode()
+    assert ApiKey.objects.count() == 1
+
+
+def test_a_revoked_key_gets_401_and_its_integration_may_get_a_new_key(client, admin):
+    _key, secret = services.api_key_create(name="crm", scopes=["decisions:read"], actor=admin)
+    answer = client.post(PAGE + "keys/revoke/", {"name": "crm"}, follow=True)
+    assert "The key of crm is revoked" in answer.content.decode()
+    assert client.get("/api/v1/decisions", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
+    assert "revoked" in client.get(PAGE).content.decode()
+    client.post(PAGE + "keys/", {"name": "crm", "scopes": ["decisions:read"]})
+    assert ApiKey.objects.filter(name="crm").count() == 2
+    assert ApiKey.objects.filter(name="crm", revoked_at__isnull=True).count() == 1
+
+
+def test_auditors_read_the_keys_and_calls_but_change_nothing(client):
+    admin = User.objects.create_superuser("root", password=PASSWORD)
+    services.api_key_create(name="crm", scopes=["decisions:read"], actor=admin)
+    ApiCall.objects.create(key_name="", method="GET", path="/api/v1/decisions", status=401,
+                           milliseconds=3)  # fmt: skip
+    client.force_login(make_user("frank", roles.AUDITOR))
+    page = client.get(PAGE).content.decode()
+    assert "crm" in page and "no valid key" in page
+    assert "Create the key" not in page and "Revoke" not in page
+    assert (
+        client.post(PAGE + "keys/", {"name": "x", "scopes": ["decisions:read"]}).status_code == 403
+    )
+    assert client.post(PAGE + "keys/revoke/", {"name": "crm"}).status_code == 403
+    assert ApiKey.objects.get().revoked_at is None
+
+
+@pytest.mark.parametrize("role", [roles.RISK_ANALYST, roles.APPEAL_HANDLER, roles.POLICY_ADMIN])
+def test_other_roles_cannot_open_the_page(client, role):
+    client.force_login(make_user("someone", role))
+    assert client.get(PAGE).status_code == 403
+
+
+def test_the_page_reads_in_few_queries_however_many_calls(
+    client, admin, django_assert_max_num_queries
+):
+    for name in ("crm", "risk engine", "help centre"):
+        key, _secret = services.api_key_create(name=name, scopes=["decisions:read"], actor=admin)
+        ApiCall.objects.bulk_create(
+            ApiCall(key=key, key_name=name, method="GET", path="/api/v1/decisions", status=200,
+                    milliseconds=2) for _ in range(30)
+        )  # fmt: skip
+    with django_assert_max_num_queries(8):
+        page = client.get(PAGE)
+    assert page.status_code == 200 and page.content.decode().count(">30<") == 3

@@ -1,0 +1,61 @@
+import re
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from accounts.services import DEMO_PASSWORD
+from tests.browser.conftest import screenshot, serious_violations
+from tests.browser.test_golden_paths import log_in
+
+pytestmark = [pytest.mark.browser]
+
+
+def test_the_administrator_gives_the_crm_a_key_that_works_until_revoked(live_server, page):
+    call_command("seed_demo", "--accounts", "50", verbosity=0)
+    log_in(page, live_server.url, "admin", DEMO_PASSWORD)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Integrations").click()
+    expect(page.get_by_role("heading", name="Integrations", level=1)).to_be_visible()
+
+    create = page.get_by_role("region", name="Give an integration a key")
+    create.get_by_label("Integration").fill("crm")
+    create.get_by_role("button", name="Create the key").click()  # no scope chosen
+    expect(page.get_by_text("Choose at least one thing the key may do.")).to_be_visible()
+    assert page.get_by_role("textbox", name="Key").count() == 0
+
+    create = page.get_by_role("region", name="Give an integration a key")
+    expect(create.get_by_label("Integration")).to_have_value("crm")  # kept for the retry
+    create.get_by_label("decisions:read — read decisions and explanations").check()
+    create.get_by_role("button", name="Create the key").click()
+    shown = page.get_by_role("region", name="The key of crm")
+    expect(shown).to_contain_text("shown this once")
+    secret = shown.get_by_role("textbox", name="Key").input_value()
+    assert re.fullmatch(r"ld_[0-9a-f]{8}_\S{40,}", secret)
+    assert serious_violations(page) == []
+    screenshot(page, "integrations")
+
+    headers = {"Authorization": f"Bearer {secret}"}
+    answer = page.request.get(f"{live_server.url}/api/v1/accounts/LD-CASE-A/explanation?lang=en",
+                              headers=headers)  # fmt: skip
+    assert answer.status == 200 and answer.json()["account"] == "LD-CASE-A"
+
+    page.goto(f"{live_server.url}/integrations/")
+    assert secret not in page.content()
+    keys = page.get_by_role("table", name="API keys, live ones first")
+    expect(keys.get_by_role("row", name=re.compile("^crm"))).to_contain_text("decisions:read")
+    calls = page.get_by_role("table", name="The latest 50 API calls, newest first")
+    expect(calls).to_contain_text("GET /api/v1/accounts/LD-CASE-A/explanation")
+
+    keys.get_by_role("button", name="Revoke the key of crm").click()
+    expect(page.get_by_text("The key of crm is revoked: its calls now get 401.")).to_be_visible()
+    answer = page.request.get(f"{live_server.url}/api/v1/decisions", headers=headers)
+    assert answer.status == 401
+
+
+def test_the_api_reference_page_lists_every_endpoint(live_server, page):
+    page.goto(f"{live_server.url}/api/v1/docs")
+    expect(page.get_by_role("heading", name=re.compile("Limit Desk API"))).to_be_visible()
+    for path in ("/api/v1/signals/events", "/api/v1/appeals",
+                 "/api/v1/accounts/{reference}/explanation", "/api/v1/decisions"):  # fmt: skip
+        expect(page.get_by_text(path, exact=True).first).to_be_visible()
+    screenshot(page, "api-docs")

@@ -181,6 +181,8 @@ class RescoreRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The runs page lists signal re-scores (one per batch, many a day) apart.
+        indexes = [models.Index(fields=["trigger", "-created_at"], name="run_trigger_recent")]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.state})"

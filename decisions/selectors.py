@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -27,6 +27,7 @@ from decisions.models import (
     OverrideRequest,
     Policy,
     ReasonCode,
+    RescoreRequest,
     RescoreRun,
     WorkerHeartbeat,
 )
@@ -200,12 +201,44 @@ def run_preview(run: RescoreRun, *, top: int = 10) -> RunPreview:
     return RunPreview(actions=actions, largest_cuts=largest)
 
 
-def recent_runs(limit: int = 50) -> list[RescoreRun]:
-    return list(
-        RescoreRun.objects.select_related("policy", "candidate", "started_by", "account").order_by(
-            "-created_at"
-        )[:limit]
+def recent_runs(*, signals: bool = False, limit: int = 50) -> list[RescoreRun]:
+    """The latest runs: with `signals`, the batches of signal re-scores; without, the
+    others (portfolio runs and single-account re-scores)."""
+    runs = RescoreRun.objects.select_related("policy", "candidate", "started_by", "account")
+    batches = Q(trigger=RescoreRun.Trigger.SIGNAL, account__isnull=True)
+    runs = runs.filter(batches) if signals else runs.exclude(batches)
+    return list(runs.order_by("-created_at")[:limit])
+
+
+@dataclass(frozen=True)
+class SignalRescores:
+    runs: int
+    accounts: int
+    raised: int
+    reduced: int
+    closed: int
+    reopened: int
+    held_cuts: int
+    waiting: int  # accounts whose re-score is asked for and not yet done
+    oldest_wait: datetime | None
+
+
+def signal_rescores(*, since: datetime) -> SignalRescores:
+    """What the signal re-scores did since `since`, and what waits."""
+    done = RescoreRun.objects.filter(
+        trigger=RescoreRun.Trigger.SIGNAL, account__isnull=True, created_at__gte=since
+    ).aggregate(
+        runs=Count("id"), accounts=Sum("accounts_total"), raised=Sum("raised"),
+        reduced=Sum("reduced"), closed=Sum("closed"), reopened=Sum("reopened"),
+        held_cuts=Sum("held_cuts"),
+    )  # fmt: skip
+    waiting = RescoreRequest.objects.aggregate(
+        accounts=Count("account_id", distinct=True), oldest=Min("requested_at")
     )
+    return SignalRescores(
+        **{name: value or 0 for name, value in done.items()},
+        waiting=waiting["accounts"], oldest_wait=waiting["oldest"],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,11 @@ class RevertForm(forms.Form):
 @login_required
 @permission_required("accounts.open_runs", raise_exception=True)
 def runs(request: HttpRequest) -> HttpResponse:
-    return render(request, "decisions/runs.html", {"runs": selectors.recent_runs()})
+    signals = request.GET.get("show") == "signals"
+    context: dict[str, Any] = {"runs": selectors.recent_runs(signals=signals), "signals": signals}
+    if signals:
+        context["summary"] = selectors.signal_rescores(since=timezone.now() - timedelta(hours=24))
+    return render(request, "decisions/runs.html", context)
 
 
 def _run_or_404(run_id: int) -> RescoreRun:

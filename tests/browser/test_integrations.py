@@ -1,10 +1,15 @@
 import re
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts.models import Account
 from accounts.services import DEMO_PASSWORD
+from api import services as api_services
+from decisions import runs
 from tests.browser.conftest import screenshot, serious_violations
 from tests.browser.test_golden_paths import log_in
 
@@ -59,3 +64,40 @@ def test_the_api_reference_page_lists_every_endpoint(live_server, page):
                  "/api/v1/accounts/{reference}/explanation", "/api/v1/decisions"):  # fmt: skip
         expect(page.get_by_text(path, exact=True).first).to_be_visible()
     screenshot(page, "api-docs")
+
+
+def test_signal_events_from_the_risk_engine_show_on_the_runs_page(live_server, page):
+    call_command("seed_demo", "--accounts", "50", verbosity=0)
+    admin = User.objects.get(username="admin")
+    secret = api_services.api_key_create(name="risk engine", scopes=["signals:write"],
+                                         actor=admin)[1]  # fmt: skip
+    # A healthy line of the demo book, whose holder starts applying to every lender.
+    healthy = Account.objects.filter(status="active", band="A").order_by("reference").first()
+    assert healthy is not None
+    event = {"event_id": "browser-1", "account": healthy.reference,
+             "observed_at": timezone.now().isoformat(),
+             "signals": {"lender_applications_30d": 14, "lender_applications_90d": 15}}  # fmt: skip
+    answer = page.request.post(f"{live_server.url}/api/v1/signals/events",
+                               headers={"Authorization": f"Bearer {secret}"},
+                               data={"events": [event]})  # fmt: skip
+    assert answer.status == 200 and answer.json()["applied"] == 1
+
+    log_in(page, live_server.url, "alice", DEMO_PASSWORD)
+    page.goto(f"{live_server.url}/runs/")
+    page.get_by_role("navigation", name="Kinds of run").get_by_role(
+        "link", name="Signal changes"
+    ).click()
+    summary = page.get_by_role("region", name="Re-scores after signal changes, last 24 hours")
+    expect(summary).to_contain_text("1 account, since")  # no worker here: it waits
+
+    [run_id] = runs.rescore_requested()  # what the worker's task does
+    page.reload()
+    expect(summary).to_contain_text(re.compile(r"Waiting now\s*none"))
+    expect(summary).to_contain_text(re.compile(r"reopened\s*0 / 1 / 0 / 0"))  # cut
+    listing = page.get_by_role("table", name="Recent signal re-scores, newest first")
+    expect(listing.get_by_role("link", name=f"#{run_id}")).to_be_visible()
+    assert serious_violations(page) == []
+    screenshot(page, "runs-signals")
+    listing.get_by_role("link", name=f"#{run_id}").click()
+    expect(page.get_by_text("1 account whose signals changed")).to_be_visible()
+    assert healthy.decisions.get(run_id=run_id).action == "reduce"

@@ -122,9 +122,16 @@ def test_a_signal_run_reads_on_the_runs_pages(client):
     account = shopper()
     request(account)
     [run_id] = tasks.rescore_requested()
+    nightly = runs.run_start(trigger="schedule")
+    request(shopper())  # waits: no task has run yet
     client.force_login(make_user("alice", roles.RISK_ANALYST))
+    # The batches have a tab of their own: a busy feed would push the nightly runs away.
     listing = client.get("/runs/").content.decode()
-    assert f"#{run_id}" in listing and "signal change" in listing
+    assert f"#{nightly.pk}<" in listing and f"#{run_id}<" not in listing
+    listing = client.get("/runs/?show=signals").content.decode()
+    assert f"#{run_id}<" in listing and f"#{nightly.pk}<" not in listing
+    assert "1 account, since" in listing  # the one waiting
+    assert "Raised / reduced / closed / reopened</dt><dd>0 / 1 / 0 / 0" in listing
     page = client.get(f"/runs/{run_id}/")
     assert page.status_code == 200
     text = page.content.decode()

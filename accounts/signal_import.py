@@ -7,7 +7,8 @@ reasons. If more than the allowed share of rows is rejected, nothing is
 applied. Otherwise, in the same transaction, rows for unknown accounts or
 breaking a cross-signal rule are rejected too, the newest row per account is
 kept, rows older than the signals on file are skipped, and one UPDATE applies
-the rest and asks for a re-score of every account it changed.
+the rest and asks for a re-score of every account it changed (a small file) or
+leaves them to the next portfolio run (a large one).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ImportResult:
     superseded: int = 0  # an older row of the same account in the file
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    rescores_requested: bool = False  # else the changes wait for a portfolio run
 
 
 def parse_value(spec: SignalSpec, text: str) -> Any:
@@ -128,9 +130,17 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def signals_import(
-    source: IO[str], errors: IO[str], *, max_rejected_pct: Decimal = Decimal("1")
+    source: IO[str],
+    errors: IO[str],
+    *,
+    max_rejected_pct: Decimal = Decimal("1"),
+    rescore_at_most: int = 5_000,
 ) -> ImportResult:
-    """Import the CSV `source`; rejected rows, with reasons, are written to `errors`."""
+    """Import the CSV `source`; rejected rows, with reasons, are written to `errors`.
+
+    When it changes at most `rescore_at_most` accounts, each is asked for a re-score
+    (as an API event would); a larger file, like a bureau refresh of the book, is
+    left to a portfolio run, which the circuit breaker guards."""
     reader = csv.DictReader(source)
     names = _header(list(reader.fieldnames or []))
     result = ImportResult()
@@ -216,14 +226,17 @@ def signals_import(
             ), requested AS (
                 INSERT INTO {RescoreRequest._meta.db_table} (account_id, requested_at)
                 SELECT account_id, now() FROM applied
+                WHERE (SELECT count(*) FROM applied) <= %s
             )
             SELECT (SELECT count(*) FROM good), (SELECT count(*) FROM newest),
                    (SELECT count(*) FROM applied)
-            """  # noqa: S608 - column names come from the signal table, values from COPY
+            """,  # noqa: S608 - column names come from the signal table, values from COPY
+            [rescore_at_most],
         )
         good, newest, applied = cursor.fetchone()
-        if applied:
-            transaction.on_commit(rescore_requests_schedule)
+        if 0 < applied <= rescore_at_most:
+            result.rescores_requested = True
+            transaction.on_commit(rescore_requests_schedule, robust=True)
         result.superseded = good - newest
         result.applied = applied
         result.stale = newest - applied

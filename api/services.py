@@ -58,11 +58,16 @@ def api_key_create(*, name: str, scopes: list[str], actor: Any) -> tuple[ApiKey,
     return created, key
 
 
-def api_key_revoke(*, name: str, actor: Any) -> ApiKey:
+def api_key_revoke(*, actor: Any, name: str = "", key_id: int | None = None) -> ApiKey:
+    """Revoke a live key, named by its integration (the command) or by its id (the page:
+    a page left open must not revoke a newer key of the same integration)."""
     if not actor.is_superuser:
         raise ApiKeyError(_("Only an administrator revokes API keys."))
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update().filter(name=name, revoked_at__isnull=True).first()
+        live = ApiKey.objects.select_for_update().filter(revoked_at__isnull=True)
+        key = (
+            live.filter(pk=key_id).first() if key_id is not None else live.filter(name=name).first()
+        )
         if key is None:
             raise ApiKeyError(_("No live key for an integration of that name."))
         key.revoked_at, key.revoked_by = timezone.now(), actor

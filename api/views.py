@@ -82,8 +82,11 @@ def key_create(request: HttpRequest) -> HttpResponse:
 def key_revoke(request: HttpRequest) -> HttpResponse:
     if not request.user.is_superuser:
         raise PermissionDenied
+    key_id = request.POST.get("key", "")
     try:
-        key = services.api_key_revoke(name=request.POST.get("name", ""), actor=request.user)
+        if not key_id.isdigit():
+            raise services.ApiKeyError(_("Choose the key to revoke."))
+        key = services.api_key_revoke(key_id=int(key_id), actor=request.user)
     except services.ApiKeyError as error:
         messages.error(request, str(error))
     else:

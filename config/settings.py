@@ -207,6 +207,9 @@ OVERRIDE_APPROVAL_ABOVE = Decimal(os.environ.get("OVERRIDE_APPROVAL_ABOVE", "500
 # An appeal restoring a limit above this waits for an appeal lead's approval.
 APPEAL_APPROVAL_ABOVE = Decimal(os.environ.get("APPEAL_APPROVAL_ABOVE", "20000"))
 RESCORE_CHUNK_SIZE = envint("RESCORE_CHUNK_SIZE", 20_000)
+# A signal file changing more accounts than this is re-scored by a portfolio run
+# (under the circuit breaker), not account by account at once.
+SIGNAL_IMPORT_RESCORE_MAX = envint("SIGNAL_IMPORT_RESCORE_MAX", 5_000)
 # A run none of whose chunks moved for this long is resumed by the watchdog
 # (its worker died); a chunk takes seconds, so minutes mean a dead worker.
 RESCORE_STALL_SECONDS = envint("RESCORE_STALL_SECONDS", 300)

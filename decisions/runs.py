@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -108,6 +109,12 @@ def id_ranges(accounts: QuerySet[Account]) -> list[tuple[int, int]]:
 
 RESCORE_SCHEDULED_KEY = "limitdesk:rescore-requested"
 RESCORE_SCHEDULED_SECONDS = 60  # and the beat looks every minute besides
+# One task takes batches for this long at most, then queues its successor: under a
+# steady feed it must not hold a worker away from runs and other tasks for good.
+RESCORE_TASK_SECONDS = 20
+# Batches of signal re-scores are taken one at a time (an advisory lock): a second
+# task finds it held and leaves the work to the first, which always looks again.
+RESCORE_BATCH_LOCK = 7_310_001
 
 
 def rescore_accounts_request(account_ids: Iterable[int]) -> None:
@@ -124,7 +131,9 @@ def rescore_accounts_request(account_ids: Iterable[int]) -> None:
             "SELECT unnest(%s::bigint[]), %s",
             [ids, timezone.now()],
         )
-    transaction.on_commit(rescore_requests_schedule)
+    # robust: the batch has committed; a broker that is down must not turn it into an
+    # error (the beat queues the task within a minute).
+    transaction.on_commit(rescore_requests_schedule, robust=True)
 
 
 def rescore_requests_schedule() -> None:
@@ -140,15 +149,22 @@ def rescore_requests_schedule() -> None:
         tasks.rescore_requested.delay()
 
 
-def rescore_requested(*, batch: int | None = None) -> list[int]:
-    """Carry out the waiting re-score requests, a batch per run, until none is left.
-    Returns the runs' ids."""
+def rescore_requested(
+    *, batch: int | None = None, seconds: float = RESCORE_TASK_SECONDS
+) -> list[int]:
+    """Carry out the waiting re-score requests, a batch per run, until none is left
+    (or another task is taking them, or `seconds` are up: then a successor is
+    queued). Returns the runs' ids."""
     # From here on a new request queues a new task: none is missed.
     with contextlib.suppress(RedisError):
         cache.delete(RESCORE_SCHEDULED_KEY)
+    deadline = time.monotonic() + seconds
     done = []
     while (run := rescore_requested_batch(limit=batch or settings.RESCORE_CHUNK_SIZE)) is not None:
         done.append(run.pk)
+        if time.monotonic() > deadline:
+            rescore_requests_schedule()
+            break
     return done
 
 
@@ -176,10 +192,16 @@ def rescore_requested_batch(*, limit: int) -> Run | None:
     own news, as a single-account re-score is."""
     with transaction.atomic(durable=True):
         with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RESCORE_BATCH_LOCK])
+            if not cursor.fetchone()[0]:
+                return None  # another task is taking batches, and looks again after each
             cursor.execute(_TAKE_REQUESTS_SQL, [limit])
             ids = sorted({row[0] for row in cursor.fetchall()})
         if not ids:
             return None
+        # Locked before they are read: no writer can move them between the scoring
+        # and the writing, so no request is used up by a skipped account.
+        _lock_accounts(ids)
         active = active_policy()
         candidate = Policy.objects.filter(state=Policy.State.ROLLOUT).first()
         now = timezone.now()
@@ -192,15 +214,15 @@ def rescore_requested_batch(*, limit: int) -> Run | None:
         bands = [band.name for band in compiled.rules.bands]
         data = load_accounts(ids, bands, buckets=other is not None)
         result, slot = score_with_rollout(compiled, other, run.rollout_share, data)
-        tally = _tally(result)
+        scored = timezone.now()
         skipped, held = _apply(run, _arrays(data, result, slot))
         active_before = data.status == policy.STATUS_CODES["active"]
         Run.objects.filter(pk=run.pk).update(
-            **tally, state=State.DONE, accounts_total=len(data.ids),
+            **_tally(result), state=State.DONE, accounts_total=len(data.ids),
             accounts_done=len(data.ids), skipped=skipped, held_cuts=held,
             by_policy=_slot_counts(result, slot, _versions(run)),
             exposure_before=Decimal(int(data.limit[active_before].sum())) / 100,
-            compute_finished_at=now, finished_at=timezone.now(),
+            compute_finished_at=scored, finished_at=timezone.now(),
         )  # fmt: skip
     run.refresh_from_db()
     return run
@@ -651,7 +673,9 @@ def _lock_accounts(ids: list[int]) -> None:
 def _update_scores(
     data: dict[str, np.ndarray], band_names: list[str], rescored: np.ndarray, skip: set[int]
 ) -> None:
-    """Score, band and good cycles of the accounts whose limit stays: not limit changes."""
+    """Score, band and good cycles of the accounts whose limit stays: not limit changes.
+    Only where the account is still at the version scored: a decision written since
+    (a person's, or a fresher re-score's) set its own."""
     names = np.asarray(band_names, dtype="<U8")
     band = names[data["band"].astype(np.int64)]
     rows = [i for i in np.flatnonzero(rescored) if int(data["ids"][i]) not in skip]
@@ -661,10 +685,11 @@ def _update_scores(
         update_from_rows(
             cursor,
             table="run_score_updates",
-            columns="id bigint, score int, band text, good_cycles int",
+            columns="id bigint, version bigint, score int, band text, good_cycles int",
             rows=[
                 (
                     int(data["ids"][i]),
+                    int(data["version"][i]),
                     int(data["score"][i]),
                     str(band[i]),
                     int(data["good_cycles"][i]),
@@ -675,7 +700,7 @@ def _update_scores(
                 UPDATE accounts_account AS a
                 SET score = u.score, band = u.band, good_cycles = u.good_cycles
                 FROM run_score_updates AS u
-                WHERE a.id = u.id
+                WHERE a.id = u.id AND a.version = u.version
             """,
         )
 

@@ -77,6 +77,20 @@ def test_good_rows_apply_the_newest_per_account_and_bad_ones_are_reported(book, 
     assert "Each changed account is queued for a re-score" in out.getvalue()
 
 
+def test_a_file_changing_many_accounts_leaves_them_to_a_portfolio_run(book, tmp_path):
+    """A bureau refresh of the book is re-scored under the circuit breaker, not at once."""
+    at = NOW.isoformat()
+    source = write(tmp_path / "refresh.csv", ["account", "observed_at", "utilization"],
+                   [[f"LD-IMP-{n}", at, "0.9"] for n in range(1, 5)])  # fmt: skip
+    out = io.StringIO()
+    call_command("import_signals", str(source), "--rescore-at-most", "3", stdout=out)
+    assert "4 applied" in out.getvalue()
+    assert "More than 3 accounts changed: they are re-scored by the next portfolio run" in (
+        out.getvalue())  # fmt: skip
+    assert signals("LD-IMP-4").utilization == Decimal("0.9")
+    assert not RescoreRequest.objects.exists()
+
+
 def test_a_file_with_too_many_bad_rows_applies_nothing(book, tmp_path):
     at = NOW.isoformat()
     source = write(tmp_path / "bad.csv", ["account", "observed_at", "utilization"],

@@ -11,11 +11,11 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import AccountSignals
+from accounts.models import Account, AccountSignals
 from api import services
 from api.models import ApiKey, SignalEvent
-from decisions import runs
-from decisions.models import LimitDecision, RescoreRequest
+from decisions import policy, runs
+from decisions.models import LimitDecision, Policy, RescoreRequest
 from decisions.selectors import audit_chain_report
 from tests.base import make_account, make_signals
 
@@ -142,7 +142,16 @@ def test_batches_and_the_re_scorer_writing_decisions_at_once_never_deadlock():
     for rescorer in rescorers:
         rescorer.join()
     assert errors == []
-    runs.rescore_requested()
+    runs.rescore_requested()  # what the beat would do for a last request
     assert not RescoreRequest.objects.exists()
     assert LimitDecision.objects.filter(source="run").exists()
     assert audit_chain_report().broken == []
+    # No re-score was lost: every account's score is its newest signals' score.
+    compiled = policy.compile_rules(policy.parse_policy(Policy.objects.get(state="active").rules))
+    for account in Account.objects.filter(reference__in=references).select_related("signals"):
+        outcome = policy.evaluate(
+            compiled, account.signals.as_dict(), limit=policy.cents(account.current_limit),
+            status=account.status, in_cooldown=account.in_cooldown(),
+            good_cycles=account.good_cycles,
+        )  # fmt: skip
+        assert account.score == outcome.score, account.reference

@@ -1,15 +1,17 @@
 """Re-scores asked for by signal changes: requested in the changing transaction,
 carried out in batches by the worker's task (decisions.runs.rescore_requested)."""
 
+import threading
 from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from accounts import roles
+from accounts.models import AccountSignals
 from decisions import runs, tasks
-from decisions.models import RescoreRequest, RescoreRun
+from decisions.models import LimitDecision, RescoreRequest, RescoreRun
 from policies import services as policy_services
 from tests.base import make_account, make_signals, make_user
 
@@ -55,12 +57,59 @@ def test_several_requests_for_an_account_give_one_re_score():
 
 def test_requests_are_carried_out_in_batches_oldest_first():
     accounts = [shopper() for _ in range(5)]
-    for account in accounts:
+    for account in reversed(accounts):  # the newest account asks first
         request(account)
     done = runs.rescore_requested(batch=2)
-    batches = [RescoreRun.objects.get(pk=pk).accounts_total for pk in done]
-    assert batches == [2, 2, 1]
+    batches = [
+        sorted(LimitDecision.objects.filter(run_id=pk).values_list("account_id", flat=True))
+        for pk in done
+    ]
+    newest_first = [account.pk for account in reversed(accounts)]
+    assert batches == [sorted(newest_first[:2]), sorted(newest_first[2:4]), newest_first[4:]]
     assert all(account.decisions.count() == 1 for account in accounts)
+
+
+def test_one_task_takes_batches_for_a_while_then_hands_over(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    """Under a steady feed the task must let the worker run other tasks."""
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasks.rescore_requested, "delay", lambda: queued.append(()))
+    accounts = [shopper() for _ in range(3)]
+    for account in accounts:
+        request(account)
+    done = runs.rescore_requested(batch=1, seconds=0)
+    assert len(done) == 1 and len(queued) == 1  # one batch, then a successor queued
+    assert RescoreRequest.objects.count() == 2
+    assert len(runs.rescore_requested()) == 1  # the successor: both in one batch
+    assert all(account.decisions.count() == 1 for account in accounts)
+
+
+def test_a_second_task_leaves_the_batches_to_the_one_taking_them():
+    account = shopper()
+    request(account)
+    holding, release = threading.Event(), threading.Event()
+
+    def other_task() -> None:  # another worker process, inside a batch
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [runs.RESCORE_BATCH_LOCK])
+                holding.set()
+                release.wait(30)
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [runs.RESCORE_BATCH_LOCK])
+        finally:
+            connections["default"].close()
+
+    thread = threading.Thread(target=other_task)
+    thread.start()
+    assert holding.wait(30)
+    try:
+        assert runs.rescore_requested() == []  # it looks again after its batch
+    finally:
+        release.set()
+        thread.join()
+    assert RescoreRequest.objects.filter(account=account).exists()
+    assert len(runs.rescore_requested()) == 1
 
 
 def test_a_change_rolled_back_asks_for_nothing():
@@ -137,3 +186,25 @@ def test_a_signal_run_reads_on_the_runs_pages(client):
     text = page.content.decode()
     assert "1 account whose signals changed" in text and "the whole portfolio" not in text
     assert 'class="state state-done"' in text
+
+
+def test_a_run_computed_before_a_signal_re_score_does_not_overwrite_it():
+    """The nightly run scored the account on its old signals; a signal re-score then
+    cut it. The run's apply leaves the fresher decision and score alone."""
+    account = make_account(current_limit=Decimal("8000.00"), score=700)
+    make_signals(account, credit_score=700)
+    run = runs.run_start(trigger="schedule")
+    for index in run.chunks.values_list("index", flat=True):
+        runs.run_compute_chunk(run_id=run.pk, index=index)
+    AccountSignals.objects.filter(account=account).update(
+        lender_applications_30d=14, lender_applications_90d=15
+    )
+    request(account)
+    tasks.rescore_requested()
+    account.refresh_from_db()
+    after_signals = (account.score, account.band, account.current_limit, account.version)
+    for index in run.chunks.values_list("index", flat=True):
+        runs.run_apply_chunk(run_id=run.pk, index=index)
+    account.refresh_from_db()
+    assert (account.score, account.band, account.current_limit, account.version) == after_signals
+    assert account.decisions.get().action == "reduce"

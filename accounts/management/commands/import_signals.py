@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.signal_import import ImportRefused, signals_import
@@ -28,6 +29,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-rejected-pct", default="1",
             help="refuse the whole file above this share of bad rows, in percent (default 1)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--rescore-at-most", type=int, default=settings.SIGNAL_IMPORT_RESCORE_MAX,
+            help="re-score the changed accounts at once when there are at most this many; "
+                 "more wait for a portfolio run, which the circuit breaker guards "
+                 f"(default {settings.SIGNAL_IMPORT_RESCORE_MAX})",
         )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -45,7 +52,10 @@ class Command(BaseCommand):
             errors_path.open("w", newline="", encoding="utf-8") as errors,
         ):
             try:
-                result = signals_import(rows, errors, max_rejected_pct=threshold)
+                result = signals_import(
+                    rows, errors, max_rejected_pct=threshold,
+                    rescore_at_most=options["rescore_at_most"],
+                )  # fmt: skip
             except ImportRefused as refused:
                 raise CommandError(f"{refused} Rejected rows: {errors_path}") from None
             except UnicodeDecodeError:
@@ -55,5 +65,13 @@ class Command(BaseCommand):
             f"{result.applied:,} applied, {result.stale:,} older than the signals on file, "
             f"{result.superseded:,} superseded by a newer row, {result.rejected:,} rejected"
             + (f" (see {errors_path})" if result.rejected else "")
-            + (". Each changed account is queued for a re-score." if result.applied else ".")
+            + "."
         )
+        if result.rescores_requested:
+            self.stdout.write("Each changed account is queued for a re-score.")
+        elif result.applied:
+            self.stdout.write(
+                f"More than {options['rescore_at_most']:,} accounts changed: they are re-scored "
+                "by the next portfolio run, which the circuit breaker guards (the nightly run, "
+                "or start one on the Runs page)."
+            )

@@ -492,8 +492,14 @@ def evaluate(
     status: str,
     in_cooldown: bool,
     good_cycles: int,
+    cycle: bool = True,
 ) -> Outcome:
-    """Score one account and propose its limit. `limit` is in cents."""
+    """Score one account and propose its limit. `limit` is in cents.
+
+    `cycle`: a scheduled re-score, which counts a good cycle and may raise or reopen
+    (gradual restoration is per cycle). Without it (a re-score on a signal change
+    between cycles) bad news still cuts or closes and resets the good cycles, but
+    nothing is raised or reopened and no cycle is counted."""
     rules = compiled.rules
     contributions = {c.signal: c.points_for(as_number(signals.get(c.signal))) for c in SCORECARD}
     score = min(max(BASE_SCORE + sum(contributions.values()), MIN_SCORE), MAX_SCORE)
@@ -530,7 +536,8 @@ def evaluate(
     closing = bool(triggers)
     triggers += [code for code, _bp in cuts]
     good = not triggers
-    cycles = min(good_cycles + 1, rules.raise_good_cycles) if good else 0
+    counted = good_cycles + 1 if cycle else good_cycles
+    cycles = min(counted, rules.raise_good_cycles) if good else 0
 
     action, new_limit, new_status = KEEP, limit, status
     ceiling = compiled.band_ceilings[band_index]
@@ -539,7 +546,7 @@ def evaluate(
     elif status == "closed":
         if not closing and in_cooldown:
             triggers.append(COOLDOWN)
-        elif not closing and good and cycles >= rules.raise_good_cycles:
+        elif cycle and not closing and good and cycles >= rules.raise_good_cycles:
             reopen_at = min(compiled.reopen_limit, ceiling)
             if reopen_at > 0:
                 action, new_limit, new_status = REOPEN, reopen_at, "active"
@@ -557,7 +564,7 @@ def evaluate(
         if proposed < limit:
             if (limit - proposed) * 10000 >= limit * compiled.hysteresis_bp:
                 action, new_limit = REDUCE, proposed
-        elif good and cycles >= rules.raise_good_cycles and limit < ceiling:
+        elif cycle and good and cycles >= rules.raise_good_cycles and limit < ceiling:
             if limit == 0:
                 target = min(ceiling, compiled.reopen_limit)
             else:
@@ -701,6 +708,7 @@ def evaluate_chunk(
     status: IntArray,
     in_cooldown: npt.NDArray[np.bool_],
     good_cycles: IntArray,
+    cycle: bool = True,
 ) -> ChunkResult:
     """`evaluate` over arrays; signal arrays are float64 with None as 0."""
     rules = compiled.rules
@@ -739,7 +747,8 @@ def evaluate_chunk(
     for code, fired, _bp in cut_rules:
         bits |= np.where(fired, TRIGGER_BITS[code], 0)
     good = bits == 0
-    cycles = np.where(good, np.minimum(good_cycles + 1, rules.raise_good_cycles), 0)
+    counted = good_cycles + 1 if cycle else good_cycles
+    cycles = np.where(good, np.minimum(counted, rules.raise_good_cycles), 0)
 
     action = np.full(n, ACTION_CODES[KEEP], dtype=np.int64)
     new_limit = limit.copy()
@@ -755,6 +764,7 @@ def evaluate_chunk(
     bits |= np.where(cooling, TRIGGER_BITS[COOLDOWN], 0)
     reopen_at = np.minimum(compiled.reopen_limit, ceiling)
     reopen = is_closed & ~closing & ~in_cooldown & good & (cycles >= rules.raise_good_cycles)
+    reopen &= cycle
     reopen &= reopen_at > 0
     action = np.where(reopen, ACTION_CODES[REOPEN], action)
     new_limit = np.where(reopen, reopen_at, new_limit)
@@ -779,7 +789,7 @@ def evaluate_chunk(
     action = np.where(reduce, ACTION_CODES[REDUCE], action)
     new_limit = np.where(reduce, proposed, new_limit)
 
-    may_raise = scoring & (proposed >= limit) & good
+    may_raise = scoring & (proposed >= limit) & good & cycle
     may_raise &= (cycles >= rules.raise_good_cycles) & (limit < ceiling)
     stepped = np.where(
         limit == 0,

@@ -213,7 +213,8 @@ def rescore_requested_batch(*, limit: int) -> Run | None:
         compiled, other = _compiled(run)
         bands = [band.name for band in compiled.rules.bands]
         data = load_accounts(ids, bands, buckets=other is not None)
-        result, slot = score_with_rollout(compiled, other, run.rollout_share, data)
+        # Between cycles: bad news cuts at once; raises wait for the nightly run.
+        result, slot = score_with_rollout(compiled, other, run.rollout_share, data, cycle=False)
         scored = timezone.now()
         skipped, held = _apply(run, _arrays(data, result, slot))
         active_before = data.status == policy.STATUS_CODES["active"]
@@ -320,11 +321,13 @@ def _load(where: str, where_params: list[Any], bands: list[str], buckets: bool) 
     return ChunkInput(**ints, in_cooldown=rows["in_cooldown"].astype(bool), signals=signals)
 
 
-def score_chunk(compiled: policy.CompiledRules, data: ChunkInput) -> policy.ChunkResult:
+def score_chunk(
+    compiled: policy.CompiledRules, data: ChunkInput, *, cycle: bool = True
+) -> policy.ChunkResult:
     signals = {name: data.signals[:, i] for i, name in enumerate(policy.INPUT_SIGNALS)}
     return policy.evaluate_chunk(
         compiled, signals, limit=data.limit, status=data.status,
-        in_cooldown=data.in_cooldown, good_cycles=data.good_cycles,
+        in_cooldown=data.in_cooldown, good_cycles=data.good_cycles, cycle=cycle,
     )  # fmt: skip
 
 
@@ -333,19 +336,21 @@ def score_with_rollout(
     candidate: policy.CompiledRules | None,
     share_pct: int,
     data: ChunkInput,
+    *,
+    cycle: bool = True,
 ) -> tuple[policy.ChunkResult, np.ndarray]:
     """Score a chunk with the active version, and the accounts in the rollout share
     with the candidate. Returns the merged result and each row's slot (0 active,
     1 candidate); a candidate row's band indexes the candidate's bands, offset by
     the number of the active version's bands."""
-    result = score_chunk(base, data)
+    result = score_chunk(base, data, cycle=cycle)
     slot = np.zeros(len(data.ids), dtype=np.int8)
     if candidate is None:
         return result, slot
     chosen = data.bucket < policy.rollout_cutoff(share_pct)
     if not chosen.any():
         return result, slot
-    other = score_chunk(candidate, data)
+    other = score_chunk(candidate, data, cycle=cycle)
     other.band = other.band + len(base.rules.bands)
     for name in result.__dataclass_fields__:
         mine, theirs = getattr(result, name), getattr(other, name)
@@ -453,7 +458,11 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
         compiled, candidate = _compiled(run)
         bands = [band.name for band in compiled.rules.bands]
         data = load_chunk(chunk.first_id, chunk.last_id, bands, buckets=candidate is not None)
-        result, slot = score_with_rollout(compiled, candidate, run.rollout_share, data)
+        # A portfolio run is a cycle; a single account's re-score (a person's button)
+        # is not: clicking again must not count good cycles towards a raise.
+        result, slot = score_with_rollout(
+            compiled, candidate, run.rollout_share, data, cycle=run.account_id is None
+        )
         chunk.result = _pack(_arrays(data, result, slot))
         chunk.counts = _slot_counts(result, slot, _versions(run))
         chunk.state = RunChunk.State.COMPUTED

@@ -208,3 +208,21 @@ def test_a_run_computed_before_a_signal_re_score_does_not_overwrite_it():
     account.refresh_from_db()
     assert (account.score, account.band, account.current_limit, account.version) == after_signals
     assert account.decisions.get().action == "reduce"
+
+
+def test_a_signal_re_score_raises_nothing_and_counts_no_cycle_the_nightly_run_does():
+    """Gradual restoration is per cycle: updates between nightly runs, however many,
+    do not bring a raise forward; bad news between them still cuts at once."""
+    account = make_account(current_limit=Decimal("8000.00"), score=700, good_cycles=2)
+    make_signals(account, credit_score=700)
+    for _ in range(3):
+        request(account)
+        tasks.rescore_requested()
+    account.refresh_from_db()
+    assert not account.decisions.exists() and account.good_cycles == 2
+    run = runs.run_start(trigger="schedule")
+    for index in run.chunks.values_list("index", flat=True):
+        runs.run_compute_chunk(run_id=run.pk, index=index)
+        runs.run_apply_chunk(run_id=run.pk, index=index)
+    raised = account.decisions.get()
+    assert raised.action == "raise" and raised.run_id == run.pk

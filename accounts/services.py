@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from accounts import demo, roles, selectors
 from accounts.models import Account, AccountNote, AccountSignals, PersonalDataReveal
+from config import db
 
 COPY_CHUNK = 50_000
 DEMO_PASSWORD = "limitdesk-demo"  # noqa: S105 - printed by `make run`; demo data only
@@ -100,10 +101,10 @@ def _copy_book(cursor: Any, count: int, seed: int, now: datetime) -> None:
         size = min(COPY_CHUNK, count - start)
         rows = list(demo.generate_book(size, [seed, chunk], now, first_id=start + 1))
         # psycopg 3 COPY: rows stream to the server without building SQL text.
-        with cursor.copy(accounts_sql) as copy:
+        with db.copy(cursor, accounts_sql) as copy:
             for account_row, _signals in rows:
                 copy.write_row(account_row)
-        with cursor.copy(signals_sql) as copy:
+        with db.copy(cursor, signals_sql) as copy:
             for _account, signals_row in rows:
                 copy.write_row(signals_row)
 

@@ -24,6 +24,7 @@ from typing import IO, Any
 from django.db import connection, transaction
 
 from accounts.signal_spec import SIGNALS_BY_NAME, SQL_TYPES, SignalSpec, value_problem
+from config import db
 from decisions.models import RescoreRequest
 from decisions.runs import rescore_requests_schedule
 
@@ -175,7 +176,7 @@ def signals_import(
                     yield [line, *values]
 
         for batch in _batches(good_rows(), COPY_BATCH):
-            with cursor.copy(copy_sql) as copy:
+            with db.copy(cursor, copy_sql) as copy:
                 for values in batch:
                     copy.write_row(values)
         _refuse_if_too_many(result, max_rejected_pct)

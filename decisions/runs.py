@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
+from config import db
 from decisions import policy
 from decisions.models import LimitDecision, Policy, RescoreRequest, RescoreRun, RunChunk
 from decisions.services import (
@@ -307,7 +308,7 @@ def _load(where: str, where_params: list[Any], bands: list[str], buckets: bool) 
     buffer = bytearray()
     params = [bands, buckets, timezone.now(), *where_params]
     sql = CHUNK_SQL.replace("{where}", where)
-    with connection.cursor() as cursor, cursor.copy(sql, params) as copy:
+    with connection.cursor() as cursor, db.copy(cursor, sql, params) as copy:
         for block in copy:
             buffer += block
     body = len(buffer) - COPY_HEADER - 2  # the trailer is a field count of -1

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from accounts.models import Account, PersonalDataReveal
 from accounts.selectors import users_with_permission
 from accounts.signal_spec import SIGNALS_BY_NAME
+from config import db
 from decisions import chain, policy
 from decisions.models import (
     DecisionTally,
@@ -685,6 +686,6 @@ def decisions_csv(since: date, until: date) -> Iterator[bytes]:
     streamed from PostgreSQL's COPY: any number of rows in constant memory."""
     start = datetime.combine(since, time.min, tzinfo=UTC)
     end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
-    with connection.cursor() as cursor, cursor.copy(DECISIONS_CSV_SQL, [start, end]) as copy:
+    with connection.cursor() as cursor, db.copy(cursor, DECISIONS_CSV_SQL, [start, end]) as copy:
         for block in copy:
             yield bytes(block)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Account
+from config import db
 from decisions import chain, policy
 from decisions.models import LimitDecision, OverrideRequest, Policy, WorkerHeartbeat
 
@@ -204,7 +205,7 @@ def decisions_write(
             for reason in change.reasons:
                 tally[(change.action, reason)] += 1
         columns = ", ".join(DECISION_COLUMNS)
-        with cursor.copy(f"COPY decisions_limitdecision ({columns}) FROM STDIN") as copy:
+        with db.copy(cursor, f"COPY decisions_limitdecision ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         update_from_rows(
@@ -235,8 +236,8 @@ def decisions_write(
             params=[now + timedelta(days=cooldown_days), now, now],
         )
         day = timezone.localdate(now)
-        with cursor.copy(
-            "COPY decisions_decisiontally (day, action, reason, count) FROM STDIN"
+        with db.copy(
+            cursor, "COPY decisions_decisiontally (day, action, reason, count) FROM STDIN"
         ) as copy:
             for (action, reason), count in sorted(tally.items()):
                 copy.write_row((day, action, reason, count))
@@ -259,7 +260,7 @@ def update_from_rows(
     if not rows:
         return
     cursor.execute(f"CREATE TEMPORARY TABLE {table} ({columns}) ON COMMIT DROP")
-    with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+    with db.copy(cursor, f"COPY {table} FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
     cursor.execute(update, params or [])

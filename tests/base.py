@@ -64,6 +64,16 @@ def ensure_reference_data() -> None:
     )
 
 
+def open_the_breaker() -> None:
+    """Let every run apply: the active version's circuit breaker at 100%."""
+    from decisions.models import Policy
+
+    active = Policy.objects.get(state="active")
+    active.rules = {**active.rules, "breaker_max_accounts_cut_pct": "100",
+                    "breaker_max_exposure_cut_pct": "100"}  # fmt: skip
+    active.save()
+
+
 def make_user(username: str, role: str | None = None) -> User:
     ensure_roles()
     user = User.objects.create_user(username=username, password=PASSWORD)

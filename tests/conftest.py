@@ -11,6 +11,23 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# DEBUG off, as production and the benchmarks run, and on, as `make run` serves.
+# A test parametrised with `@pytest.mark.parametrize("profile", PROFILES)` runs in
+# both, in its own process and in the workers it starts (docs/architecture.md,
+# "One code path with DEBUG on and off").
+PROFILES = ("debug-off", "debug-on")
+
+
+@pytest.fixture
+def profile() -> str:
+    return "debug-off"
+
+
+@pytest.fixture(autouse=True)
+def _profile_settings(profile, settings):
+    settings.DEBUG = profile == "debug-on"
+
+
 @pytest.fixture(autouse=True)
 def _english_by_default(settings):
     settings.LANGUAGE_CODE = "en"
@@ -63,14 +80,18 @@ def _reference_data(request):
 
 
 @pytest.fixture
-def worker_factory(transactional_db):
+def worker_factory(transactional_db, profile):
     """Start real Celery worker processes on the test database; all stopped after the test.
 
     The data must be committed for a worker to see it, hence a transactional test.
     """
     url = urlsplit(os.environ["DATABASE_URL"])
     test_database = connection.settings_dict["NAME"]
-    env = {**os.environ, "DATABASE_URL": urlunsplit(url._replace(path=f"/{test_database}"))}
+    env = {
+        **os.environ,
+        "DATABASE_URL": urlunsplit(url._replace(path=f"/{test_database}")),
+        "DEBUG": "1" if profile == "debug-on" else "0",
+    }
     started: list[subprocess.Popen] = []
 
     def start(name: str = "test-worker", concurrency: int = 1) -> subprocess.Popen:

@@ -7,6 +7,7 @@ from django.urls import reverse
 from accounts.models import Account
 from decisions.models import LimitDecision, OverrideRequest
 from tests.base import BaseTestCase, make_account, make_signals
+from tests.conftest import PROFILES
 
 
 class AccountActionTests(BaseTestCase):
@@ -96,7 +97,8 @@ class AccountActionTests(BaseTestCase):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_page_shows_when_the_worker_has_re_scored_the_account(client, worker_factory):
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_page_shows_when_the_worker_has_re_scored_the_account(client, worker_factory, profile):
     from tests.base import make_user
 
     alice = make_user("alice-rescore", "Risk analyst")

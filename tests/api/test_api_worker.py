@@ -13,11 +13,13 @@ from accounts.models import AccountSignals
 from api import services
 from decisions.models import RescoreRequest, RescoreRun
 from tests.base import make_account, make_signals
+from tests.conftest import PROFILES
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_events_that_cut_a_line_are_re_scored_by_the_worker(client, celery_worker):
+@pytest.mark.parametrize("profile", PROFILES)
+def test_events_that_cut_a_line_are_re_scored_by_the_worker(client, celery_worker, profile):
     admin = User.objects.create_superuser("root", password="x")
     key = services.api_key_create(name="risk-engine", scopes=["signals:write"], actor=admin)[1]
     accounts = []

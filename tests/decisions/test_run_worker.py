@@ -12,7 +12,7 @@ from accounts.models import Account
 from decisions import policy, runs
 from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
 from decisions.selectors import audit_chain_report
-from tests.base import ensure_roles
+from tests.base import ensure_roles, open_the_breaker
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -54,10 +54,7 @@ def test_a_run_killed_twice_resumes_and_writes_every_decision_once(worker_factor
     ensure_roles()
     settings.RESCORE_CHUNK_SIZE = 150
     call_command("seed_demo", "--accounts", "12000", "--seed", "3", verbosity=0)
-    active = Policy.objects.get(state="active")
-    active.rules = {**active.rules, "breaker_max_accounts_cut_pct": "100",
-                    "breaker_max_exposure_cut_pct": "100"}  # fmt: skip
-    active.save()
+    open_the_breaker()
     expected = expected_limits()
     moving = sum(1 for pk, cents in expected.items()
                  if cents != policy.cents(Account.objects.get(pk=pk).current_limit))  # fmt: skip

@@ -8,6 +8,7 @@ from accounts.models import Account
 from decisions import runs
 from decisions.models import LimitDecision, Policy, RescoreRun
 from tests.base import BaseTestCase, make_account, make_signals
+from tests.conftest import PROFILES
 
 
 class RunsPageTests(BaseTestCase):
@@ -131,7 +132,8 @@ class RunPageTests(BaseTestCase):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_revert_started_on_the_page_runs_on_the_worker(client, worker_factory):
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_revert_started_on_the_page_runs_on_the_worker(client, worker_factory, profile):
     from django.contrib.auth.models import User
 
     from tests.base import ensure_roles, make_user

@@ -13,7 +13,7 @@ from decisions import policy, runs
 from decisions.models import LimitDecision, Policy, RescoreRun
 from policies import services
 from policies.models import PolicyEvent, Simulation
-from tests.base import make_user
+from tests.base import make_user, open_the_breaker
 
 pytestmark = pytest.mark.django_db
 
@@ -34,12 +34,7 @@ def admins(book):
 def book(settings):
     settings.RESCORE_CHUNK_SIZE = 700
     call_command("seed_demo", "--accounts", "3000", "--seed", "5", verbosity=0)
-    active = Policy.objects.get(state="active")
-    active.rules = {
-        **active.rules, "breaker_max_accounts_cut_pct": "100",
-        "breaker_max_exposure_cut_pct": "100",
-    }  # fmt: skip
-    active.save()
+    open_the_breaker()
 
 
 def tightening(rules: dict) -> dict:

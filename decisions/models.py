@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
+from decisions.failures import FailureView, failures_of
 
 
 class WorkerHeartbeat(models.Model):
@@ -173,6 +174,15 @@ class RescoreRun(models.Model):
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
     )
     error = models.TextField(blank=True)
+    # Each time the run stopped on an error: decisions.failures.failure_record, plus
+    # who retried it and when (docs/architecture.md, "When a run fails").
+    failures = models.JSONField(default=list, blank=True)
+    # What was written, as opposed to the proposal counted above while scoring.
+    decisions_written = models.PositiveIntegerField(default=0)
+    exposure_change = models.DecimalField(
+        max_digits=16, decimal_places=2, default=Decimal(0),
+        help_text=_("change in open exposure of the decisions written"),
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now)
     compute_started_at = models.DateTimeField(null=True, blank=True)
     compute_finished_at = models.DateTimeField(null=True, blank=True)
@@ -190,6 +200,17 @@ class RescoreRun(models.Model):
     @property
     def changed(self) -> int:
         return self.raised + self.reduced + self.closed + self.reopened
+
+    @property
+    def last_failure(self) -> FailureView | None:
+        """Why the run is stopped now, if it is."""
+        stopped = failures_of(self.failures).open
+        return stopped[0] if stopped else None
+
+    @property
+    def exposure_applied(self) -> Decimal:
+        """The open exposure at the start plus what the decisions written changed."""
+        return self.exposure_before + self.exposure_change
 
     @property
     def progress_pct(self) -> int:

@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
 from config import db
-from decisions import policy
+from decisions import failures, policy
 from decisions.models import LimitDecision, Policy, RescoreRequest, RescoreRun, RunChunk
 from decisions.services import (
     Change,
@@ -217,11 +217,12 @@ def rescore_requested_batch(*, limit: int) -> Run | None:
         # Between cycles: bad news cuts at once; raises wait for the nightly run.
         result, slot = score_with_rollout(compiled, other, run.rollout_share, data, cycle=False)
         scored = timezone.now()
-        skipped, held = _apply(run, _arrays(data, result, slot))
+        applied = _apply(run, _arrays(data, result, slot))
         active_before = data.status == policy.STATUS_CODES["active"]
         Run.objects.filter(pk=run.pk).update(
             **_tally(result), state=State.DONE, accounts_total=len(data.ids),
-            accounts_done=len(data.ids), skipped=skipped, held_cuts=held,
+            accounts_done=len(data.ids), skipped=applied.skipped, held_cuts=applied.held,
+            decisions_written=applied.written, exposure_change=applied.exposure_change,
             by_policy=_slot_counts(result, slot, _versions(run)),
             exposure_before=Decimal(int(data.limit[active_before].sum())) / 100,
             compute_finished_at=scored, finished_at=timezone.now(),
@@ -599,29 +600,40 @@ def run_apply_chunk(*, run_id: int, index: int) -> bool:
         run = Run.objects.select_related("policy", "candidate").get(pk=run_id)
         if run.state != State.APPLYING:
             return False
-        skipped, held = _apply(run, chunk_arrays(bytes(chunk.result)))
+        applied = _apply(run, chunk_arrays(bytes(chunk.result)))
         chunk.state = RunChunk.State.APPLIED
         chunk.applied_at = timezone.now()
         chunk.result = None
         chunk.save(update_fields=["state", "applied_at", "result"])
-        if skipped or held:
-            Run.objects.filter(pk=run_id).update(
-                skipped=F("skipped") + skipped, held_cuts=F("held_cuts") + held
-            )
+        Run.objects.filter(pk=run_id).update(
+            skipped=F("skipped") + applied.skipped,
+            held_cuts=F("held_cuts") + applied.held,
+            decisions_written=F("decisions_written") + applied.written,
+            exposure_change=F("exposure_change") + applied.exposure_change,
+        )
     _finish_apply_if_ready(run_id)
     return True
 
 
-def _apply(run: Run, data: dict[str, np.ndarray]) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Applied:
+    """What applying a scored chunk wrote."""
+
+    written: int
+    exposure_change: Decimal  # of the open lines, by the decisions written
+    skipped: int  # accounts a person changed meanwhile
+    held: int  # cuts held back by the kill switch
+
+
+def _apply(run: Run, data: dict[str, np.ndarray]) -> Applied:
     """Write the decisions of a scored chunk through the one decision writer, and the
-    new scores of the accounts whose limit stays. Returns (accounts skipped because
-    a person changed them meanwhile, cuts held back by the kill switch)."""
+    new scores of the accounts whose limit stays."""
     rules = policy.parse_policy(run.policy.rules)
     versions = [run.policy] + ([run.candidate] if run.candidate else [])
     band_names = [band.name for version in versions
                   for band in policy.parse_policy(version.rules).bands]  # fmt: skip
     paused = reductions_paused()
-    changes, held = [], 0
+    changes, rows, held = [], [], 0
     for position, row in enumerate(data["moved"]):
         account_id = int(data["ids"][row])
         action = policy.ACTIONS[int(data["action"][row])]
@@ -650,6 +662,7 @@ def _apply(run: Run, data: dict[str, np.ndarray]) -> tuple[int, int]:
             good_cycles=int(data["good_cycles"][row]),
             idempotency_key=f"run:{run.pk}:{account_id}",
         ))  # fmt: skip
+        rows.append(row)
     rescored = _rescored(data)
     # Lock every account this writes, in id order, before writing any: a signal
     # re-score and a run chunk may share accounts, and each writes limits and
@@ -658,7 +671,24 @@ def _apply(run: Run, data: dict[str, np.ndarray]) -> tuple[int, int]:
     written = decisions_write(changes, cooldown_days=rules.cooldown_days)
     _update_scores(data, band_names, rescored,
                    skip=set(written.skipped) | {c.account_id for c in changes})  # fmt: skip
-    return len(written.skipped), held
+    done = np.asarray([r for r, c in zip(rows, changes, strict=True)
+                       if c.account_id not in set(written.skipped)], dtype=np.int64)  # fmt: skip
+    return Applied(
+        written=written.written,
+        exposure_change=_exposure_change(data, done),
+        skipped=len(written.skipped),
+        held=held,
+    )
+
+
+def _exposure_change(data: dict[str, np.ndarray], rows: np.ndarray) -> Decimal:
+    """How much these rows' decisions add to (or remove from) the open lines."""
+    if not len(rows):
+        return Decimal("0.00")
+    active = policy.STATUS_CODES["active"]
+    before = np.where(data["old_status"][rows] == active, data["old_limit"][rows], 0)
+    after = np.where(data["new_status"][rows] == active, data["new_limit"][rows], 0)
+    return Decimal(int(after.astype(np.int64).sum() - before.astype(np.int64).sum())) / 100
 
 
 def _rescored(data: dict[str, np.ndarray]) -> np.ndarray:
@@ -732,12 +762,54 @@ def _finish_apply_if_ready(run_id: int) -> None:
 # --------------------------------------------------------------------------
 
 
-def run_fail(*, run_id: int, error: str) -> None:
-    """Mark a run failed with what went wrong; applied chunks stay (each was whole)."""
+def run_fail(*, run_id: int, error: BaseException, phase: str, chunk: int | None) -> None:
+    """Mark a run failed with what went wrong. Applied chunks stay (each was whole);
+    run_retry redoes the others."""
+    record = failures.failure_record(error, phase=phase, chunk=chunk, at=timezone.now())
     with transaction.atomic(durable=True):
-        Run.objects.filter(pk=run_id).exclude(state__in=[State.DONE, State.REVERTED]).update(
-            state=State.FAILED, error=error[:4000], finished_at=timezone.now()
-        )
+        moving = [State.QUEUED, State.COMPUTING, State.APPLYING, State.FAILED]
+        run = Run.objects.select_for_update().filter(pk=run_id, state__in=moving).first()
+        if run is None:
+            return  # finished, discarded or reverted meanwhile: nothing to mark
+        run.failures = [*run.failures, record]
+        if run.state != State.FAILED:
+            run.state, run.finished_at = State.FAILED, timezone.now()
+            run.error = (
+                f"chunk {chunk}: {record['error']}" if chunk is not None else record["error"]
+            )
+        run.save(update_fields=["failures", "state", "finished_at", "error"])
+
+
+def run_retry(*, run_id: int, actor: Any) -> Run:
+    """Take up a failed run where it stopped: the chunks it had not scored are scored,
+    those it had not applied are applied; what was applied stays as it is."""
+    if not actor.has_perm("accounts.start_rescore"):
+        raise DecisionError(_("Your role cannot retry a re-scoring run."))
+    with transaction.atomic(durable=True):
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.state != State.FAILED:
+            raise DecisionError(_("Only a failed run can be retried."))
+        chunks = dict(run.chunks.values_list("index", "state"))
+        pending = [index for index, state in chunks.items() if state == RunChunk.State.PENDING]
+        computed = [index for index, state in chunks.items() if state == RunChunk.State.COMPUTED]
+        now = timezone.now()
+        run.failures = failures.mark_retried(run.failures, by=actor.username, at=now)
+        run.error, run.finished_at = "", None
+        if pending or run.apply_started_at is None:
+            # Stopped while scoring: score what is left; the breaker looks at the whole.
+            run.state = State.COMPUTING if run.compute_started_at else State.QUEUED
+            for index in pending:
+                _enqueue("compute_chunk", run.pk, index)
+        else:
+            run.state = State.APPLYING
+            for index in computed:
+                _enqueue("apply_chunk", run.pk, index)
+        run.save(update_fields=["failures", "error", "finished_at", "state"])
+    # Nothing left to queue (it stopped between two phases): move it on here.
+    _finish_compute_if_ready(run_id)
+    _finish_apply_if_ready(run_id)
+    run.refresh_from_db()
+    return run
 
 
 def run_resume(*, run_id: int) -> int:

@@ -202,6 +202,37 @@ def run_preview(run: RescoreRun, *, top: int = 10) -> RunPreview:
     return RunPreview(actions=actions, largest_cuts=largest)
 
 
+@dataclass(frozen=True)
+class RunStop:
+    """Where a failed run stopped, and what it had written by then."""
+
+    phase: str  # "compute" (nothing applied) or "apply"
+    chunks_total: int
+    chunks_applied: int
+    chunks_left: int  # what Retry takes up
+    written: list[tuple[Any, int]]  # (action label, decisions) written before it stopped
+
+
+def run_stop(run: RescoreRun) -> RunStop:
+    states = dict(run.chunks.values_list("state").annotate(n=Count("id")).order_by())
+    applied = states.get("applied", 0)
+    apply_phase = run.apply_started_at is not None and not states.get("pending")
+    labels = dict(LimitDecision.Action.choices)
+    written = (
+        LimitDecision.objects.filter(run=run)
+        .values_list("action")
+        .annotate(n=Count("id"))
+        .order_by("action")
+    )
+    return RunStop(
+        phase="apply" if apply_phase else "compute",
+        chunks_total=run.chunks_total,
+        chunks_applied=applied,
+        chunks_left=states.get("computed" if apply_phase else "pending", 0),
+        written=[(labels.get(action, action), n) for action, n in written],
+    )
+
+
 def recent_runs(*, signals: bool = False, limit: int = 50) -> list[RescoreRun]:
     """The latest runs: with `signals`, the batches of signal re-scores; without, the
     others (portfolio runs and single-account re-scores)."""

@@ -24,23 +24,25 @@ def record_heartbeat(self, source: str, requested_at: str | None = None) -> int:
     return beat.pk
 
 
-def _failing_run_is_recorded(step: Callable[..., bool], run_id: int, index: int) -> bool:
+def _failing_run_is_recorded(
+    step: Callable[..., bool], run_id: int, index: int, phase: str
+) -> bool:
     try:
         return step(run_id=run_id, index=index)
     except Exception as error:
         # A bug or bad data must show on the run, not leave it "computing" forever.
-        runs.run_fail(run_id=run_id, error=f"chunk {index}: {type(error).__name__}: {error}")
+        runs.run_fail(run_id=run_id, error=error, phase=phase, chunk=index)
         raise
 
 
 @shared_task
 def compute_chunk(run_id: int, index: int) -> bool:
-    return _failing_run_is_recorded(runs.run_compute_chunk, run_id, index)
+    return _failing_run_is_recorded(runs.run_compute_chunk, run_id, index, "compute")
 
 
 @shared_task
 def apply_chunk(run_id: int, index: int) -> bool:
-    return _failing_run_is_recorded(runs.run_apply_chunk, run_id, index)
+    return _failing_run_is_recorded(runs.run_apply_chunk, run_id, index, "apply")
 
 
 @shared_task

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
-from decisions import charts, selectors
+from decisions import charts, failures, selectors
 from decisions import runs as run_services
 from decisions.models import RescoreRun
 from decisions.services import DecisionError
@@ -75,6 +75,15 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return _render_run(request, _run_or_404(run_id))
 
 
+def _progress_context(run: RescoreRun) -> dict[str, Any]:
+    failed = run.state == RescoreRun.State.FAILED
+    return {
+        "run": run,
+        "failures": failures.failures_of(run.failures),
+        "stop": selectors.run_stop(run) if failed else None,
+    }
+
+
 def _render_run(
     request: HttpRequest, run: RescoreRun, revert_form: RevertForm | None = None
 ) -> HttpResponse:
@@ -82,7 +91,7 @@ def _render_run(
     return render(
         request,
         "decisions/run.html",
-        {"run": run, "preview": preview, "revert_form": revert_form or RevertForm()},
+        {**_progress_context(run), "preview": preview, "revert_form": revert_form or RevertForm()},
     )
 
 
@@ -91,7 +100,24 @@ def _render_run(
 @permission_required("accounts.open_runs", raise_exception=True)
 def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
     """The live part of the run page, polled by HTMX while the run moves."""
-    return render(request, "decisions/run.html#progress", {"run": _run_or_404(run_id)})
+    return render(request, "decisions/run.html#progress", _progress_context(_run_or_404(run_id)))
+
+
+@require_POST
+@login_required
+@permission_required("accounts.start_rescore", raise_exception=True)
+def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Take up a failed run where it stopped; what it applied stays."""
+    run = _run_or_404(run_id)
+    try:
+        run_services.run_retry(run_id=run.pk, actor=request.user)
+    except DecisionError as error:
+        messages.error(request, str(error))
+    except (KombuOperationalError, RedisError):
+        messages.error(request, str(QUEUE_DOWN))
+    else:
+        messages.success(request, _("Retrying: the run goes on from where it stopped."))
+    return redirect("decisions:run", run_id=run.pk)
 
 
 @require_POST

@@ -62,6 +62,7 @@ class Simulation(models.Model):
     accounts_done = models.PositiveIntegerField(default=0)
     results = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    failures = models.JSONField(default=list, blank=True)  # as RescoreRun.failures
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from accounts.models import Account
-from decisions import policy
+from decisions import failures, policy
 from decisions.models import Policy
 from policies import impact
 from policies.models import KillSwitch, PolicyEvent, Simulation
@@ -145,6 +145,8 @@ class SimulationView:
     active: VersionImpact | None
     movers: list[Mover]
     reason_shift: list[tuple[str, int, int]]  # code, active, draft
+    failures: failures.Failures
+    chunks_left: int  # not scored yet: what Retry takes up when it failed
 
     @property
     def both(self) -> list[VersionImpact]:
@@ -196,6 +198,8 @@ def simulation_view(simulation: Simulation) -> SimulationView:
         active=_impact(simulation.base.version, active, simulation.base.rules) if active else None,
         movers=movers,
         reason_shift=shift,
+        failures=failures.failures_of(simulation.failures),
+        chunks_left=simulation.chunks_total - simulation.chunks_done,
     )
 
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from accounts.models import Account
-from decisions import policy
+from decisions import failures, policy
 from decisions.models import Policy
 from decisions.runs import id_ranges, load_chunk, score_chunk
 from policies import impact
@@ -387,7 +387,47 @@ def _finish_simulation_if_ready(simulation_id: int) -> None:
         simulation.chunks.update(summary={})
 
 
-def simulation_fail(*, simulation_id: int, error: str) -> None:
-    Simulation.objects.filter(pk=simulation_id).exclude(state=Simulation.State.DONE).update(
-        state=Simulation.State.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+def simulation_fail(*, simulation_id: int, error: BaseException, chunk: int) -> None:
+    """Mark a simulation failed with what went wrong; simulation_retry scores the rest."""
+    record = failures.failure_record(error, phase="compute", chunk=chunk, at=timezone.now())
+    with transaction.atomic(durable=True):
+        simulation = (
+            Simulation.objects.select_for_update()
+            .filter(pk=simulation_id)
+            .exclude(state=Simulation.State.DONE)
+            .first()
+        )
+        if simulation is None:
+            return
+        simulation.failures = [*simulation.failures, record]
+        if simulation.state != Simulation.State.FAILED:
+            simulation.state, simulation.finished_at = Simulation.State.FAILED, timezone.now()
+            simulation.error = f"chunk {chunk}: {record['error']}"
+        simulation.save(update_fields=["failures", "state", "finished_at", "error"])
+
+
+def simulation_retry(*, simulation_id: int, actor: Any) -> Simulation:
+    """Score the chunks a failed simulation had not scored; the others are kept."""
+    _require(actor, "accounts.edit_policy", _("Your role cannot simulate policy versions."))
+    with transaction.atomic(durable=True):
+        simulation = Simulation.objects.select_for_update().filter(pk=simulation_id).first()
+        if simulation is None or simulation.state != Simulation.State.FAILED:
+            raise PolicyAdminError(_("Only a failed simulation can be retried."))
+        pending = list(
+            simulation.chunks.filter(state=SimulationChunk.State.PENDING).values_list(
+                "index", flat=True
+            )
+        )
+        simulation.failures = failures.mark_retried(
+            simulation.failures, by=actor.username, at=timezone.now()
+        )
+        simulation.state = Simulation.State.RUNNING
+        simulation.error, simulation.finished_at = "", None
+        simulation.save(update_fields=["failures", "state", "error", "finished_at"])
+        from policies import tasks
+
+        for index in pending:
+            tasks.simulate_chunk.delay_on_commit(simulation.pk, index)  # type: ignore[attr-defined]
+    _finish_simulation_if_ready(simulation_id)
+    simulation.refresh_from_db()
+    return simulation

@@ -13,7 +13,5 @@ def simulate_chunk(simulation_id: int, index: int) -> bool:
         return services.simulation_compute_chunk(simulation_id=simulation_id, index=index)
     except Exception as error:
         # A failure shows on the simulation instead of leaving it running forever.
-        services.simulation_fail(
-            simulation_id=simulation_id, error=f"chunk {index}: {type(error).__name__}: {error}"
-        )
+        services.simulation_fail(simulation_id=simulation_id, error=error, chunk=index)
         raise

@@ -11,6 +11,11 @@ urlpatterns = [
     path("v<int:version>/edit/", views.draft_save, name="save"),
     path("v<int:version>/simulate/", views.simulate, name="simulate"),
     path("v<int:version>/simulation/", views.simulation_panel, name="simulation"),
+    path(
+        "v<int:version>/simulations/<int:simulation_id>/retry/",
+        views.simulation_retry,
+        name="simulation_retry",
+    ),
     path("v<int:version>/submit/", views.submit, name="submit"),
     path("v<int:version>/review/", views.review, name="review"),
 ]

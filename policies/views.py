@@ -102,6 +102,23 @@ def simulate(request: HttpRequest, version: int) -> HttpResponse:
     return redirect("policies:version", version=version)
 
 
+@require_POST
+@login_required
+@permission_required("accounts.edit_policy", raise_exception=True)
+def simulation_retry(request: HttpRequest, version: int, simulation_id: int) -> HttpResponse:
+    """Score the chunks a failed simulation had not scored; the others are kept."""
+    found = _version_or_404(version)
+    if not found.simulations.filter(pk=simulation_id).exists():
+        raise Http404("No such simulation of this version.")
+    try:
+        services.simulation_retry(simulation_id=simulation_id, actor=request.user)
+    except services.PolicyAdminError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Retrying the simulation from where it stopped."))
+    return redirect("policies:version", version=version)
+
+
 @require_GET
 @login_required
 @permission_required("accounts.open_policy", raise_exception=True)

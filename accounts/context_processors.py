@@ -7,6 +7,10 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import ROLE_LABELS
+from config import text
+
+# The length limits of free text (config/text.py), as `maxlength` in the pages' inputs.
+TEXT_MAX = {"reason": text.REASON_MAX, "justification": text.JUSTIFICATION_MAX}
 
 # (url name, label, permission that opens it)
 NAVIGATION = [
@@ -24,7 +28,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     """The navigation entries this user's role may open, and the user's roles."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": [], "user_roles": []}
+        return {"nav_items": [], "user_roles": [], "text_max": TEXT_MAX}
     items = []
     for url_name, label, permission in NAVIGATION:
         if user.has_perm(permission):
@@ -39,4 +43,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     roles = [ROLE_LABELS.get(name, name) for name in user.groups.values_list("name", flat=True)]
     from policies.selectors import kill_switch_banner
 
-    return {"nav_items": items, "user_roles": roles, "kill_switch": kill_switch_banner()}
+    return {
+        "nav_items": items,
+        "user_roles": roles,
+        "kill_switch": kill_switch_banner(),
+        "text_max": TEXT_MAX,
+    }

@@ -3,11 +3,15 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from config.text import JUSTIFICATION_MAX
+
 
 class OverrideForm(forms.Form):
     new_limit = forms.CharField(label=_("New limit"), max_length=20)
     justification = forms.CharField(
-        label=_("Justification"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000
+        label=_("Justification"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=JUSTIFICATION_MAX,
     )
     # The account version the person saw: a newer one means someone else acted.
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
@@ -15,7 +19,9 @@ class OverrideForm(forms.Form):
 
 class FreezeForm(forms.Form):
     justification = forms.CharField(
-        label=_("Justification"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+        label=_("Justification"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=JUSTIFICATION_MAX,
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
@@ -74,5 +80,5 @@ class AccountFilterForm(forms.Form):
 
 class NoteForm(forms.Form):
     text = forms.CharField(
-        label=_("New note"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+        label=_("New note"), widget=forms.Textarea(attrs={"rows": 2}), max_length=JUSTIFICATION_MAX
     )

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from accounts import demo, roles, selectors
 from accounts.models import Account, AccountNote, AccountSignals, PersonalDataReveal
 from config import db
+from config.text import JUSTIFICATION_MAX, too_long
 
 COPY_CHUNK = 50_000
 DEMO_PASSWORD = "limitdesk-demo"  # noqa: S105 - printed by `make run`; demo data only
@@ -204,8 +205,8 @@ def account_note_add(*, account: Account, author: Any, text: str) -> AccountNote
     text = (text or "").strip()
     if len(text) < 3:
         raise NoteError(_("Write the note (at least 3 characters)."))
-    if len(text) > 2000:
-        raise NoteError(_("A note has at most 2,000 characters."))
+    if problem := too_long(text, JUSTIFICATION_MAX):
+        raise NoteError(problem)
     return AccountNote.objects.create(account=account, author=author, text=text)
 
 

@@ -24,6 +24,7 @@ from ninja.security import HttpBearer
 from api import selectors, services
 from api.models import ApiKey
 from appeals import services as appeal_services
+from config.text import STATEMENT_MAX
 
 MAX_EVENTS = 500
 REFERENCE = r"^[A-Za-z0-9-]{1,32}$"  # account references, e.g. LD-CASE-A, LD00012345
@@ -247,7 +248,7 @@ class AppealIn(Schema):
         description="The in-app help centre or a written limit-adjustment application."
     )
     category: Literal["reason", "misjudged", "evidence", "closure"]
-    statement: str = Field(min_length=5, max_length=5000, pattern=r"^[^\x00]*$")
+    statement: str = Field(min_length=5, max_length=STATEMENT_MAX, pattern=r"^[^\x00]*$")
     requested_limit: str | None = Field(None, pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
 
 

@@ -16,6 +16,7 @@ from accounts.models import Account, AccountSignals
 from accounts.signal_spec import SIGNALS_BY_NAME, SQL_TYPES, range_problems
 from api import signals as signal_values
 from api.models import ApiCall, ApiKey, SignalEvent
+from config.text import NAME_MAX, too_long
 from decisions.runs import rescore_accounts_request
 from decisions.services import update_from_rows
 
@@ -38,6 +39,8 @@ def api_key_create(*, name: str, scopes: list[str], actor: Any) -> tuple[ApiKey,
     name = (name or "").strip()
     if not name:
         raise ApiKeyError(_("Name the integration."))
+    if problem := too_long(name, NAME_MAX):
+        raise ApiKeyError(problem)
     unknown = set(scopes) - set(ApiKey.Scope.values)
     if not scopes or unknown:
         raise ApiKeyError(

@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from appeals.models import Appeal
+from config.text import JUSTIFICATION_MAX, STATEMENT_MAX
 
 
 class QueueFilterForm(forms.Form):
@@ -40,7 +41,7 @@ class IntakeForm(forms.Form):
     decision = forms.IntegerField(widget=forms.HiddenInput, required=False)
     statement = forms.CharField(
         label=_("What the customer says"), widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=5000,
+        max_length=STATEMENT_MAX,
     )  # fmt: skip
     requested_limit = forms.CharField(label=_("Requested limit (optional)"), required=False,
                                       max_length=20)  # fmt: skip
@@ -51,7 +52,7 @@ class IntakeForm(forms.Form):
 
 class NoteForm(forms.Form):
     note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}),
-                           max_length=2000, required=False)  # fmt: skip
+                           max_length=JUSTIFICATION_MAX, required=False)  # fmt: skip
 
 
 class DecideForm(forms.Form):
@@ -62,7 +63,7 @@ class DecideForm(forms.Form):
                             max_length=20)  # fmt: skip
     justification = forms.CharField(
         label=_("Reason for the outcome"), widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
+        max_length=JUSTIFICATION_MAX,
     )  # fmt: skip
     # Re-evaluation: what the evidence verifies (checked by the service).
     verified_monthly_income = forms.CharField(

@@ -25,6 +25,7 @@ from accounts.models import Account, AccountSignals
 from accounts.services import scoring_inputs
 from appeals import evidence, reevaluation, selectors, states
 from appeals.models import Appeal, AppealEvent, Evidence, SlaTarget
+from config.text import JUSTIFICATION_MAX, STATEMENT_MAX, too_long
 from decisions.models import LimitDecision
 from decisions.services import Change, DecisionError, decision_record, parse_amount
 
@@ -106,6 +107,8 @@ def appeal_intake(
     statement = (statement or "").strip()
     if len(statement) < 5:
         raise AppealError(_("Write down what the customer says (at least 5 characters)."))
+    if problem := too_long(statement, STATEMENT_MAX):
+        raise AppealError(problem)
     if channel not in Appeal.Channel.values:
         raise AppealError(_("Choose how the appeal came in."))
     if category not in Appeal.Category.values:
@@ -194,50 +197,64 @@ def appeal_assign(*, appeal_id: int, assignee: Any, lead: Any) -> Appeal:
     return appeal
 
 
+def _note(note: str | None, *, minimum: int = 0, too_short: str = "") -> str:
+    """A note or justification as written, stripped; refused when too short or long."""
+    text = (note or "").strip()
+    if len(text) < minimum:
+        raise AppealError(too_short)
+    if problem := too_long(text, JUSTIFICATION_MAX):
+        raise AppealError(problem)
+    return text
+
+
 def appeal_request_info(*, appeal_id: int, actor: Any, note: str) -> Appeal:
     """Ask the customer for information: the SLA clock stops until they reply."""
     _require(actor, "accounts.work_appeals", _("Your role cannot work appeals."))
-    if len((note or "").strip()) < 5:
-        raise AppealError(_("Write what the customer should send (at least 5 characters)."))
+    text = _note(
+        note, minimum=5, too_short=_("Write what the customer should send (at least 5 characters).")
+    )
     with transaction.atomic():
         appeal = _locked(appeal_id)
         _require_owner(appeal, actor)
         appeal.sla_paused_at = timezone.now()
-        _move(appeal, "request_info", actor, note.strip())
+        _move(appeal, "request_info", actor, text)
     return appeal
 
 
 def appeal_customer_replied(*, appeal_id: int, actor: Any, note: str = "") -> Appeal:
     """The customer answered: back in review, the SLA due time moved on by the pause."""
     _require(actor, "accounts.work_appeals", _("Your role cannot work appeals."))
+    text = _note(note)
     with transaction.atomic():
         appeal = _locked(appeal_id)
         _require_owner(appeal, actor)
         if appeal.sla_paused_at is not None:
             appeal.sla_due += timezone.now() - appeal.sla_paused_at
             appeal.sla_paused_at = None
-        _move(appeal, "customer_replied", actor, (note or "").strip())
+        _move(appeal, "customer_replied", actor, text)
     return appeal
 
 
 def appeal_escalate(*, appeal_id: int, actor: Any, note: str) -> Appeal:
     _require(actor, "accounts.work_appeals", _("Your role cannot work appeals."))
-    if len((note or "").strip()) < 5:
-        raise AppealError(_("Write why the appeal goes to a lead (at least 5 characters)."))
+    text = _note(
+        note, minimum=5, too_short=_("Write why the appeal goes to a lead (at least 5 characters).")
+    )
     with transaction.atomic():
         appeal = _locked(appeal_id)
         _require_owner(appeal, actor)
         appeal.escalated = True
-        _move(appeal, "escalate", actor, note.strip())
+        _move(appeal, "escalate", actor, text)
     return appeal
 
 
 def appeal_withdraw(*, appeal_id: int, actor: Any, note: str = "") -> Appeal:
     _require(actor, "accounts.work_appeals", _("Your role cannot work appeals."))
+    text = _note(note)
     with transaction.atomic():
         appeal = _locked(appeal_id)
         appeal.sla_paused_at = None
-        _move(appeal, "withdraw", actor, (note or "").strip())
+        _move(appeal, "withdraw", actor, text)
     return appeal
 
 
@@ -306,9 +323,11 @@ def appeal_decide(
     provident_fund, assets); the account is scored again with it and the policy
     gives the limit (see `appeals.reevaluation`)."""
     _require(actor, "accounts.work_appeals", _("Your role cannot work appeals."))
-    text = (justification or "").strip()
-    if len(text) < 10:
-        raise AppealError(_("Write the reason for the outcome (at least 10 characters)."))
+    text = _note(
+        justification,
+        minimum=10,
+        too_short=_("Write the reason for the outcome (at least 10 characters)."),
+    )
     is_lead = actor.has_perm("accounts.lead_appeals")
     with transaction.atomic():
         appeal = _locked(appeal_id)
@@ -439,13 +458,14 @@ def appeal_outcome_approve(*, appeal_id: int, lead: Any) -> DecideResult:
 
 def appeal_outcome_reject(*, appeal_id: int, lead: Any, note: str) -> Appeal:
     _require(lead, "accounts.lead_appeals", _("Only an appeal lead can reject an outcome."))
+    text = _note(note)
     with transaction.atomic():
         appeal = _locked(appeal_id)
         if not appeal.outcome_pending:
             raise AppealError(_("No outcome of this appeal waits for approval."))
         appeal.outcome, appeal.outcome_limit, appeal.outcome_pending = "", None, False
         appeal.save()
-        _event(appeal, "outcome_rejected", lead, (note or "").strip())
+        _event(appeal, "outcome_rejected", lead, text)
     return appeal
 
 

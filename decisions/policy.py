@@ -34,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 from django.utils.translation import gettext as _
 
+from config.text import REASON_MAX, too_long
+
 SCORECARD_VERSION = "sc-1"
 BASE_SCORE = 650
 MIN_SCORE, MAX_SCORE = 350, 950
@@ -358,6 +360,8 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
     rationale = str(data.get("overlay_rationale") or "").strip()
     if not rationale:
         errors["overlay_rationale"] = _("a written rationale is required")
+    elif problem := too_long(rationale, REASON_MAX):
+        errors["overlay_rationale"] = problem
     if errors:
         raise PolicyError(errors)
     return PolicyRules(

@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
 from config import db
+from config.text import JUSTIFICATION_MAX, too_long
 from decisions import failures, policy
 from decisions.models import LimitDecision, Policy, RescoreRequest, RescoreRun, RunChunk
 from decisions.services import (
@@ -855,6 +856,8 @@ def _revert_text(run: Run, actor: Any, justification: str) -> str:
     text = (justification or "").strip()
     if len(text) < 10:
         raise DecisionError(_("Write why the run is reverted (at least 10 characters)."))
+    if problem := too_long(text, JUSTIFICATION_MAX):
+        raise DecisionError(problem)
     if run.state not in {State.DONE, State.REVERTING}:
         raise DecisionError(_("Only a finished run can be reverted."))
     return text

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.models import Account, PersonalDataReveal
-from accounts.selectors import users_with_permission
+from accounts.selectors import portfolio_figures, users_with_permission
 from accounts.signal_spec import SIGNALS_BY_NAME
 from config import db
 from decisions import chain, policy
@@ -230,6 +230,46 @@ def run_stop(run: RescoreRun) -> RunStop:
         chunks_applied=applied,
         chunks_left=states.get("computed" if apply_phase else "pending", 0),
         written=[(labels.get(action, action), n) for action, n in written],
+    )
+
+
+@dataclass(frozen=True)
+class PortfolioRunPlan:
+    """What a whole-portfolio run started now would do, for its confirmation."""
+
+    accounts: int
+    active_accounts: int
+    exposure: Decimal
+    policy: Policy
+    candidate: Policy | None
+    breaker_accounts_pct: Decimal
+    breaker_exposure_pct: Decimal
+    reductions_paused: bool
+    busy: RescoreRun | None  # a portfolio run already under way: no second one
+
+
+def portfolio_run_plan() -> PortfolioRunPlan:
+    from policies.selectors import reductions_paused
+
+    figures = portfolio_figures()
+    active = Policy.objects.get(state=Policy.State.ACTIVE)
+    rules = policy.parse_policy(active.rules)
+    moving = [RescoreRun.State.QUEUED, RescoreRun.State.COMPUTING, RescoreRun.State.APPLYING]
+    busy = (
+        RescoreRun.objects.filter(account__isnull=True, state__in=moving)
+        .order_by("-created_at")
+        .first()
+    )
+    return PortfolioRunPlan(
+        accounts=figures.accounts,
+        active_accounts=figures.by_status.get(Account.Status.ACTIVE, 0),
+        exposure=figures.exposure,
+        policy=active,
+        candidate=Policy.objects.filter(state=Policy.State.ROLLOUT).first(),
+        breaker_accounts_pct=rules.breaker_max_accounts_cut_pct,
+        breaker_exposure_pct=rules.breaker_max_exposure_cut_pct,
+        reductions_paused=reductions_paused(),
+        busy=busy,
     )
 
 

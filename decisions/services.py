@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from config import db
+from config.text import JUSTIFICATION_MAX, too_long
 from decisions import chain, policy
 from decisions.models import LimitDecision, OverrideRequest, Policy, WorkerHeartbeat
 
@@ -297,6 +298,8 @@ def _require_justification(text: str) -> str:
         raise DecisionError(
             _("Write a justification of at least 10 characters: it stays in the audit trail.")
         )
+    if problem := too_long(text, JUSTIFICATION_MAX):
+        raise DecisionError(problem)
     return text
 
 

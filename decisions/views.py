@@ -11,10 +11,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
+from config.text import JUSTIFICATION_MAX
 from decisions import charts, failures, selectors
 from decisions import runs as run_services
 from decisions.models import RescoreRun
@@ -40,7 +41,7 @@ class RevertForm(forms.Form):
     justification = forms.CharField(
         label=gettext_lazy("Why is this run reverted?"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
+        max_length=JUSTIFICATION_MAX,
     )
     confirm = forms.BooleanField(
         label=gettext_lazy(
@@ -120,20 +121,25 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     return redirect("decisions:run", run_id=run.pk)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 @permission_required("accounts.start_rescore", raise_exception=True)
 def run_start(request: HttpRequest) -> HttpResponse:
-    try:
-        run = run_services.run_start(trigger="button", started_by=request.user)
-    except DecisionError as error:
-        messages.error(request, str(error))
-        return redirect("decisions:runs")
-    except (KombuOperationalError, RedisError):
-        messages.error(request, str(QUEUE_DOWN))
-        return redirect("decisions:runs")
-    messages.success(request, _("Run #%(run)s started.") % {"run": run.pk})
-    return redirect("decisions:run", run_id=run.pk)
+    """A whole-portfolio run, once the person has read what it will do and confirmed."""
+    if request.method == "POST":
+        if request.POST.get("confirm") != "1":
+            messages.error(request, _("Confirm the run on this page to start it."))
+        else:
+            try:
+                run = run_services.run_start(trigger="button", started_by=request.user)
+            except DecisionError as error:
+                messages.error(request, str(error))
+            except (KombuOperationalError, RedisError):
+                messages.error(request, str(QUEUE_DOWN))
+            else:
+                messages.success(request, _("Run #%(run)s started.") % {"run": run.pk})
+                return redirect("decisions:run", run_id=run.pk)
+    return render(request, "decisions/run_start.html", {"plan": selectors.portfolio_run_plan()})
 
 
 @require_POST

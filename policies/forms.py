@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from config.text import RATIONALE_MAX, REASON_MAX
 from decisions import policy
 from decisions.selectors import RULE_LABELS
 
@@ -28,13 +29,15 @@ class DraftForm(forms.Form):
     rationale = forms.CharField(
         label=_("Rationale: why the thresholds change"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=4000,
+        max_length=RATIONALE_MAX,
         required=False,
     )  # fmt: skip  (the service checks it, with the thresholds, so all show at once)
     close_on_public_record = forms.BooleanField(
         label=RULE_LABELS["close_on_public_record"], required=False
     )
-    overlay_rationale = forms.CharField(label=RULE_LABELS["overlay_rationale"], max_length=500)
+    overlay_rationale = forms.CharField(
+        label=RULE_LABELS["overlay_rationale"], max_length=REASON_MAX
+    )
 
     def __init__(self, *args: Any, bands: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

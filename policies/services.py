@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from accounts.models import Account
+from config.text import JUSTIFICATION_MAX, RATIONALE_MAX, REASON_MAX, too_long
 from decisions import failures, policy
 from decisions.models import Policy
 from decisions.runs import id_ranges, load_chunk, score_chunk
@@ -46,6 +47,27 @@ def _event(
     PolicyEvent.objects.create(
         policy=policy_obj, action=action, actor=actor, share=share, comment=comment
     )
+
+
+def _comment(comment: str | None, too_short: str) -> str:
+    """A reviewer's comment for the author: 5 characters at least."""
+    text = (comment or "").strip()
+    if len(text) < 5:
+        raise PolicyAdminError(too_short)
+    if problem := too_long(text, JUSTIFICATION_MAX):
+        raise PolicyAdminError(problem)
+    return text
+
+
+def _reason(reason: str | None, too_short: str) -> str:
+    """A one-line why, shown back to others (the kill switch's on every page): 10 to
+    REASON_MAX characters."""
+    text = (reason or "").strip()
+    if len(text) < 10:
+        raise PolicyAdminError(too_short)
+    if problem := too_long(text, REASON_MAX):
+        raise PolicyAdminError(problem)
+    return text
 
 
 def _locked(version: int) -> Policy:
@@ -94,6 +116,8 @@ def policy_draft_update(
         parsed = None
     if len(text) < 10:
         errors["rationale"] = _("write why the thresholds change (at least 10 characters)")
+    elif problem := too_long(text, RATIONALE_MAX):
+        errors["rationale"] = problem
     if errors:
         raise PolicyAdminError(_("The draft was not saved; see the thresholds marked."), errors)
     assert parsed is not None
@@ -169,9 +193,7 @@ def policy_approve(*, version: int, approver: Any, comment: str, share: Any) -> 
     """A second policy admin approves: for every account (100%) or a staged share."""
     _require(approver, "accounts.approve_policy", _("Your role cannot approve policy versions."))
     value = _parse_share(share)
-    note = (comment or "").strip()
-    if len(note) < 5:
-        raise PolicyAdminError(_("Write a comment for the author (at least 5 characters)."))
+    note = _comment(comment, _("Write a comment for the author (at least 5 characters)."))
     with transaction.atomic(durable=True):
         pending = _locked(version)
         if pending.state != State.PENDING:
@@ -198,9 +220,7 @@ def policy_approve(*, version: int, approver: Any, comment: str, share: Any) -> 
 def policy_reject(*, version: int, approver: Any, comment: str) -> Policy:
     """Send a version back to its author as a draft, with the reason."""
     _require(approver, "accounts.approve_policy", _("Your role cannot review policy versions."))
-    note = (comment or "").strip()
-    if len(note) < 5:
-        raise PolicyAdminError(_("Write why the version goes back (at least 5 characters)."))
+    note = _comment(comment, _("Write why the version goes back (at least 5 characters)."))
     with transaction.atomic(durable=True):
         pending = _locked(version)
         if pending.state != State.PENDING:
@@ -245,9 +265,7 @@ def policy_rollback(*, actor: Any, reason: str) -> Policy:
     version), or else the active version retires and the one before it returns.
     Applies from the next run on. Returns the version now in force."""
     _require(actor, "accounts.approve_policy", _("Your role cannot roll a policy back."))
-    text = (reason or "").strip()
-    if len(text) < 10:
-        raise PolicyAdminError(_("Write why you roll back (at least 10 characters)."))
+    text = _reason(reason, _("Write why you roll back (at least 10 characters)."))
     now = timezone.now()
     with transaction.atomic(durable=True):
         rollout = Policy.objects.select_for_update().filter(state=State.ROLLOUT).first()
@@ -277,9 +295,7 @@ def policy_rollback(*, actor: Any, reason: str) -> Policy:
 def kill_switch_set(*, actor: Any, paused: bool, reason: str) -> KillSwitch:
     """Pause (or resume) every automatic reduction and closure, portfolio-wide."""
     _require(actor, "accounts.edit_policy", _("Your role cannot use the kill switch."))
-    text = (reason or "").strip()
-    if len(text) < 10:
-        raise PolicyAdminError(_("Write why (at least 10 characters)."))
+    text = _reason(reason, _("Write why (at least 10 characters)."))
     with transaction.atomic(durable=True):
         switch, _created = KillSwitch.objects.select_for_update().get_or_create(id=1)
         if switch.reductions_paused == paused:

@@ -213,6 +213,13 @@ def rollout(request: HttpRequest) -> HttpResponse:
 @permission_required("accounts.edit_policy", raise_exception=True)
 def kill_switch(request: HttpRequest) -> HttpResponse:
     paused = request.POST.get("paused") == "1"
+    if paused and request.POST.get("confirm") != "1":
+        messages.error(
+            request,
+            _("Tick the confirmation to pause automatic reductions: it holds every cut, "
+              "portfolio-wide."),
+        )  # fmt: skip
+        return redirect("decisions:policy")
     try:
         services.kill_switch_set(
             actor=request.user, paused=paused, reason=request.POST.get("reason", "")

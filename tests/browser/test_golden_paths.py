@@ -154,7 +154,15 @@ def test_a_run_started_on_the_page_is_held_approved_and_reverted_live(
     log_in(page, live_server.url, "alice", DEMO_PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
     expect(page.get_by_role("heading", name="Re-scoring runs")).to_be_visible()
-    page.get_by_role("button", name="Re-score the whole portfolio now").click()
+    page.get_by_role("link", name="Re-score the whole portfolio now").click()
+    # A confirmation first, saying what the run will do.
+    expect(page.get_by_role("heading", name="Re-score the whole portfolio?")).to_be_visible()
+    plan = page.get_by_role("region", name="What the run will do")
+    expect(plan).to_contain_text("Score all 305 accounts again")
+    expect(plan).to_contain_text("circuit breaker stops the run")
+    assert serious_violations(page) == []
+    screenshot(page, "run-start")
+    page.get_by_role("button", name="Start the run: re-score 305 accounts").click()
     expect(page.get_by_role("heading", name=re.compile(r"Re-scoring run #\d+"))).to_be_visible()
     progress = page.get_by_role("region", name="Progress")
     # The panel polls: the worker scores the book and the breaker holds the run.

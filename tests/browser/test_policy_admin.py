@@ -69,7 +69,11 @@ def test_a_tightening_is_drafted_simulated_approved_in_stages_and_run(
     alice = new_page(browser)
     log_in(alice, live_server.url, "alice", DEMO_PASSWORD)
     alice.goto(f"{live_server.url}/runs/")
-    alice.get_by_role("button", name="Re-score the whole portfolio now").click()
+    alice.get_by_role("link", name="Re-score the whole portfolio now").click()
+    expect(alice.get_by_role("region", name="What the run will do")).to_contain_text(
+        "The accounts of the staged rollout (10%) are scored with v2."
+    )
+    alice.get_by_role("button", name=re.compile("Start the run")).click()
     expect(alice.get_by_role("heading", name=re.compile(r"Re-scoring run #\d+"))).to_be_visible()
     both = alice.get_by_role("table", name="Both versions side by side")
     expect(both).to_contain_text("v2 (rollout, 10%)", timeout=60_000)

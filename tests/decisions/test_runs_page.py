@@ -32,6 +32,58 @@ class RunsPageTests(BaseTestCase):
         self.assertContains(response, "alice")
 
 
+class RunStartTests(BaseTestCase):
+    def setUp(self) -> None:
+        for limit in ("8000.00", "12000.00"):
+            make_signals(make_account(current_limit=limit))
+        make_signals(make_account(status="closed", current_limit="0.00"))
+
+    def test_a_portfolio_run_starts_only_after_the_confirmation_says_what_it_does(self):
+        self.client.force_login(self.alice)
+        runs_page = self.client.get(reverse("decisions:runs"))
+        self.assertContains(runs_page, f'href="{reverse("decisions:run_start")}"')
+        page = self.client.get(reverse("decisions:run_start"))
+        self.assertContains(page, "Re-score the whole portfolio?")
+        self.assertContains(
+            page, "Score all 3 accounts again, of which 2 with an open line (¥20,000.00 of limits)."
+        )
+        self.assertContains(page, "With policy v1, the active version.")
+        self.assertContains(page, "more than 10% of accounts")
+        self.assertContains(page, "Start the run: re-score 3 accounts")
+        self.assertNotContains(page, "kill switch is on")
+
+        # A POST without the confirmation (a replayed form, a script) starts nothing.
+        refused = self.client.post(reverse("decisions:run_start"), follow=True)
+        self.assertContains(refused, "Confirm the run on this page to start it.")
+        assert not RescoreRun.objects.exists()
+
+        started = self.client.post(reverse("decisions:run_start"), {"confirm": "1"}, follow=True)
+        run = RescoreRun.objects.get()
+        self.assertRedirects(started, reverse("decisions:run", args=[run.pk]))
+        assert (run.trigger, run.started_by, run.accounts_total) == ("button", self.alice, 3)
+
+        # While it goes, the confirmation points at it instead of starting a second one.
+        busy = self.client.get(reverse("decisions:run_start"))
+        self.assertContains(busy, f"Run #{run.pk} is still going")
+        self.assertNotContains(busy, "Start the run")
+
+    def test_the_confirmation_says_when_the_kill_switch_holds_every_cut(self):
+        from policies.services import kill_switch_set
+
+        kill_switch_set(actor=self.dave, paused=True, reason="Bureau feed outage tonight.")
+        self.client.force_login(self.alice)
+        page = self.client.get(reverse("decisions:run_start"))
+        self.assertContains(page, "The kill switch is on: every reduction and closure is held")
+
+    def test_only_those_who_start_runs_see_the_confirmation(self):
+        for user in (self.bob, self.frank, self.dave):
+            self.client.force_login(user)
+            assert self.client.get(reverse("decisions:run_start")).status_code == 403
+            response = self.client.post(reverse("decisions:run_start"), {"confirm": "1"})
+            assert response.status_code == 403
+        assert not RescoreRun.objects.exists()
+
+
 def held_run(client_user) -> "runs.Run":
     """A portfolio run of three shoppers, held by a 1% breaker."""
     active = Policy.objects.get(state="active")

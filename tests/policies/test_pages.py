@@ -108,11 +108,13 @@ class PolicyPagesTests(BaseTestCase):
     def test_the_kill_switch_shows_a_banner_on_every_page_while_it_is_on(self):
         self.client.force_login(self.dave)
         page = self.client.post(reverse("policies:kill_switch"),
-                                {"paused": "1", "reason": "short"}, follow=True)  # fmt: skip
+                                {"paused": "1", "confirm": "1", "reason": "short"},
+                                follow=True)  # fmt: skip
         self.assertContains(page, "Write why (at least 10 characters).")
         self.assertNotContains(page, "Automatic limit reductions are paused portfolio-wide.")
         self.client.post(reverse("policies:kill_switch"),
-                         {"paused": "1", "reason": "Seed 004: sudden mass cut."})  # fmt: skip
+                         {"paused": "1", "confirm": "1",
+                          "reason": "Seed 004: sudden mass cut."})  # fmt: skip
         self.client.force_login(self.bob)
         for url in (reverse("overview"), reverse("appeals:queue")):
             self.assertContains(

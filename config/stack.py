@@ -190,6 +190,8 @@ def services(profile: str) -> Iterator[dict[str, str]]:
     data_root = Path(os.environ.get("LIMITDESK_STACK_DIR", ROOT / ".local")).resolve() / profile
     postgres = EmbeddedPostgres(data_root / "pg")
     redis = EmbeddedRedis(data_root / "redis", persist=profile == "dev")
+    # Beat's schedule and the evidence files live here, servers or none.
+    data_root.mkdir(parents=True, exist_ok=True)
     try:
         if not env.get("DATABASE_URL"):
             env["DATABASE_URL"] = postgres.start()
@@ -200,6 +202,9 @@ def services(profile: str) -> Iterator[dict[str, str]]:
         else:
             log("Using REDIS_URL; no Redis started")
         env.setdefault("LIMITDESK_STATE_DIR", str(data_root))
+        # What stops with the command (the demo's banner says so).
+        started = [("PostgreSQL", postgres.started_here), ("Redis", redis.process is not None)]
+        env["LIMITDESK_EMBEDDED"] = ",".join(name for name, here in started if here)
         yield env
     finally:
         redis.stop()

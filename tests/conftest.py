@@ -123,3 +123,11 @@ def worker_factory(transactional_db, profile):
 @pytest.fixture
 def celery_worker(worker_factory):
     return worker_factory()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One chromium for the session: Playwright's sync API allows one at a time."""
+    from tests.browser.conftest import launched_chromium
+
+    yield from launched_chromium()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / ".local" / "screenshots"))
@@ -25,8 +27,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def launched_chromium() -> Iterator[Browser]:
+    """Debian's chromium through Playwright; the session's `browser` fixture
+    (tests/conftest.py: one for the browser and the smoke tests alike)."""
     executable = shutil.which("chromium")
     if executable is None:
         raise RuntimeError("chromium is missing: run scripts/ensure-browser (make test does).")
@@ -88,3 +91,41 @@ def serious_violations(page: Page) -> list[str]:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+# A 2×1 PNG, a stand-in for the scan of a salary statement.
+SALARY_SCAN = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAAD0lEQVR4nGP4z8DA8J8BAAf/Af8Bf4mnAAAAAElFTkSuQmCC"
+)
+
+
+def record_and_claim_an_appeal(
+    page: Page, base_url: str, reference: str, *, category: str, statement: str
+) -> None:
+    """A caller's appeal recorded from the account page, then claimed from the queue
+    with Claim next; the page ends on the appeal's workbench."""
+    page.goto(f"{base_url}/accounts/{reference}/")
+    appeals = page.get_by_role("region", name="Appeals on this account")
+    appeals.get_by_text("Record an appeal for a caller").click()
+    appeals.get_by_label("The customer asks").select_option(category)
+    appeals.get_by_label("What the customer says").fill(statement)
+    appeals.get_by_role("button", name="Record the appeal").click()
+    expect(page.get_by_text(re.compile(r"Appeal #\d+ recorded\."))).to_be_visible()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Appeals").click()
+    expect(page.get_by_role("heading", name="Appeal queue")).to_be_visible()
+    assert serious_violations(page) == []
+    page.get_by_role("button", name="Claim next").click()
+    expect(page.get_by_text(re.compile(r"Appeal #\d+ is yours\."))).to_be_visible()
+    expect(page.get_by_role("region", name="The customer's statement")).to_contain_text(statement)
+
+
+def upload_evidence(page: Page, name: str) -> None:
+    """The salary scan, uploaded on the workbench under `name`; it shows inline."""
+    evidence = page.get_by_role("region", name="Evidence")
+    evidence.get_by_label("Add a file (PDF, PNG or JPEG, up to 10 MB)").set_input_files(
+        files=FilePayload(name=name, mimeType="image/png", buffer=SALARY_SCAN)
+    )
+    evidence.get_by_role("button", name="Upload").click()
+    expect(page.get_by_text(f"{name} added.")).to_be_visible()
+    expect(page.get_by_role("img", name=f"Evidence: {name}")).to_be_visible()

@@ -1,5 +1,3 @@
-import base64
-import re
 from decimal import Decimal
 
 import pytest
@@ -7,13 +5,15 @@ from django.core.management import call_command
 from playwright.sync_api import FilePayload, expect
 
 from accounts.services import DEMO_PASSWORD
-from tests.browser.conftest import new_page, screenshot, serious_violations
-from tests.browser.test_golden_paths import log_in
-
-# A 2×1 PNG, a stand-in for the scan of a salary statement.
-SALARY_SCAN = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAAD0lEQVR4nGP4z8DA8J8BAAf/Af8Bf4mnAAAAAElFTkSuQmCC"
+from tests.browser.conftest import (
+    SALARY_SCAN,
+    new_page,
+    record_and_claim_an_appeal,
+    screenshot,
+    serious_violations,
+    upload_evidence,
 )
+from tests.browser.test_golden_paths import log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,25 +28,11 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
     handler = new_page(browser)
     log_in(handler, live_server.url, "bob", DEMO_PASSWORD)
 
-    # A caller about case A's cut: recorded from the account page.
-    handler.goto(f"{live_server.url}/accounts/LD-CASE-A/")
-    appeals = handler.get_by_role("region", name="Appeals on this account")
-    appeals.get_by_text("Record an appeal for a caller").click()
-    appeals.get_by_label("The customer asks").select_option("evidence")
-    appeals.get_by_label("What the customer says").fill(
-        "I only compared rates; my salary of 9,000 a month is paid into your bank."
-    )
-    appeals.get_by_role("button", name="Record the appeal").click()
-    expect(handler.get_by_text(re.compile(r"Appeal #\d+ recorded\."))).to_be_visible()
-
-    handler.get_by_role("navigation", name="Main").get_by_role("link", name="Appeals").click()
-    expect(handler.get_by_role("heading", name="Appeal queue")).to_be_visible()
-    assert serious_violations(handler) == []
-    handler.get_by_role("button", name="Claim next").click()
-    expect(handler.get_by_text(re.compile(r"Appeal #\d+ is yours\."))).to_be_visible()
-    expect(handler.get_by_role("region", name="The customer's statement")).to_contain_text(
-        "my salary of 9,000 a month"
-    )
+    # A caller about case A's cut: recorded from the account page, claimed from the queue.
+    record_and_claim_an_appeal(
+        handler, live_server.url, "LD-CASE-A", category="evidence",
+        statement="I only compared rates; my salary of 9,000 a month is paid into your bank.",
+    )  # fmt: skip
     # Beside it, why the limit was cut and what the account went through.
     why = handler.get_by_role("region", name="Why the contested decision")
     expect(why).to_contain_text("MULTI_LENDING")
@@ -55,14 +41,8 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
     expect(history).to_contain_text("¥8,000.00 → ¥3,000.00")
 
     # The customer's salary flow arrives as a scan; it shows inline.
-    evidence = handler.get_by_role("region", name="Evidence")
-    evidence.get_by_label("Add a file (PDF, PNG or JPEG, up to 10 MB)").set_input_files(
-        files=FilePayload(name="工资流水.png", mimeType="image/png", buffer=SALARY_SCAN)
-    )
-    evidence.get_by_role("button", name="Upload").click()
-    expect(handler.get_by_text("工资流水.png added.")).to_be_visible()
+    upload_evidence(handler, "工资流水.png")
     image = handler.get_by_role("img", name="Evidence: 工资流水.png")
-    expect(image).to_be_visible()
     width = image.evaluate(
         "img => img.complete ? img.naturalWidth"
         " : new Promise(done => { img.onload = img.onerror = () => done(img.naturalWidth); })"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -23,5 +24,8 @@ class Command(BaseCommand):
         lines += [
             f"    {username:<6} {role or ADMINISTRATOR}" for username, _f, _l, role in DEMO_USERS
         ]
-        lines += ["  Ctrl-C stops the app, the worker, beat, PostgreSQL and Redis.", "=" * 64, ""]
+        # config.stack names the servers it started, and stops with the app.
+        servers = [name for name in os.environ.get("LIMITDESK_EMBEDDED", "").split(",") if name]
+        stopped = ", ".join(["the app", "the worker", "beat", *servers])
+        lines += [f"  Ctrl-C stops {stopped}.", "=" * 64, ""]
         self.stdout.write("\n".join(lines))

@@ -1,0 +1,305 @@
+"""Every role's day on the demo as `make run` serves it: DEBUG on, gunicorn, a Celery
+worker and Celery beat, in a real browser.
+
+The suite runs with DEBUG off; these tests exist because a fault of the demo's
+profile (every re-score, simulation and CSV export failing under DEBUG) once passed
+every test. They read only what a user sees, and then the server's log.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from accounts.services import DEMO_PASSWORD
+from tests.browser.conftest import (
+    new_page,
+    record_and_claim_an_appeal,
+    screenshot,
+    serious_violations,
+    upload_evidence,
+)
+from tests.browser.test_golden_paths import log_in
+
+pytestmark = [pytest.mark.smoke, pytest.mark.browser]
+
+# The worker scores a few thousand accounts in seconds; the panels poll it every 2 s.
+WORKER_TIMEOUT_MS = 90_000
+
+
+def settled(region: Locator, finished: str) -> str:
+    """Wait until a polled panel stops moving, and say where its state stopped: waiting
+    for the finished state alone would hide a failure (an alert) behind a timeout."""
+    state = region.locator(".state")
+    stopped = state.filter(has_text=re.compile(rf"^\s*({finished})\s*$"))
+    expect(stopped.or_(region.get_by_role("alert")).first).to_be_visible(timeout=WORKER_TIMEOUT_MS)
+    return state.inner_text().strip()
+
+
+def test_make_run_serves_the_demo_in_its_debug_profile(make_run):
+    # Django's technical 404 page: the served app runs with DEBUG on, as for a user.
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(f"{make_run.url}/no-such-page/", timeout=10)  # noqa: S310
+    page = answer.value.read().decode()
+    assert answer.value.code == 404
+    assert "Page not found <small>(404)</small>" in page
+    assert "because you have <code>DEBUG = True</code>" in page
+    log = make_run.log_text()
+    assert "Using DATABASE_URL" in log and "Using REDIS_URL" in log  # no servers of its own
+    assert "alice" in log and DEMO_PASSWORD in log  # the logins, printed for the user
+    # The servers are the suite's, not started here: Ctrl-C leaves them running.
+    assert "Ctrl-C stops the app, the worker, beat." in log
+
+
+def alice_rescores_an_account_and_the_portfolio(browser: Browser, url: str) -> int:
+    alice = new_page(browser)
+    log_in(alice, url, "alice", DEMO_PASSWORD)
+    expect(alice.get_by_role("heading", name="Portfolio overview")).to_be_visible()
+    assert serious_violations(alice) == []
+
+    alice.goto(f"{url}/accounts/LD-CASE-A/")
+    expect(alice.get_by_role("heading", name="Account LD-CASE-A")).to_be_visible()
+    assert serious_violations(alice) == []
+    alice.get_by_role("button", name="Re-score now").click()
+    expect(
+        alice.get_by_text(re.compile(r"Re-score queued as run #\d+ on the worker\."))
+    ).to_be_visible()
+    # The status panel polls the worker until the run has finished.
+    panel = alice.get_by_role("region", name=re.compile(r"Re-score #\d+"))
+    finished = panel.get_by_text(re.compile(r"Finished at \d\d:\d\d:\d\d UTC\."))
+    expect(finished.or_(panel.get_by_role("alert")).first).to_be_visible(timeout=WORKER_TIMEOUT_MS)
+    assert finished.is_visible(), panel.inner_text()
+    screenshot(alice, "smoke-account-rescored")
+
+    alice.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
+    expect(alice.get_by_role("heading", name="Re-scoring runs")).to_be_visible()
+    assert serious_violations(alice) == []
+    alice.get_by_role("link", name="Re-score the whole portfolio now").click()
+    expect(alice.get_by_role("heading", name="Re-score the whole portfolio?")).to_be_visible()
+    plan = alice.get_by_role("region", name="What the run will do")
+    expect(plan).to_contain_text(re.compile(r"Score all 3,\d{3} accounts again"))
+    assert serious_violations(alice) == []
+    alice.get_by_role("button", name=re.compile(r"^Start the run")).click()
+    heading = alice.get_by_role("heading", name=re.compile(r"Re-scoring run #\d+"))
+    expect(heading).to_be_visible()
+    run_id = int(re.findall(r"\d+", heading.inner_text())[0])
+    progress = alice.get_by_role("region", name="Progress")
+    # On the demo book the circuit breaker may hold the run for a person.
+    state = settled(progress, "done|waiting for approval")
+    assert state in {"done", "waiting for approval"}, progress.inner_text()
+    if state == "waiting for approval":
+        alice.reload()
+        breaker = alice.get_by_role("region", name="Circuit breaker: this run waits for a person")
+        expect(breaker).to_contain_text("Held: it would")
+        assert serious_violations(alice) == []
+        screenshot(alice, "smoke-run-held")
+        breaker.get_by_role("button", name="Approve and apply").click()
+        expect(alice.get_by_text("Approved: the run applies its decisions now.")).to_be_visible()
+    assert settled(progress, "done") == "done", progress.inner_text()
+    assert serious_violations(alice) == []
+    screenshot(alice, "smoke-run-done")
+    assert alice.console_errors == []  # type: ignore[attr-defined]
+    alice.context.close()
+    return run_id
+
+
+def dave_drafts_simulates_and_submits(browser: Browser, url: str) -> Page:
+    dave = new_page(browser)
+    log_in(dave, url, "dave", DEMO_PASSWORD)
+    dave.goto(f"{url}/policy/")
+    assert serious_violations(dave) == []
+    dave.get_by_role("button", name="Start a new draft").click()
+    expect(
+        dave.get_by_text(re.compile(r"Draft v\d+ started from the active thresholds\."))
+    ).to_be_visible()
+    editor = dave.get_by_role("region", name="Edit the draft")
+    editor.get_by_label("Multi-lending: applications in 30 days of at least").fill("8")
+    editor.get_by_label("Rationale: why the thresholds change").fill(
+        "Multi-lending has risen on the book; tighten in one small step."
+    )
+    editor.get_by_role("button", name="Save the draft").click()
+    expect(dave.get_by_text("Draft saved.")).to_be_visible()
+    diff = dave.get_by_role("region", name=re.compile("Changes against the active version"))
+    expect(diff).to_contain_text("Multi-lending: applications in 30 days of at least")
+
+    dave.get_by_role("button", name="Simulate on the portfolio").click()
+    simulation = dave.get_by_role("region", name="Simulation on the whole portfolio")
+    # The panel polls the worker until the simulation has finished.
+    assert settled(simulation, "done") == "done", simulation.inner_text()
+    expect(
+        simulation.get_by_role("table", name="Impact: this version beside the active one")
+    ).to_be_visible()
+    expect(simulation.locator("canvas[data-chart]")).to_have_attribute("data-drawn", "1")
+    assert serious_violations(dave) == []
+    screenshot(dave, "smoke-policy-simulated")
+
+    dave.get_by_role("button", name="Submit for approval").click()
+    expect(dave.get_by_text("Submitted; a second policy admin reviews it.")).to_be_visible()
+    assert dave.console_errors == []  # type: ignore[attr-defined]
+    return dave
+
+
+def erin_approves_in_stages_widens_and_rolls_back(browser: Browser, url: str, draft: str):
+    erin = new_page(browser)
+    log_in(erin, url, "erin", DEMO_PASSWORD)
+    erin.goto(draft)
+    version = re.findall(r"/v(\d+)/", draft)[0]
+    review = erin.get_by_role("region", name="Review")
+    review.get_by_label("Comment for the author").fill("Impact checked; start with a tenth.")
+    review.get_by_label("Roll out to this share of accounts first (%)").fill("10")
+    assert serious_violations(erin) == []
+    review.get_by_role("button", name="Approve").click()
+    expect(
+        erin.get_by_text("Approved; the next runs score 10% of accounts with it.")
+    ).to_be_visible()
+
+    erin.get_by_role("navigation", name="Main").get_by_role("link", name="Policy").click()
+    rollout = erin.get_by_role("region", name="Rollout and rollback")
+    expect(rollout).to_contain_text(f"v{version} scores 10% of accounts in each run.")
+    assert serious_violations(erin) == []
+    rollout.get_by_label("Widen to (%)").fill("50")
+    rollout.get_by_role("button", name="Widen").click()
+    expect(erin.get_by_text(f"v{version} now reaches 50% of accounts.")).to_be_visible()
+
+    rollout.get_by_label("Roll back the staged version: why").fill(
+        "Appeals on multi-lending cuts doubled in the rollout share."
+    )
+    rollout.get_by_role("button", name="Roll back").click()
+    expect(
+        erin.get_by_text(re.compile(r"Rolled back: the next run scores every account with v\d+\."))
+    ).to_be_visible()
+    expect(erin.get_by_role("region", name="Changes to what is in force")).to_contain_text(
+        "Appeals on multi-lending cuts doubled in the rollout share."
+    )
+    screenshot(erin, "smoke-policy-rolled-back")
+    assert erin.console_errors == []  # type: ignore[attr-defined]
+    erin.context.close()
+
+
+def bob_decides_an_appeal_and_carol_approves_it(browser: Browser, url: str) -> None:
+    bob = new_page(browser)
+    log_in(bob, url, "bob", DEMO_PASSWORD)
+    record_and_claim_an_appeal(
+        bob, url, "LD-CASE-A", category="evidence",
+        statement="I only compared rates; my salary of 9,000 a month is paid into your bank.",
+    )  # fmt: skip
+    # The evidence goes under the stack's own state directory, read back through the view.
+    upload_evidence(bob, "salary-statement.png")
+
+    decide = bob.get_by_role("region", name="Decide")
+    decide.get_by_label("partly restored").check()
+    decide.get_by_label("Restore to (partial restoration)").fill("5000")
+    decide.get_by_label("Reason for the outcome").fill("Salary flow of 9,000 a month verified.")
+    decide.get_by_role("button", name="Preview the customer response").click()
+    notice = bob.get_by_role("region", name="What the customer will read")
+    expect(notice.get_by_role("article", name="English")).to_contain_text(
+        "Your credit limit is restored to ¥5,000.00."
+    )
+    assert serious_violations(bob) == []
+    bob.get_by_role("button", name="Confirm the decision").click()
+    # Above the appeal approval amount: a lead approves.
+    expect(bob.get_by_text("The restoration waits for an appeal lead's approval.")).to_be_visible()
+    screenshot(bob, "smoke-appeal-pending")
+
+    carol = new_page(browser)
+    log_in(carol, url, "carol", DEMO_PASSWORD)
+    carol.goto(bob.url)
+    carol.get_by_role("region", name="Waiting for a lead's approval").get_by_role(
+        "button", name="Approve and apply"
+    ).click()
+    expect(carol.get_by_text("Approved and applied.")).to_be_visible()
+    assert serious_violations(carol) == []
+    carol.goto(f"{url}/accounts/LD-CASE-A/")
+    expect(carol.get_by_role("region", name="Account summary")).to_contain_text("¥5,000.00")
+    newest = (
+        carol.get_by_role("table", name="Limit decisions of this account, newest first")
+        .get_by_role("row")
+        .nth(1)
+    )
+    expect(newest).to_contain_text("appeal outcome")
+    expect(newest).to_contain_text("bob / carol")
+    screenshot(carol, "smoke-appeal-decided")
+    for opened in (bob, carol):
+        assert opened.console_errors == []  # type: ignore[attr-defined]
+        opened.context.close()
+
+
+def frank_downloads_the_decisions(browser: Browser, url: str) -> list[dict[str, str]]:
+    frank = new_page(browser)
+    log_in(frank, url, "frank", DEMO_PASSWORD)
+    frank.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()
+    expect(frank.get_by_role("heading", name="Audit trail")).to_be_visible()
+    assert serious_violations(frank) == []
+    today = datetime.now(UTC).date()
+    frank.get_by_label("From (UTC day)").fill(str(today - timedelta(days=7)))
+    frank.get_by_label("To (UTC day, included)").fill(str(today))
+    with frank.expect_download() as downloading:
+        with frank.expect_response(re.compile(r"/audit/decisions\.csv\?")) as answer:
+            frank.get_by_role("button", name="Download CSV").click()
+        # A failed export is an error page, never a download: said at once, not after a wait.
+        assert answer.value.status == 200, f"the export answered {answer.value.status}"
+    download = downloading.value
+    assert download.failure() is None
+    text = download.path().read_text(encoding="utf-8")
+    screenshot(frank, "smoke-audit")
+    assert frank.console_errors == []  # type: ignore[attr-defined]
+    frank.context.close()
+    assert text.startswith("id,account,sequence,"), text[:200]
+    return list(csv.DictReader(text.splitlines()))
+
+
+def test_each_role_does_its_days_work_on_make_run(make_run, browser):
+    url = make_run.url
+    login = new_page(browser)
+    login.goto(f"{url}/login/")
+    assert serious_violations(login) == []
+    screenshot(login, "smoke-login")
+    assert login.console_errors == []  # type: ignore[attr-defined]
+    login.context.close()
+
+    # The appeal first: it contests case A's cut to 3,000, which a re-score cuts again.
+    bob_decides_an_appeal_and_carol_approves_it(browser, url)
+    run_id = alice_rescores_an_account_and_the_portfolio(browser, url)
+    dave = dave_drafts_simulates_and_submits(browser, url)
+    erin_approves_in_stages_widens_and_rolls_back(browser, url, dave.url)
+    dave.context.close()
+
+    rows = frank_downloads_the_decisions(browser, url)
+    by_run = [row for row in rows if row["run_id"] == str(run_id)]
+    assert by_run, f"no decision of run #{run_id} in the CSV ({len(rows)} rows)"
+    assert all(len(row["hash"]) == 64 for row in by_run)  # chained, as written
+    assert any(
+        row["account"] == "LD-CASE-A" and row["actor"] == "bob" and row["approver"] == "carol"
+        for row in rows
+    )
+
+
+def test_the_stack_logged_no_error_and_left_no_failed_run(make_run):
+    # Beat's every-minute tasks first fall due a minute after it started: each must have
+    # run once on the worker, so that they too are checked in the demo's profile.
+    every_minute = [
+        str(entry["task"])
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if isinstance(entry["schedule"], timedelta) and entry["schedule"] <= timedelta(minutes=1)
+    ]
+    assert every_minute
+    for task in every_minute:
+        make_run.wait_for_log(rf"Task {re.escape(task)}\[[^\]]+\] (succeeded|raised)", 120)
+    # Everything the clicks and beat made the server do is in the log by now.
+    errors = make_run.error_lines()
+    assert errors == [], "the server logged errors:\n" + "\n".join(errors[-60:])
+    failed_runs = make_run.query(
+        "SELECT id, trigger, error FROM decisions_rescorerun WHERE state = 'failed'"
+    )
+    failed_simulations = make_run.query(
+        "SELECT id, error FROM policies_simulation WHERE state = 'failed'"
+    )
+    assert failed_runs == []
+    assert failed_simulations == []

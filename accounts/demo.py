@@ -2,8 +2,8 @@
 
 Shape of the book: most accounts healthy; a tail of late payers and seriously
 overdue ones; multi-lender shoppers (seed "case A"); long high-utilization
-users; a few linked-account and public-record problems. The story accounts of
-DESIGN.md §1 are written out by hand below.
+users; a few linked-account and public-record problems. The story accounts
+(case A, case B and the others the README names) are written out by hand below.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def signal_range_constraints() -> list[models.BaseConstraint]:
 class Access(models.Model):
     """Holds the permissions that open pages and actions; no table of its own.
 
-    Roles (DESIGN.md §5) are groups holding these permissions; a data migration
+    Roles (docs/architecture.md, "Roles") are groups holding these permissions; a data migration
     creates them.
     """
 
@@ -236,7 +236,7 @@ class Account(models.Model):
 
 
 class AccountSignals(models.Model):
-    """The account's current signals (DESIGN.md §1), one row per account."""
+    """The account's current signals (docs/architecture.md, "Signals"), one per account."""
 
     account = models.OneToOneField(
         Account, on_delete=models.CASCADE, primary_key=True, related_name="signals"

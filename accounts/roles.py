@@ -1,4 +1,4 @@
-"""The five roles of DESIGN.md §5, as groups of permissions.
+"""The five roles (docs/architecture.md, "Roles"), as groups of permissions.
 
 The groups are created by the data migration accounts/0002_roles; this module
 names them for code (demo users, tests).

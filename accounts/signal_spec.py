@@ -1,4 +1,4 @@
-"""The account signals of DESIGN.md §1 and their valid ranges. Pure Python.
+"""The account signals (docs/architecture.md, "Signals") and their ranges. Pure Python.
 
 One table serves the model validators, the database check constraints, the
 demo generator and (later) the scorecard, so a range is written once.

@@ -1,4 +1,4 @@
-"""Signal values as integrations send them, checked against DESIGN.md §1's
+"""Signal values as integrations send them, checked against their
 ranges (accounts.signal_spec). Pure, no ORM."""
 
 from __future__ import annotations

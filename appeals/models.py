@@ -15,7 +15,7 @@ from decisions.models import LimitDecision
 
 
 class Appeal(models.Model):
-    """A customer contesting a limit decision (DESIGN.md §4)."""
+    """A customer contesting a limit decision (docs/architecture.md, "Appeals")."""
 
     class Channel(models.TextChoices):
         APP = "app", _("in-app help centre")

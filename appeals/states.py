@@ -1,4 +1,4 @@
-"""The appeal state machine (DESIGN.md §4): pure, no ORM.
+"""The appeal state machine (docs/architecture.md, "Appeals"): pure, no ORM.
 
 new → in review → waiting for customer → in review → decided → closed,
 or withdrawn from any open state. Every move is named, so the appeal's

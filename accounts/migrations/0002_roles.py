@@ -1,4 +1,4 @@
-"""The five roles of DESIGN.md §5 as groups with permissions.
+"""The five roles (docs/architecture.md, "Roles") as groups with permissions.
 
 The mapping is frozen here, as a migration must be; later changes to a role
 come as new migrations.

@@ -13,7 +13,7 @@ PAGES = {
     "Audit": reverse("decisions:audit"),
 }
 
-# What each persona's role may open, as DESIGN.md §5 reads.
+# What each persona's role may open, as docs/architecture.md, "Roles", reads.
 ALLOWED = {
     "alice": {"Overview", "Accounts", "Runs", "Policy"},
     "bob": {"Overview", "Accounts", "Appeals"},

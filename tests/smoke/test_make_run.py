@@ -55,7 +55,7 @@ def test_make_run_serves_the_demo_in_its_debug_profile(make_run):
     assert "Using DATABASE_URL" in log and "Using REDIS_URL" in log  # no servers of its own
     assert "alice" in log and DEMO_PASSWORD in log  # the logins, printed for the user
     # The servers are the suite's, not started here: Ctrl-C leaves them running.
-    assert "Ctrl-C stops the app, the worker, beat." in log
+    assert "Ctrl-C stops the app, the worker and beat." in log
 
 
 def alice_rescores_an_account_and_the_portfolio(browser: Browser, url: str) -> int:

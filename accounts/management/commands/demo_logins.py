@@ -26,6 +26,7 @@ class Command(BaseCommand):
         ]
         # config.stack names the servers it started, and stops with the app.
         servers = [name for name in os.environ.get("LIMITDESK_EMBEDDED", "").split(",") if name]
-        stopped = ", ".join(["the app", "the worker", "beat", *servers])
+        parts = ["the app", "the worker", "beat", *servers]
+        stopped = f"{', '.join(parts[:-1])} and {parts[-1]}"
         lines += [f"  Ctrl-C stops {stopped}.", "=" * 64, ""]
         self.stdout.write("\n".join(lines))

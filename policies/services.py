@@ -49,23 +49,13 @@ def _event(
     )
 
 
-def _comment(comment: str | None, too_short: str) -> str:
-    """A reviewer's comment for the author: 5 characters at least."""
-    text = (comment or "").strip()
-    if len(text) < 5:
+def _written(value: str | None, *, minimum: int, maximum: int, too_short: str) -> str:
+    """What a person wrote, stripped; refused when shorter than `minimum` or longer than
+    `maximum` (a reason shown back to others: REASON_MAX; a comment: JUSTIFICATION_MAX)."""
+    text = (value or "").strip()
+    if len(text) < minimum:
         raise PolicyAdminError(too_short)
-    if problem := too_long(text, JUSTIFICATION_MAX):
-        raise PolicyAdminError(problem)
-    return text
-
-
-def _reason(reason: str | None, too_short: str) -> str:
-    """A one-line why, shown back to others (the kill switch's on every page): 10 to
-    REASON_MAX characters."""
-    text = (reason or "").strip()
-    if len(text) < 10:
-        raise PolicyAdminError(too_short)
-    if problem := too_long(text, REASON_MAX):
+    if problem := too_long(text, maximum):
         raise PolicyAdminError(problem)
     return text
 
@@ -193,7 +183,10 @@ def policy_approve(*, version: int, approver: Any, comment: str, share: Any) -> 
     """A second policy admin approves: for every account (100%) or a staged share."""
     _require(approver, "accounts.approve_policy", _("Your role cannot approve policy versions."))
     value = _parse_share(share)
-    note = _comment(comment, _("Write a comment for the author (at least 5 characters)."))
+    note = _written(
+        comment, minimum=5, maximum=JUSTIFICATION_MAX,
+        too_short=_("Write a comment for the author (at least 5 characters)."),
+    )  # fmt: skip
     with transaction.atomic(durable=True):
         pending = _locked(version)
         if pending.state != State.PENDING:
@@ -220,7 +213,10 @@ def policy_approve(*, version: int, approver: Any, comment: str, share: Any) -> 
 def policy_reject(*, version: int, approver: Any, comment: str) -> Policy:
     """Send a version back to its author as a draft, with the reason."""
     _require(approver, "accounts.approve_policy", _("Your role cannot review policy versions."))
-    note = _comment(comment, _("Write why the version goes back (at least 5 characters)."))
+    note = _written(
+        comment, minimum=5, maximum=JUSTIFICATION_MAX,
+        too_short=_("Write why the version goes back (at least 5 characters)."),
+    )  # fmt: skip
     with transaction.atomic(durable=True):
         pending = _locked(version)
         if pending.state != State.PENDING:
@@ -265,7 +261,10 @@ def policy_rollback(*, actor: Any, reason: str) -> Policy:
     version), or else the active version retires and the one before it returns.
     Applies from the next run on. Returns the version now in force."""
     _require(actor, "accounts.approve_policy", _("Your role cannot roll a policy back."))
-    text = _reason(reason, _("Write why you roll back (at least 10 characters)."))
+    text = _written(
+        reason, minimum=10, maximum=REASON_MAX,
+        too_short=_("Write why you roll back (at least 10 characters)."),
+    )  # fmt: skip
     now = timezone.now()
     with transaction.atomic(durable=True):
         rollout = Policy.objects.select_for_update().filter(state=State.ROLLOUT).first()
@@ -295,7 +294,9 @@ def policy_rollback(*, actor: Any, reason: str) -> Policy:
 def kill_switch_set(*, actor: Any, paused: bool, reason: str) -> KillSwitch:
     """Pause (or resume) every automatic reduction and closure, portfolio-wide."""
     _require(actor, "accounts.edit_policy", _("Your role cannot use the kill switch."))
-    text = _reason(reason, _("Write why (at least 10 characters)."))
+    text = _written(
+        reason, minimum=10, maximum=REASON_MAX, too_short=_("Write why (at least 10 characters).")
+    )
     with transaction.atomic(durable=True):
         switch, _created = KillSwitch.objects.select_for_update().get_or_create(id=1)
         if switch.reductions_paused == paused:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Locator, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / ".local" / "screenshots"))
@@ -129,3 +129,38 @@ def upload_evidence(page: Page, name: str) -> None:
     evidence.get_by_role("button", name="Upload").click()
     expect(page.get_by_text(f"{name} added.")).to_be_visible()
     expect(page.get_by_role("img", name=f"Evidence: {name}")).to_be_visible()
+
+
+def propose_partial_restoration(page: Page, amount: str, reason: str) -> Locator:
+    """On the workbench: "partly restored" to `amount`, previewed; the preview's region."""
+    decide = page.get_by_role("region", name="Decide")
+    decide.get_by_label("partly restored").check()
+    decide.get_by_label("Restore to (partial restoration)").fill(amount)
+    decide.get_by_label("Reason for the outcome").fill(reason)
+    decide.get_by_role("button", name="Preview the customer response").click()
+    return page.get_by_role("region", name="What the customer will read")
+
+
+def lead_approves(lead: Page, appeal_url: str) -> None:
+    """An appeal lead approves the outcome waiting on the appeal."""
+    lead.goto(appeal_url)
+    lead.get_by_role("region", name="Waiting for a lead's approval").get_by_role(
+        "button", name="Approve and apply"
+    ).click()
+    expect(lead.get_by_text("Approved and applied.")).to_be_visible()
+    assert serious_violations(lead) == []
+
+
+def expect_latest_decision(
+    page: Page, base_url: str, reference: str, *, limit: str, shows: list[str]
+) -> None:
+    """The account's page: its limit now, and its newest decision's row."""
+    page.goto(f"{base_url}/accounts/{reference}/")
+    expect(page.get_by_role("region", name="Account summary")).to_contain_text(limit)
+    newest = (
+        page.get_by_role("table", name="Limit decisions of this account, newest first")
+        .get_by_role("row")
+        .nth(1)
+    )
+    for text in shows:
+        expect(newest).to_contain_text(text)

@@ -7,7 +7,10 @@ from playwright.sync_api import FilePayload, expect
 from accounts.services import DEMO_PASSWORD
 from tests.browser.conftest import (
     SALARY_SCAN,
+    expect_latest_decision,
+    lead_approves,
     new_page,
+    propose_partial_restoration,
     record_and_claim_an_appeal,
     screenshot,
     serious_violations,
@@ -49,12 +52,7 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
     )
     assert width == 2  # the scan itself, served through the checked view
 
-    decide = handler.get_by_role("region", name="Decide")
-    decide.get_by_label("partly restored").check()
-    decide.get_by_label("Restore to (partial restoration)").fill("5000")
-    decide.get_by_label("Reason for the outcome").fill("Salary flow of 9,000 a month verified.")
-    decide.get_by_role("button", name="Preview the customer response").click()
-    notice = handler.get_by_role("region", name="What the customer will read")
+    notice = propose_partial_restoration(handler, "5000", "Salary flow of 9,000 a month verified.")
     expect(notice.get_by_role("article", name="English")).to_contain_text(
         "Your credit limit is restored to ¥5,000.00."
     )
@@ -72,23 +70,10 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
 
     lead = new_page(browser)
     log_in(lead, live_server.url, "carol", DEMO_PASSWORD)
-    lead.goto(handler.url)
-    lead.get_by_role("region", name="Waiting for a lead's approval").get_by_role(
-        "button", name="Approve and apply"
-    ).click()
-    expect(lead.get_by_text("Approved and applied.")).to_be_visible()
-    assert serious_violations(lead) == []
+    lead_approves(lead, handler.url)
     screenshot(lead, "appeal-decided")
-
-    lead.goto(f"{live_server.url}/accounts/LD-CASE-A/")
-    expect(lead.get_by_role("region", name="Account summary")).to_contain_text("¥5,000.00")
-    newest = (
-        lead.get_by_role("table", name="Limit decisions of this account, newest first")
-        .get_by_role("row")
-        .nth(1)
-    )
-    expect(newest).to_contain_text("appeal outcome")
-    expect(newest).to_contain_text("bob / carol")
+    expect_latest_decision(lead, live_server.url, "LD-CASE-A", limit="¥5,000.00",
+                           shows=["appeal outcome", "bob / carol"])  # fmt: skip
     assert handler.console_errors == [] and lead.console_errors == []  # type: ignore[attr-defined]
 
 

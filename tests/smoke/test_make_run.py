@@ -20,7 +20,10 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from accounts.services import DEMO_PASSWORD
 from tests.browser.conftest import (
+    expect_latest_decision,
+    lead_approves,
     new_page,
+    propose_partial_restoration,
     record_and_claim_an_appeal,
     screenshot,
     serious_violations,
@@ -193,12 +196,7 @@ def bob_decides_an_appeal_and_carol_approves_it(browser: Browser, url: str) -> N
     # The evidence goes under the stack's own state directory, read back through the view.
     upload_evidence(bob, "salary-statement.png")
 
-    decide = bob.get_by_role("region", name="Decide")
-    decide.get_by_label("partly restored").check()
-    decide.get_by_label("Restore to (partial restoration)").fill("5000")
-    decide.get_by_label("Reason for the outcome").fill("Salary flow of 9,000 a month verified.")
-    decide.get_by_role("button", name="Preview the customer response").click()
-    notice = bob.get_by_role("region", name="What the customer will read")
+    notice = propose_partial_restoration(bob, "5000", "Salary flow of 9,000 a month verified.")
     expect(notice.get_by_role("article", name="English")).to_contain_text(
         "Your credit limit is restored to ¥5,000.00."
     )
@@ -210,21 +208,9 @@ def bob_decides_an_appeal_and_carol_approves_it(browser: Browser, url: str) -> N
 
     carol = new_page(browser)
     log_in(carol, url, "carol", DEMO_PASSWORD)
-    carol.goto(bob.url)
-    carol.get_by_role("region", name="Waiting for a lead's approval").get_by_role(
-        "button", name="Approve and apply"
-    ).click()
-    expect(carol.get_by_text("Approved and applied.")).to_be_visible()
-    assert serious_violations(carol) == []
-    carol.goto(f"{url}/accounts/LD-CASE-A/")
-    expect(carol.get_by_role("region", name="Account summary")).to_contain_text("¥5,000.00")
-    newest = (
-        carol.get_by_role("table", name="Limit decisions of this account, newest first")
-        .get_by_role("row")
-        .nth(1)
-    )
-    expect(newest).to_contain_text("appeal outcome")
-    expect(newest).to_contain_text("bob / carol")
+    lead_approves(carol, bob.url)
+    expect_latest_decision(carol, url, "LD-CASE-A", limit="¥5,000.00",
+                           shows=["appeal outcome", "bob / carol"])  # fmt: skip
     screenshot(carol, "smoke-appeal-decided")
     for opened in (bob, carol):
         assert opened.console_errors == []  # type: ignore[attr-defined]

@@ -670,10 +670,11 @@ def _apply(run: Run, data: dict[str, np.ndarray]) -> Applied:
     # scores in two statements.
     _lock_accounts(sorted({c.account_id for c in changes} | set(data["ids"][rescored].tolist())))
     written = decisions_write(changes, cooldown_days=rules.cooldown_days)
+    skipped = set(written.skipped)
     _update_scores(data, band_names, rescored,
-                   skip=set(written.skipped) | {c.account_id for c in changes})  # fmt: skip
+                   skip=skipped | {c.account_id for c in changes})  # fmt: skip
     done = np.asarray([r for r, c in zip(rows, changes, strict=True)
-                       if c.account_id not in set(written.skipped)], dtype=np.int64)  # fmt: skip
+                       if c.account_id not in skipped], dtype=np.int64)  # fmt: skip
     return Applied(
         written=written.written,
         exposure_change=_exposure_change(data, done),

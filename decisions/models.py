@@ -137,6 +137,9 @@ class RescoreRun(models.Model):
         REVERTING = "reverting", _("reverting")
         REVERTED = "reverted", _("reverted")
 
+    # A run in these states is still going: its chunks are queued or on a worker.
+    MOVING = (State.QUEUED, State.COMPUTING, State.APPLYING)
+
     trigger = models.CharField(_("started by"), max_length=8, choices=Trigger.choices)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"

@@ -238,9 +238,7 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
         raise DecisionError(_("Your role cannot start a re-score."))
     with transaction.atomic(durable=True):
         active = active_policy()
-        busy = Run.objects.filter(
-            account__isnull=True, state__in=[State.QUEUED, State.COMPUTING, State.APPLYING]
-        )
+        busy = Run.objects.filter(account__isnull=True, state__in=Run.MOVING)
         if account_id is None and busy.exists():
             raise DecisionError(
                 _("A portfolio re-score is already running; wait for it to finish.")
@@ -769,8 +767,11 @@ def run_fail(*, run_id: int, error: BaseException, phase: str, chunk: int | None
     run_retry redoes the others."""
     record = failures.failure_record(error, phase=phase, chunk=chunk, at=timezone.now())
     with transaction.atomic(durable=True):
-        moving = [State.QUEUED, State.COMPUTING, State.APPLYING, State.FAILED]
-        run = Run.objects.select_for_update().filter(pk=run_id, state__in=moving).first()
+        run = (
+            Run.objects.select_for_update()
+            .filter(pk=run_id, state__in=[*Run.MOVING, State.FAILED])
+            .first()
+        )
         if run is None:
             return  # finished, discarded or reverted meanwhile: nothing to mark
         run.failures = [*run.failures, record]
@@ -841,7 +842,7 @@ def runs_resume_stalled(*, quiet_for: timedelta) -> list[int]:
     """Resume the runs in which no chunk has moved for `quiet_for` (the watchdog)."""
     since = timezone.now() - quiet_for
     stalled = []
-    for run in Run.objects.filter(state__in=[State.QUEUED, State.COMPUTING, State.APPLYING]):
+    for run in Run.objects.filter(state__in=Run.MOVING):
         latest = run.chunks.aggregate(computed=Max("computed_at"), applied=Max("applied_at"))
         moments = [m for m in (latest["computed"], latest["applied"], run.created_at) if m]
         if max(moments) < since:

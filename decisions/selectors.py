@@ -32,6 +32,7 @@ from decisions.models import (
     RescoreRun,
     WorkerHeartbeat,
 )
+from decisions.services import active_policy
 
 
 @dataclass(frozen=True)
@@ -252,11 +253,10 @@ def portfolio_run_plan() -> PortfolioRunPlan:
     from policies.selectors import reductions_paused
 
     figures = portfolio_figures()
-    active = Policy.objects.get(state=Policy.State.ACTIVE)
+    active = active_policy()
     rules = policy.parse_policy(active.rules)
-    moving = [RescoreRun.State.QUEUED, RescoreRun.State.COMPUTING, RescoreRun.State.APPLYING]
     busy = (
-        RescoreRun.objects.filter(account__isnull=True, state__in=moving)
+        RescoreRun.objects.filter(account__isnull=True, state__in=RescoreRun.MOVING)
         .order_by("-created_at")
         .first()
     )

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.access import RolePerms, may
 from accounts.roles import ROLE_LABELS
 from config import text
 
@@ -20,18 +21,19 @@ NAVIGATION = [
     ("appeals:queue", _("Appeals"), "accounts.open_appeals"),
     ("decisions:policy", _("Policy"), "accounts.open_policy"),
     ("decisions:audit", _("Audit"), "accounts.open_audit"),
-    ("integrations:keys", _("Integrations"), "accounts.open_audit"),  # and the administrator
+    ("integrations:keys", _("Integrations"), "accounts.open_integrations"),
+    ("admin:auth_user_changelist", _("Users"), "auth.view_user"),
 ]
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    """The navigation entries this user's role may open, and the user's roles."""
+    """The navigation entries this user's role may open, the user's roles, and `perms`."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": [], "user_roles": [], "text_max": TEXT_MAX}
+        return {"nav_items": [], "user_roles": [], "text_max": TEXT_MAX, "perms": RolePerms(user)}
     items = []
     for url_name, label, permission in NAVIGATION:
-        if user.has_perm(permission):
+        if may(user, permission):
             url = reverse(url_name)
             items.append(
                 {
@@ -48,4 +50,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "user_roles": roles,
         "kill_switch": kill_switch_banner(),
         "text_max": TEXT_MAX,
+        # Replaces Django's `perms`: answered by the roles only (accounts/access.py).
+        "perms": RolePerms(user),
     }

@@ -3,6 +3,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts import masking
 from config.text import JUSTIFICATION_MAX
 
 
@@ -30,7 +31,7 @@ class AccountFilterForm(forms.Form):
     """The account list's search, filters and sort, read from the query string."""
 
     q = forms.CharField(
-        label=_("Reference, or the phone (last digits, or masked as 138****5678)"),
+        label=_("Reference, or the phone (last four digits, 138****5678, or the whole number)"),
         required=False,
         max_length=32,
     )
@@ -71,11 +72,34 @@ class AccountFilterForm(forms.Form):
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
-    def __init__(self, *args: Any, reasons: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, reasons: list[tuple[str, str]], may_reveal: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.may_reveal = may_reveal
         reason_field = self.fields["reason"]
         assert isinstance(reason_field, forms.ChoiceField)
         reason_field.choices = [("", _("any reason")), *reasons]
+
+    def clean_q(self) -> str:
+        """No search may tell more digits of a phone than the mask shows, unless the
+        role may reveal personal data (docs/architecture.md, "Personal data")."""
+        query: str = self.cleaned_data["q"]
+        phone = masking.phone_search(query)
+        if phone and phone.kind == masking.PhoneQuery.BEYOND_MASK and not self.may_reveal:
+            raise forms.ValidationError(
+                _("Search a phone by its last four digits, as 138****5678, or by the whole "
+                  "number: other parts of a number are for roles that may reveal personal data.")
+            )  # fmt: skip
+        return query
+
+    def phone_lookup(self) -> masking.PhoneSearch | None:
+        """The valid search when it reads more of a phone than the mask shows (a whole
+        number, or more digits): such searches are logged."""
+        phone = masking.phone_search(self.cleaned_data.get("q") or "")
+        if phone is None or phone.kind == masking.PhoneQuery.WITHIN_MASK:
+            return None
+        return phone
 
 
 class NoteForm(forms.Form):

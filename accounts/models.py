@@ -98,6 +98,11 @@ class Access(models.Model):
             ("approve_policy", "Approve another admin's policy version"),
             ("open_audit", "Open the audit trail"),
             ("export_audit", "Export decisions and verify the audit chain"),
+            ("write_notes", "Add notes to accounts"),
+            ("record_appeals", "Record an appeal for a caller"),
+            ("check_worker", "Ask the worker for a heartbeat"),
+            ("open_integrations", "Read the integrations' API keys and call log"),
+            ("manage_integrations", "Create and revoke the integrations' API keys"),
         ]
 
     def __str__(self) -> str:
@@ -325,3 +330,22 @@ class PersonalDataReveal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} saw {self.account_id} at {self.revealed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PersonalDataSearch(models.Model):
+    """A search that read more of a phone than the mask shows: a whole number (anyone
+    who may search accounts, at most PHONE_LOOKUPS_PER_HOUR an hour without the
+    reveal permission) or other digits (the reveal permission only). Logged like a
+    reveal (docs/architecture.md, "Personal data")."""
+
+    user = models.ForeignKey("auth.User", models.PROTECT, related_name="+")
+    query = models.CharField(max_length=32)
+    whole_number = models.BooleanField()
+    searched_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-searched_at"]
+        indexes = [models.Index(fields=["user", "searched_at"], name="search_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} searched {self.query} at {self.searched_at:%Y-%m-%d %H:%M:%S}"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
@@ -18,7 +18,8 @@ from django.db.models.functions import Reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from accounts.models import Account, AccountNote
+from accounts import masking
+from accounts.models import Account, AccountNote, PersonalDataSearch
 
 PAGE_SIZE = 50
 
@@ -94,24 +95,24 @@ class AccountFilters:
     sort: str = "reference"  # a key of SORTS
 
 
-MASKED_PHONE = re.compile(r"^(\d{0,7})\*+(\d{1,8})$")
-
-
 def _search_match(query: str) -> Q | None:
-    """Reference prefix, or phone suffix (4+ digits), or a masked phone such as 138****5678.
+    """Reference prefix, or a phone (`masking.phone_search`): its last digits, a
+    masked form such as 138****5678, or the whole number, matched exactly. Who may
+    ask for more digits than the mask shows is the view's to decide.
 
     Both use an index: the reference with varchar_pattern_ops, the phone
     through the index on its reverse."""
     query = query.strip().replace(" ", "")
     if not query:
         return None
-    masked = MASKED_PHONE.match(query)
-    if masked:
-        prefix, suffix = masked.groups()
-        match = Q(phone_reversed__startswith=suffix[::-1])
-        return match & Q(phone__startswith=prefix) if prefix else match
+    phone = masking.phone_search(query)
+    if phone is not None and not query.isdigit():  # masked, 138****5678
+        match = Q(phone_reversed__startswith=phone.suffix[::-1])
+        return match & Q(phone__startswith=phone.prefix) if phone.prefix else match
     match = _reference_prefix(query.upper())
-    if query.isdigit() and len(query) >= 4:
+    if phone is not None and phone.kind == masking.PhoneQuery.FULL:
+        match |= Q(phone_reversed__startswith=query[::-1], phone=query)
+    elif phone is not None:
         match |= Q(phone_reversed__startswith=query[::-1])
     return match
 
@@ -228,3 +229,13 @@ def users_with_permission(codename: str) -> QuerySet[User]:
         .distinct()
         .order_by("username")
     )
+
+
+def personal_data_searches(*, limit: int = 100) -> list[PersonalDataSearch]:
+    """Searches that read more of a phone than the mask shows, newest first."""
+    return list(PersonalDataSearch.objects.select_related("user").order_by("-searched_at")[:limit])
+
+
+def user_changes(*, limit: int = 100) -> list[LogEntry]:
+    """Changes to users and their roles made in Django's admin, newest first."""
+    return list(LogEntry.objects.select_related("user", "content_type")[:limit])

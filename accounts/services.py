@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -14,23 +15,32 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import demo, roles, selectors
-from accounts.models import Account, AccountNote, AccountSignals, PersonalDataReveal
+from accounts.access import may
+from accounts.models import (
+    Account,
+    AccountNote,
+    AccountSignals,
+    PersonalDataReveal,
+    PersonalDataSearch,
+)
 from config import db
 from config.text import JUSTIFICATION_MAX, too_long
 
 COPY_CHUNK = 50_000
 DEMO_PASSWORD = "limitdesk-demo"  # noqa: S105 - printed by `make run`; demo data only
-DEMO_USERS: list[tuple[str, str, str, str | None]] = [
+DEMO_USERS: list[tuple[str, str, str, str]] = [
     ("alice", "Alice", "Analyst", roles.RISK_ANALYST),
     ("bob", "Bob", "Handler", roles.APPEAL_HANDLER),
     ("carol", "Carol", "Lead", roles.APPEAL_LEAD),
     ("dave", "Dave", "Policy", roles.POLICY_ADMIN),
     ("erin", "Erin", "Policy", roles.POLICY_ADMIN),
     ("frank", "Frank", "Auditor", roles.AUDITOR),
-    # No role: the administrator (superuser), who gives integrations their API keys.
-    ("admin", "Ada", "Admin", None),
+    # Second persons, for four-eyes: a held run that alice started, a large
+    # restoration that carol proposed herself.
+    ("greg", "Greg", "Analyst", roles.RISK_ANALYST),
+    ("hana", "Hana", "Lead", roles.APPEAL_LEAD),
+    ("admin", "Ada", "Admin", roles.ADMINISTRATOR),
 ]
-ADMINISTRATOR = "Administrator (integrations' API keys)"
 
 
 class PortfolioNotEmpty(Exception):
@@ -56,9 +66,11 @@ def demo_users_ensure() -> list[User]:
             user.first_name, user.last_name = first, last
             user.email = f"{username}@limitdesk.example"
             user.set_password(DEMO_PASSWORD)
-            user.is_superuser = user.is_staff = role is None
+            # A role, never a superuser (docs/architecture.md, "Roles").
+            user.is_superuser = False
+            user.is_staff = role in roles.STAFF_ROLES
             user.save()
-            user.groups.set([Group.objects.get(name=role)] if role else [])
+            user.groups.set([Group.objects.get(name=role)])
             users.append(user)
     return users
 
@@ -190,10 +202,39 @@ def scoring_inputs(signals: dict[str, Any]) -> dict[str, Any]:
 
 def personal_data_reveal(*, account: Account, user: Any) -> PersonalDataReveal:
     """Record that `user` is shown the account's unmasked name, phone and ID number."""
-    if not user.has_perm("accounts.reveal_personal_data"):
+    if not may(user, "accounts.reveal_personal_data"):
         raise PermissionError("This role cannot see unmasked personal data.")
     with transaction.atomic(durable=True):
         return PersonalDataReveal.objects.create(account=account, user=user)
+
+
+class SearchRefused(ValueError):
+    pass
+
+
+def personal_data_search_record(*, user: Any, query: str, whole_number: bool) -> None:
+    """Log a search that reads more of a phone than the mask shows. Digits beyond the
+    mask need the reveal permission; whole numbers are open to anyone who may search
+    accounts, PHONE_LOOKUPS_PER_HOUR an hour without that permission, so that no
+    run of guesses recovers a number (docs/architecture.md, "Personal data")."""
+    may_reveal = may(user, "accounts.reveal_personal_data")
+    if not whole_number and not may_reveal:
+        raise SearchRefused(_("Your role cannot search by part of a phone number."))
+    with transaction.atomic(durable=True):
+        if not may_reveal:
+            # One person's searches in turn: the count and the new row agree.
+            User.objects.select_for_update().filter(pk=user.pk).first()
+            limit = settings.PHONE_LOOKUPS_PER_HOUR
+            recent = PersonalDataSearch.objects.filter(
+                user=user, searched_at__gte=timezone.now() - timedelta(hours=1)
+            ).count()
+            if recent >= limit:
+                raise SearchRefused(
+                    _("You looked up %(limit)s whole phone numbers in the last hour, the most "
+                      "a role without the reveal permission may. Search by reference, or ask "
+                      "an appeal handler.") % {"limit": limit}
+                )  # fmt: skip
+        PersonalDataSearch.objects.create(user=user, query=query, whole_number=whole_number)
 
 
 class NoteError(ValueError):

@@ -3,8 +3,6 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,8 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
-from accounts import forms, selectors
+from accounts import forms, masking, selectors
 from accounts import services as account_services
+from accounts.access import may, requires
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS
 from appeals import forms as appeal_forms
@@ -28,15 +27,7 @@ from decisions.tasks import record_heartbeat
 logger = logging.getLogger(__name__)
 
 
-def _get_account_for_user(
-    request: HttpRequest, reference: str, action: str | None = None
-) -> Account:
-    """The account, for a user allowed to review accounts (and to do `action`, a
-    permission, when given); 403 otherwise, 404 when it does not exist."""
-    if not request.user.has_perm("accounts.open_accounts"):
-        raise PermissionDenied
-    if action is not None and not request.user.has_perm(action):
-        raise PermissionDenied
+def _account_or_404(reference: str) -> Account:
     account = selectors.account_with_signals(reference)
     if account is None:
         raise Http404("No account with this reference.")
@@ -44,8 +35,7 @@ def _get_account_for_user(
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_overview", raise_exception=True)
+@requires("accounts.open_overview")
 def overview(request: HttpRequest) -> HttpResponse:
     language = get_language() or "en"
     changes = decision_selectors.changes_per_day(days=30)
@@ -67,8 +57,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_overview", raise_exception=True)
+@requires("accounts.open_overview")
 def worker_status(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -78,8 +67,7 @@ def worker_status(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.open_overview", raise_exception=True)
+@requires("accounts.check_worker")
 def worker_check(request: HttpRequest) -> HttpResponse:
     """Ask a worker for a heartbeat; the status panel shows when it arrives."""
     queue_down = False
@@ -105,12 +93,22 @@ def worker_check(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_accounts", raise_exception=True)
+@requires("accounts.open_accounts")
 def account_list(request: HtmxHttpRequest) -> HttpResponse:
     form = forms.AccountFilterForm(
-        request.GET, reasons=decision_selectors.reason_choices(get_language() or "en")
+        request.GET,
+        reasons=decision_selectors.reason_choices(get_language() or "en"),
+        may_reveal=may(request.user, "accounts.reveal_personal_data"),
     )
+    if form.is_valid() and (lookup := form.phone_lookup()):
+        try:
+            account_services.personal_data_search_record(
+                user=request.user,
+                query=form.cleaned_data["q"],
+                whole_number=lookup.kind == masking.PhoneQuery.FULL,
+            )
+        except account_services.SearchRefused as error:
+            form.add_error("q", str(error))
     if form.is_valid():
         data = form.cleaned_data
         filters = selectors.AccountFilters(
@@ -133,9 +131,9 @@ def account_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires("accounts.open_accounts")
 def account_detail(request: HttpRequest, reference: str) -> HttpResponse:
-    return _render_account(request, _get_account_for_user(request, reference))
+    return _render_account(request, _account_or_404(reference))
 
 
 def _timeline_before(request: HttpRequest) -> int | None:
@@ -211,10 +209,10 @@ def _render_account(
 
 
 @require_GET
-@login_required
+@requires("accounts.open_accounts")
 def account_timeline(request: HttpRequest, reference: str) -> HttpResponse:
     """Older decisions for the timeline, appended by HTMX ("Load older decisions")."""
-    account = _get_account_for_user(request, reference)
+    account = _account_or_404(reference)
     timeline = decision_selectors.account_timeline(account.pk, before=_timeline_before(request))
     return render(
         request,
@@ -224,10 +222,10 @@ def account_timeline(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires("accounts.open_accounts")
 def account_rescore_status(request: HttpRequest, reference: str) -> HttpResponse:
     """The re-score panel, polled by HTMX until the worker has finished."""
-    account = _get_account_for_user(request, reference)
+    account = _account_or_404(reference)
     return render(
         request,
         "accounts/detail.html#rescore-status",
@@ -236,9 +234,9 @@ def account_rescore_status(request: HttpRequest, reference: str) -> HttpResponse
 
 
 @require_POST
-@login_required
+@requires("accounts.open_accounts", "accounts.write_notes")
 def account_note(request: HtmxHttpRequest, reference: str) -> HttpResponse:
-    account = _get_account_for_user(request, reference)
+    account = _account_or_404(reference)
     form = forms.NoteForm(request.POST)
     if form.is_valid():
         try:
@@ -262,18 +260,18 @@ def account_note(request: HtmxHttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@requires("accounts.open_accounts", "accounts.reveal_personal_data")
 def account_reveal(request: HttpRequest, reference: str) -> HttpResponse:
     """Show the unmasked personal data once; every reveal is logged."""
-    account = _get_account_for_user(request, reference, "accounts.reveal_personal_data")
+    account = _account_or_404(reference)
     account_services.personal_data_reveal(account=account, user=request.user)
     return _render_account(request, account, revealed=True)
 
 
 @require_POST
-@login_required
+@requires("accounts.open_accounts", "accounts.propose_override")
 def account_override(request: HttpRequest, reference: str) -> HttpResponse:
-    account = _get_account_for_user(request, reference, "accounts.propose_override")
+    account = _account_or_404(reference)
     form = forms.OverrideForm(request.POST)
     if form.is_valid():
         try:
@@ -297,9 +295,9 @@ def account_override(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@requires("accounts.open_accounts", "accounts.propose_override")
 def account_freeze(request: HttpRequest, reference: str) -> HttpResponse:
-    account = _get_account_for_user(request, reference, "accounts.propose_override")
+    account = _account_or_404(reference)
     form = forms.FreezeForm(request.POST)
     if form.is_valid():
         try:
@@ -320,10 +318,16 @@ def account_freeze(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@requires("accounts.open_accounts", "accounts.approve_override")
 def override_decide(request: HttpRequest, reference: str, request_id: int) -> HttpResponse:
-    account = _get_account_for_user(request, reference, "accounts.approve_override")
-    approve = request.POST.get("decision") == "approve"
+    account = _account_or_404(reference)
+    if not decision_selectors.override_request_of_account(account.pk, request_id):
+        raise Http404("No such override request on this account.")
+    choice = request.POST.get("decision")
+    if choice not in ("approve", "reject"):
+        messages.error(request, _("Choose to approve or to reject the override."))
+        return redirect("accounts:detail", reference=account.reference)
+    approve = choice == "approve"
     try:
         if approve:
             services.override_approve(request_id=request_id, approver=request.user)
@@ -339,9 +343,9 @@ def override_decide(request: HttpRequest, reference: str, request_id: int) -> Ht
 
 
 @require_POST
-@login_required
+@requires("accounts.open_accounts", "accounts.start_rescore")
 def account_rescore(request: HttpRequest, reference: str) -> HttpResponse:
-    account = _get_account_for_user(request, reference, "accounts.start_rescore")
+    account = _account_or_404(reference)
     try:
         run = runs.run_start(trigger="button", started_by=request.user, account_id=account.pk)
     except services.DecisionError as error:

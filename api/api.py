@@ -17,10 +17,12 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
+from django.views.decorators.http import require_GET
 from ninja import Field, File, Form, NinjaAPI, Path, Query, Schema, Status, UploadedFile
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
+from accounts.access import staff_only
 from api import selectors, services
 from api.models import ApiKey
 from appeals import services as appeal_services
@@ -51,7 +53,8 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=KeyAuth(),
     docs_url="/docs",
-    docs_decorator=csp_override(DOCS_CSP),
+    # The reference is for signed-in staff (accounts/access.py, ACCESS).
+    docs_decorator=lambda view: require_GET(staff_only(csp_override(DOCS_CSP)(view))),
 )
 
 

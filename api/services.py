@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.access import may
 from accounts.models import Account, AccountSignals
 from accounts.signal_spec import SIGNALS_BY_NAME, SQL_TYPES, range_problems
 from api import signals as signal_values
@@ -34,7 +35,7 @@ def key_hash(key: str) -> str:
 
 def api_key_create(*, name: str, scopes: list[str], actor: Any) -> tuple[ApiKey, str]:
     """A new key for an integration; returns it with the key itself, shown only now."""
-    if not actor.is_superuser:
+    if not may(actor, "accounts.manage_integrations"):
         raise ApiKeyError(_("Only an administrator creates API keys."))
     name = (name or "").strip()
     if not name:
@@ -64,7 +65,7 @@ def api_key_create(*, name: str, scopes: list[str], actor: Any) -> tuple[ApiKey,
 def api_key_revoke(*, actor: Any, name: str = "", key_id: int | None = None) -> ApiKey:
     """Revoke a live key, named by its integration (the command) or by its id (the page:
     a page left open must not revoke a newer key of the same integration)."""
-    if not actor.is_superuser:
+    if not may(actor, "accounts.manage_integrations"):
         raise ApiKeyError(_("Only an administrator revokes API keys."))
     with transaction.atomic():
         live = ApiKey.objects.select_for_update().filter(revoked_at__isnull=True)

@@ -7,14 +7,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import requires
 from api import selectors, services
 from api.models import ApiKey
 
@@ -29,10 +28,6 @@ class KeyForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": gettext_lazy("Choose at least one thing the key may do.")},
     )  # fmt: skip
-
-
-def _may_read(user: Any) -> bool:
-    return bool(user.is_superuser or user.has_perm("accounts.open_audit"))
 
 
 def _page(request: HttpRequest, form: KeyForm, **extra: Any) -> HttpResponse:
@@ -51,18 +46,14 @@ def _page(request: HttpRequest, form: KeyForm, **extra: Any) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@requires("accounts.open_integrations")
 def keys(request: HttpRequest) -> HttpResponse:
-    if not _may_read(request.user):
-        raise PermissionDenied
     return _page(request, KeyForm())
 
 
 @require_POST
-@login_required
+@requires("accounts.manage_integrations")
 def key_create(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_superuser:
-        raise PermissionDenied
     form = KeyForm(request.POST)
     if not form.is_valid():
         return _page(request, form)
@@ -78,10 +69,8 @@ def key_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@requires("accounts.manage_integrations")
 def key_revoke(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_superuser:
-        raise PermissionDenied
     key_id = request.POST.get("key", "")
     try:
         if not key_id.isdigit():

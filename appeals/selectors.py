@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -107,6 +108,12 @@ def appeal_detail(appeal_id: int) -> Appeal | None:
 def appeal_workers() -> list[Any]:
     """Who can be given an appeal (for a lead's reassign list)."""
     return list(users_with_permission("work_appeals"))
+
+
+def appeal_worker(user_id: int) -> Any:
+    """The user a lead chose for an appeal, or None; the service says whether that
+    user may work appeals."""
+    return User.objects.filter(pk=user_id, is_active=True).first()
 
 
 def account_signals(account_id: int) -> dict[str, Any] | None:

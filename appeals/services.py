@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.access import may
 from accounts.models import Account, AccountSignals
 from accounts.services import scoring_inputs
 from appeals import evidence, reevaluation, selectors, states
@@ -48,7 +49,7 @@ class AppealError(Exception):
 
 
 def _require(actor: Any, permission: str, message: str) -> None:
-    if not actor.has_perm(permission):
+    if not may(actor, permission):
         raise AppealError(message)
 
 
@@ -182,13 +183,13 @@ def _locked(appeal_id: int) -> Appeal:
 
 def _require_owner(appeal: Appeal, actor: Any) -> None:
     """The assignee works the appeal; a lead may step in."""
-    if appeal.assignee_id != actor.pk and not actor.has_perm("accounts.lead_appeals"):
+    if appeal.assignee_id != actor.pk and not may(actor, "accounts.lead_appeals"):
         raise AppealError(_("This appeal is assigned to someone else."))
 
 
 def appeal_assign(*, appeal_id: int, assignee: Any, lead: Any) -> Appeal:
     _require(lead, "accounts.lead_appeals", _("Only an appeal lead can reassign."))
-    if not assignee.has_perm("accounts.work_appeals"):
+    if not may(assignee, "accounts.work_appeals"):
         raise AppealError(_("%(name)s cannot work appeals.") % {"name": assignee.username})
     with transaction.atomic():
         appeal = _locked(appeal_id)
@@ -253,6 +254,7 @@ def appeal_withdraw(*, appeal_id: int, actor: Any, note: str = "") -> Appeal:
     text = _note(note)
     with transaction.atomic():
         appeal = _locked(appeal_id)
+        _require_owner(appeal, actor)
         appeal.sla_paused_at = None
         _move(appeal, "withdraw", actor, text)
     return appeal
@@ -315,7 +317,8 @@ def appeal_decide(
     verified: Mapping[str, Any] | None = None,
 ) -> DecideResult:
     """Decide an appeal. A restoration is a limit decision (source "appeal");
-    above APPEAL_APPROVAL_ABOVE a handler's restoration waits for a lead, and a
+    above APPEAL_APPROVAL_ABOVE a restoration waits for a lead other than the person
+    who proposed it (a lead's own too), and a
     closed line in its cool-down is restored only by a lead, with a written
     justification.
 
@@ -328,7 +331,7 @@ def appeal_decide(
         minimum=10,
         too_short=_("Write the reason for the outcome (at least 10 characters)."),
     )
-    is_lead = actor.has_perm("accounts.lead_appeals")
+    is_lead = may(actor, "accounts.lead_appeals")
     with transaction.atomic():
         appeal = _locked(appeal_id)
         _require_owner(appeal, actor)
@@ -356,7 +359,8 @@ def appeal_decide(
             )  # fmt: skip
         appeal.outcome, appeal.outcome_limit = outcome, target
         appeal.outcome_justification, appeal.outcome_by = text, actor
-        if target is not None and target > settings.APPEAL_APPROVAL_ABOVE and not is_lead:
+        # Four eyes: above the amount a second person approves, even a lead's own.
+        if target is not None and target > settings.APPEAL_APPROVAL_ABOVE:
             appeal.outcome_pending = True
             appeal.save()
             _event(appeal, "outcome_proposed", actor, f"{appeal.get_outcome_display()}: {target}")
@@ -539,7 +543,8 @@ def appeal_from_integration(
 
 def evidence_check(upload: Any) -> str:
     """The content type of an acceptable evidence file, or AppealError with the reason:
-    type by content (PDF, PNG, JPEG), not empty, at most EVIDENCE_MAX_BYTES."""
+    type by content (PDF, PNG, JPEG) and read whole (`evidence.inspect`), not empty,
+    at most EVIDENCE_MAX_BYTES."""
     limit = settings.EVIDENCE_MAX_BYTES
     if upload is None:
         raise AppealError(_("Choose a file."))
@@ -548,12 +553,19 @@ def evidence_check(upload: Any) -> str:
     if upload.size > limit:
         raise AppealError(_("The file is larger than %(mb)s MB.") % {"mb": limit // (1024 * 1024)})
     upload.seek(0)
-    content_type = evidence.sniff(upload.read(evidence.SNIFF_BYTES))
+    data = upload.read(limit + 1)
+    content_type = evidence.sniff(data[: evidence.SNIFF_BYTES])
     if content_type is None:
         raise AppealError(
             _("Only PDF, PNG and JPEG files are accepted, and this file is none of them "
               "(whatever its name says).")
         )  # fmt: skip
+    problem = evidence.inspect(
+        content_type, data, max_pages=settings.EVIDENCE_MAX_PDF_PAGES,
+        max_pixels=settings.EVIDENCE_MAX_IMAGE_PIXELS,
+    )  # fmt: skip
+    if problem:
+        raise AppealError(problem)
     return content_type
 
 
@@ -582,6 +594,8 @@ def evidence_add(*, appeal_id: int, actor: Any, upload: Any, via: str = "") -> E
                 target.write(chunk)
         with transaction.atomic():
             appeal = _locked(appeal_id)
+            if actor is not None:
+                _require_owner(appeal, actor)
             if not appeal.is_open:
                 raise AppealError(_("Evidence is added to open appeals only."))
             item = Evidence.objects.create(

@@ -3,9 +3,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
@@ -13,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors as account_selectors
+from accounts.access import may, requires
 from appeals import forms, selectors, services
 from appeals.models import Appeal
 from config.requests import HtmxHttpRequest
@@ -24,17 +22,16 @@ HISTORY_ROWS = 10
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_appeals", raise_exception=True)
+@requires("accounts.open_appeals")
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     form = forms.QueueFilterForm(request.GET)
     page = selectors.QueuePage([], False, 1)
     view = "mine"
     if form.is_valid():
         data = form.cleaned_data
-        works = request.user.has_perm("accounts.work_appeals")
+        works = may(request.user, "accounts.work_appeals")
         # Leads, and readers such as auditors, see all; handlers theirs and the unassigned.
-        sees_all = request.user.has_perm("accounts.lead_appeals") or not works
+        sees_all = may(request.user, "accounts.lead_appeals") or not works
         view = data["view"] or ("mine" if works else "all")
         if view == "all" and not sees_all:
             view = "mine"
@@ -56,8 +53,7 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.work_appeals", raise_exception=True)
+@requires("accounts.work_appeals")
 def claim_next(request: HttpRequest) -> HttpResponse:
     try:
         appeal = services.appeal_claim_next(handler=request.user)
@@ -72,8 +68,7 @@ def claim_next(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_appeals", raise_exception=True)
+@requires("accounts.open_appeals")
 def detail(request: HttpRequest, appeal_id: int) -> HttpResponse:
     return _render_detail(request, _appeal_or_404(appeal_id))
 
@@ -116,15 +111,14 @@ def _render_detail(
             "decide_form": decide_form or forms.DecideForm(),
             "preview": preview,
             "workers": selectors.appeal_workers()
-            if request.user.has_perm("accounts.lead_appeals")
+            if may(request.user, "accounts.lead_appeals")
             else [],
         },
     )
 
 
 @require_POST
-@login_required
-@permission_required("accounts.work_appeals", raise_exception=True)
+@requires("accounts.work_appeals")
 def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
     """First the customer response preview (zh-Hans and en), then the decision."""
     appeal = _appeal_or_404(appeal_id)
@@ -156,17 +150,22 @@ def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
         form.add_error(None, str(error))
         return _render_detail(request, appeal, decide_form=form)
     if result.pending:
-        messages.info(request, _("The restoration waits for an appeal lead's approval."))
+        messages.info(
+            request, _("The restoration waits for the approval of an appeal lead other than you.")
+        )
     else:
         messages.success(request, _("Decided; the outcome is on the account's history."))
     return redirect("appeals:detail", appeal_id=appeal.pk)
 
 
 @require_POST
-@login_required
-@permission_required("accounts.lead_appeals", raise_exception=True)
+@requires("accounts.lead_appeals")
 def approve_outcome(request: HttpRequest, appeal_id: int) -> HttpResponse:
-    approve = request.POST.get("decision") == "approve"
+    choice = request.POST.get("decision")
+    if choice not in ("approve", "reject"):
+        messages.error(request, _("Choose to approve the outcome or to send it back."))
+        return redirect("appeals:detail", appeal_id=appeal_id)
+    approve = choice == "approve"
     try:
         if approve:
             services.appeal_outcome_approve(appeal_id=appeal_id, lead=request.user)
@@ -192,8 +191,7 @@ MOVES: dict[str, Callable[..., Appeal]] = {
 
 
 @require_POST
-@login_required
-@permission_required("accounts.work_appeals", raise_exception=True)
+@requires("accounts.work_appeals")
 def move(request: HttpRequest, appeal_id: int) -> HttpResponse:
     """One of the workbench's steps; a refused step says why and changes nothing."""
     step = MOVES.get(request.POST.get("move", ""))
@@ -211,10 +209,10 @@ def move(request: HttpRequest, appeal_id: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.lead_appeals", raise_exception=True)
+@requires("accounts.lead_appeals")
 def assign(request: HttpRequest, appeal_id: int) -> HttpResponse:
-    assignee = get_user_model().objects.filter(pk=request.POST.get("assignee") or 0).first()
+    chosen = request.POST.get("assignee", "")
+    assignee = selectors.appeal_worker(int(chosen)) if chosen.isdigit() else None
     if assignee is None:
         messages.error(request, _("Choose who takes the appeal."))
         return redirect("appeals:detail", appeal_id=appeal_id)
@@ -228,11 +226,9 @@ def assign(request: HttpRequest, appeal_id: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@requires("accounts.open_accounts", "accounts.record_appeals")
 def intake(request: HttpRequest, reference: str) -> HttpResponse:
     """Staff record an appeal for a caller, from the account page."""
-    if not request.user.has_perm("accounts.open_appeals"):
-        raise PermissionDenied
     account = account_selectors.account_with_signals(reference)
     if account is None:
         raise Http404("No account with this reference.")
@@ -268,8 +264,7 @@ def intake(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.work_appeals", raise_exception=True)
+@requires("accounts.work_appeals")
 def evidence_upload(request: HttpRequest, appeal_id: int) -> HttpResponse:
     try:
         item = services.evidence_add(
@@ -283,8 +278,7 @@ def evidence_upload(request: HttpRequest, appeal_id: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_appeals", raise_exception=True)
+@requires("accounts.open_appeals")
 def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
     """The file, to staff who may open appeals only; its type is the one checked on
     upload, never guessed, and the browser is told not to sniff or cache it."""
@@ -303,8 +297,7 @@ def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
     return response
 
 
-@login_required
-@permission_required("accounts.lead_appeals", raise_exception=True)
+@requires("accounts.lead_appeals")
 def sla_targets(request: HttpRequest) -> HttpResponse:
     """A lead sets how many hours each category of appeal may take."""
     if request.method == "POST":

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts import roles
 from accounts.models import Account
 from api import services
 from bench.pages import web_server
@@ -39,9 +40,10 @@ DRAIN_WINDOW = 120.0  # how long the worker's re-scores are watched after the la
 
 
 def _key() -> str:
-    admin = User.objects.filter(username="bench-admin").first() or User.objects.create_superuser(
-        "bench-admin", password=None
-    )
+    admin = User.objects.filter(username="bench-admin").first()
+    if admin is None:
+        admin = User.objects.create_user("bench-admin", password=None)
+        admin.groups.add(Group.objects.get(name=roles.ADMINISTRATOR))
     # A new key each time: a used key cannot be deleted (its calls and events point at it).
     name = f"bench-ingest-{timezone.now():%Y%m%d%H%M%S}"
     return services.api_key_create(name=name, scopes=["signals:write"], actor=admin)[1]

@@ -42,6 +42,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import get_resolver
 from django.utils import timezone
 
+from accounts.access import may
 from accounts.models import Account
 from accounts.roles import APPEAL_HANDLER, APPEAL_LEAD
 from accounts.services import DEMO_PASSWORD
@@ -327,7 +328,7 @@ def _claimer(handler_id: int, claims: int, start: Barrier, results: Queue[Claime
     try:
         handler = User.objects.get(pk=handler_id)
         # As a logged-in request has it: the user and their permissions read once.
-        if not handler.has_perm("accounts.work_appeals"):
+        if not may(handler, "accounts.work_appeals"):
             raise RuntimeError(f"{handler.username} cannot work appeals")
         start.wait(CLAIM_TIMEOUT)
         for _ in range(claims):

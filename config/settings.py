@@ -296,6 +296,10 @@ STATIC_ROOT = BASE_DIR / ".local" / "staticfiles"
 # permission-checked view (appeals.views.evidence_file).
 EVIDENCE_ROOT = Path(os.environ.get("EVIDENCE_ROOT", STATE_DIR / "evidence"))
 EVIDENCE_MAX_BYTES = envint("EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)
+EVIDENCE_MAX_PDF_PAGES = envint("EVIDENCE_MAX_PDF_PAGES", 50)
+EVIDENCE_MAX_IMAGE_PIXELS = envint("EVIDENCE_MAX_IMAGE_PIXELS", 50_000_000)
+# Whole phone numbers a person without the reveal permission may look up an hour.
+PHONE_LOOKUPS_PER_HOUR = envint("PHONE_LOOKUPS_PER_HOUR", 20)
 # Uploads above this go to a temporary file while they arrive, not to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -314,9 +318,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"refusals": {"()": "config.log_filters.ClientErrorsWithoutTraceback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["refusals"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Django's own console handler (DEBUG only) would print a 403's traceback:
+        # its records go to the one console handler above instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 # axes.W006 asks to lock by IP address too. Staff reach Limit Desk from a few

@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
+from accounts.access import may
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
 from config import db
@@ -234,7 +235,7 @@ def rescore_requested_batch(*, limit: int) -> Run | None:
 
 def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = None) -> Run:
     """Create a run over the whole portfolio (or one account) and queue its chunks."""
-    if started_by is not None and not started_by.has_perm("accounts.start_rescore"):
+    if started_by is not None and not may(started_by, "accounts.start_rescore"):
         raise DecisionError(_("Your role cannot start a re-score."))
     with transaction.atomic(durable=True):
         active = active_policy()
@@ -540,13 +541,17 @@ def _begin_apply(run: Run) -> None:
 
 
 def run_approve(*, run_id: int, actor: Any) -> Run:
-    """A person lets a run held by the circuit breaker apply."""
-    if not actor.has_perm("accounts.start_rescore"):
+    """A person lets a run held by the circuit breaker apply; never the one who started it."""
+    if not may(actor, "accounts.start_rescore"):
         raise DecisionError(_("Your role cannot approve a re-scoring run."))
     with transaction.atomic(durable=True):
         run = Run.objects.select_for_update().get(pk=run_id)
         if run.state != State.WAITING:
             raise DecisionError(_("This run is not waiting for approval."))
+        if run.started_by_id == actor.pk:
+            raise DecisionError(
+                _("You started this run: a second person must approve it (they may discard it).")
+            )
         run.decided_by = actor
         _begin_apply(run)
         run.save()
@@ -555,7 +560,7 @@ def run_approve(*, run_id: int, actor: Any) -> Run:
 
 def run_discard(*, run_id: int, actor: Any) -> Run:
     """A person throws away a run held by the circuit breaker; nothing is applied."""
-    if not actor.has_perm("accounts.start_rescore"):
+    if not may(actor, "accounts.start_rescore"):
         raise DecisionError(_("Your role cannot discard a re-scoring run."))
     with transaction.atomic(durable=True):
         run = Run.objects.select_for_update().get(pk=run_id)
@@ -786,7 +791,7 @@ def run_fail(*, run_id: int, error: BaseException, phase: str, chunk: int | None
 def run_retry(*, run_id: int, actor: Any) -> Run:
     """Take up a failed run where it stopped: the chunks it had not scored are scored,
     those it had not applied are applied; what was applied stays as it is."""
-    if not actor.has_perm("accounts.start_rescore"):
+    if not may(actor, "accounts.start_rescore"):
         raise DecisionError(_("Your role cannot retry a re-scoring run."))
     with transaction.atomic(durable=True):
         run = Run.objects.select_for_update().filter(pk=run_id).first()
@@ -853,7 +858,7 @@ def runs_resume_stalled(*, quiet_for: timedelta) -> list[int]:
 
 def _revert_text(run: Run, actor: Any, justification: str) -> str:
     """The checks before a revert; the justification, stripped."""
-    if not actor.has_perm("accounts.start_rescore"):
+    if not may(actor, "accounts.start_rescore"):
         raise DecisionError(_("Your role cannot revert a run."))
     text = (justification or "").strip()
     if len(text) < 10:

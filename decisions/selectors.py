@@ -516,6 +516,12 @@ def pending_overrides(account_id: int) -> list[OverrideRequest]:
     )
 
 
+def override_request_of_account(account_id: int, request_id: int) -> bool:
+    """Whether the override request belongs to this account (a URL's account must own
+    the request it names)."""
+    return OverrideRequest.objects.filter(pk=request_id, account_id=account_id).exists()
+
+
 def override_approvers() -> list[str]:
     """Who may approve an override (by role), for the "pending approval" note."""
     return list(users_with_permission("approve_override").values_list("username", flat=True))

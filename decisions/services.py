@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.access import may
 from accounts.models import Account
 from config import db
 from config.text import JUSTIFICATION_MAX, too_long
@@ -317,7 +318,7 @@ def account_override_limit(
     *, account_id: int, expected_version: int, new_limit: Any, actor: Any, justification: str
 ) -> OverrideResult:
     """Set a limit by hand. Above OVERRIDE_APPROVAL_ABOVE it waits for a second person."""
-    if not actor.has_perm("accounts.propose_override"):
+    if not may(actor, "accounts.propose_override"):
         raise DecisionError(_("Your role cannot override limits."))
     amount = parse_amount(new_limit)
     text = _require_justification(justification)
@@ -378,7 +379,7 @@ def _override_change(
 
 def override_approve(*, request_id: int, approver: Any) -> LimitDecision:
     """A second person approves a pending override; the author never can."""
-    if not approver.has_perm("accounts.approve_override"):
+    if not may(approver, "accounts.approve_override"):
         raise DecisionError(_("Your role cannot approve overrides."))
     with transaction.atomic(durable=True):
         request = _pending_request(request_id)
@@ -411,7 +412,7 @@ def override_approve(*, request_id: int, approver: Any) -> LimitDecision:
 
 
 def override_reject(*, request_id: int, approver: Any) -> OverrideRequest:
-    if not approver.has_perm("accounts.approve_override"):
+    if not may(approver, "accounts.approve_override"):
         raise DecisionError(_("Your role cannot reject overrides."))
     with transaction.atomic(durable=True):
         request = _pending_request(request_id)
@@ -434,7 +435,7 @@ def account_set_frozen(
     *, account_id: int, expected_version: int, frozen: bool, actor: Any, justification: str
 ) -> LimitDecision:
     """Freeze or unfreeze a line: a decision like any other, with its reason."""
-    if not actor.has_perm("accounts.propose_override"):
+    if not may(actor, "accounts.propose_override"):
         raise DecisionError(_("Your role cannot freeze or unfreeze accounts."))
     text = _require_justification(justification)
     with transaction.atomic(durable=True):

@@ -5,7 +5,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,6 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
+from accounts import selectors as account_selectors
+from accounts.access import requires
 from config.text import JUSTIFICATION_MAX
 from decisions import charts, failures, selectors
 from decisions import runs as run_services
@@ -52,8 +53,7 @@ class RevertForm(forms.Form):
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_runs", raise_exception=True)
+@requires("accounts.open_runs")
 def runs(request: HttpRequest) -> HttpResponse:
     signals = request.GET.get("show") == "signals"
     context: dict[str, Any] = {"runs": selectors.recent_runs(signals=signals), "signals": signals}
@@ -70,8 +70,7 @@ def _run_or_404(run_id: int) -> RescoreRun:
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_runs", raise_exception=True)
+@requires("accounts.open_runs")
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return _render_run(request, _run_or_404(run_id))
 
@@ -97,16 +96,14 @@ def _render_run(
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_runs", raise_exception=True)
+@requires("accounts.open_runs")
 def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
     """The live part of the run page, polled by HTMX while the run moves."""
     return render(request, "decisions/run.html#progress", _progress_context(_run_or_404(run_id)))
 
 
 @require_POST
-@login_required
-@permission_required("accounts.start_rescore", raise_exception=True)
+@requires("accounts.start_rescore")
 def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     """Take up a failed run where it stopped; what it applied stays."""
     run = _run_or_404(run_id)
@@ -122,8 +119,7 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
-@permission_required("accounts.start_rescore", raise_exception=True)
+@requires("accounts.start_rescore")
 def run_start(request: HttpRequest) -> HttpResponse:
     """A whole-portfolio run, once the person has read what it will do and confirmed."""
     if request.method == "POST":
@@ -143,12 +139,15 @@ def run_start(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.start_rescore", raise_exception=True)
+@requires("accounts.start_rescore")
 def run_decide(request: HttpRequest, run_id: int) -> HttpResponse:
     """Approve or discard a run held by the circuit breaker."""
     run = _run_or_404(run_id)
-    approve = request.POST.get("decision") == "approve"
+    choice = request.POST.get("decision")
+    if choice not in ("approve", "discard"):
+        messages.error(request, _("Choose to approve the run or to discard it."))
+        return redirect("decisions:run", run_id=run.pk)
+    approve = choice == "approve"
     try:
         if approve:
             run_services.run_approve(run_id=run.pk, actor=request.user)
@@ -169,8 +168,7 @@ def run_decide(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.start_rescore", raise_exception=True)
+@requires("accounts.start_rescore")
 def run_revert(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     form = RevertForm(request.POST)
@@ -190,8 +188,7 @@ def run_revert(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_policy", raise_exception=True)
+@requires("accounts.open_policy")
 def policy(request: HttpRequest) -> HttpResponse:
     from policies import selectors as policy_selectors
 
@@ -206,31 +203,34 @@ def policy(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
-@login_required
-@permission_required("accounts.open_audit", raise_exception=True)
-def audit(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
-    form = ExportForm(initial={"since": today - timedelta(days=30), "until": today})
+def _render_audit(request: HttpRequest, form: ExportForm) -> HttpResponse:
     return render(
         request,
         "decisions/audit.html",
-        {"reveals": selectors.personal_data_reveals(), "export_form": form},
+        {
+            "reveals": selectors.personal_data_reveals(),
+            "searches": account_selectors.personal_data_searches(),
+            "user_changes": account_selectors.user_changes(),
+            "export_form": form,
+        },
     )
 
 
 @require_GET
-@login_required
-@permission_required("accounts.export_audit", raise_exception=True)
+@requires("accounts.open_audit")
+def audit(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    form = ExportForm(initial={"since": today - timedelta(days=30), "until": today})
+    return _render_audit(request, form)
+
+
+@require_GET
+@requires("accounts.export_audit")
 def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The decisions of a date range as CSV, streamed (auditors)."""
     form = ExportForm(request.GET)
     if not form.is_valid():
-        return render(
-            request,
-            "decisions/audit.html",
-            {"reveals": selectors.personal_data_reveals(), "export_form": form},
-        )
+        return _render_audit(request, form)
     since, until = form.cleaned_data["since"], form.cleaned_data["until"]
     response = StreamingHttpResponse(
         selectors.decisions_csv(since, until), content_type="text/csv; charset=utf-8"
@@ -240,8 +240,7 @@ def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_accounts", raise_exception=True)
+@requires("accounts.open_accounts")
 def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
     decision = selectors.decision_with_links(decision_id)
     if decision is None:

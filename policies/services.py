@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
+from accounts.access import may
 from accounts.models import Account
 from config.text import JUSTIFICATION_MAX, RATIONALE_MAX, REASON_MAX, too_long
 from decisions import failures, policy
@@ -36,7 +37,7 @@ class PolicyAdminError(Exception):
 
 
 def _require(actor: Any, permission: str, message: str) -> None:
-    if not actor.has_perm(permission):
+    if not may(actor, permission):
         raise PolicyAdminError(message)
 
 
@@ -234,13 +235,19 @@ def policy_reject(*, version: int, approver: Any, comment: str) -> Policy:
 
 
 def policy_rollout_widen(*, actor: Any, share: Any) -> Policy:
-    """Give the version in rollout a larger share; at 100% it becomes the active one."""
+    """Give the version in rollout a larger share; at 100% it becomes the active one.
+    Never by its author: each change of share is a second admin's, as its approval was."""
     _require(actor, "accounts.approve_policy", _("Your role cannot change a rollout."))
     value = _parse_share(share)
     with transaction.atomic(durable=True):
         rollout = Policy.objects.select_for_update().filter(state=State.ROLLOUT).first()
         if rollout is None:
             raise PolicyAdminError(_("No version is in staged rollout."))
+        if rollout.author_id == actor.pk:
+            raise PolicyAdminError(
+                _("You wrote v%(version)s: a second policy admin widens its rollout.")
+                % {"version": rollout.version}
+            )
         if value <= rollout.rollout_share:
             raise PolicyAdminError(
                 _("Widen to more than the %(share)s%% it has now; to go back, roll it back.")

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import may, requires
 from decisions.models import Policy
 from policies import forms, selectors, services
 
@@ -25,7 +25,7 @@ def _render_version(
     editable = (
         version.state == Policy.State.DRAFT
         and version.author_id == request.user.pk
-        and request.user.has_perm("accounts.edit_policy")
+        and may(request.user, "accounts.edit_policy")
     )
     simulation = selectors.latest_simulation(version.pk)
     return render(
@@ -47,15 +47,13 @@ def _render_version(
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_policy", raise_exception=True)
+@requires("accounts.open_policy")
 def version_detail(request: HttpRequest, version: int) -> HttpResponse:
     return _render_version(request, _version_or_404(version))
 
 
 @require_POST
-@login_required
-@permission_required("accounts.edit_policy", raise_exception=True)
+@requires("accounts.edit_policy")
 def draft_new(request: HttpRequest) -> HttpResponse:
     try:
         draft = services.policy_draft_create(author=request.user)
@@ -70,8 +68,7 @@ def draft_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.edit_policy", raise_exception=True)
+@requires("accounts.edit_policy")
 def draft_save(request: HttpRequest, version: int) -> HttpResponse:
     draft = _version_or_404(version)
     form = forms.DraftForm(request.POST, bands=len(draft.rules.get("bands", [])))
@@ -92,8 +89,7 @@ def draft_save(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.edit_policy", raise_exception=True)
+@requires("accounts.edit_policy")
 def simulate(request: HttpRequest, version: int) -> HttpResponse:
     try:
         services.simulation_start(version=version, actor=request.user)
@@ -103,8 +99,7 @@ def simulate(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.edit_policy", raise_exception=True)
+@requires("accounts.edit_policy")
 def simulation_retry(request: HttpRequest, version: int, simulation_id: int) -> HttpResponse:
     """Score the chunks a failed simulation had not scored; the others are kept."""
     found = _version_or_404(version)
@@ -120,8 +115,7 @@ def simulation_retry(request: HttpRequest, version: int, simulation_id: int) -> 
 
 
 @require_GET
-@login_required
-@permission_required("accounts.open_policy", raise_exception=True)
+@requires("accounts.open_policy")
 def simulation_panel(request: HttpRequest, version: int) -> HttpResponse:
     """The simulation panel, polled by HTMX while the worker scores the portfolio."""
     found = _version_or_404(version)
@@ -138,8 +132,7 @@ def simulation_panel(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.edit_policy", raise_exception=True)
+@requires("accounts.edit_policy")
 def submit(request: HttpRequest, version: int) -> HttpResponse:
     try:
         services.policy_submit(version=version, author=request.user)
@@ -151,12 +144,15 @@ def submit(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.approve_policy", raise_exception=True)
+@requires("accounts.approve_policy")
 def review(request: HttpRequest, version: int) -> HttpResponse:
     comment = request.POST.get("comment", "")
+    choice = request.POST.get("decision")
+    if choice not in ("approve", "reject"):
+        messages.error(request, _("Choose to approve the version or to send it back."))
+        return redirect("policies:version", version=version)
     try:
-        if request.POST.get("decision") == "approve":
+        if choice == "approve":
             approved = services.policy_approve(
                 version=version, approver=request.user, comment=comment,
                 share=request.POST.get("share", ""),
@@ -178,12 +174,15 @@ def review(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.approve_policy", raise_exception=True)
+@requires("accounts.approve_policy")
 def rollout(request: HttpRequest) -> HttpResponse:
     """Widen the staged rollout, or roll back: one action each."""
+    action = request.POST.get("action")
+    if action not in ("widen", "rollback"):
+        messages.error(request, _("Choose to widen the rollout or to roll back."))
+        return redirect("decisions:policy")
     try:
-        if request.POST.get("action") == "widen":
+        if action == "widen":
             widened = services.policy_rollout_widen(
                 actor=request.user, share=request.POST.get("share", "")
             )
@@ -209,8 +208,7 @@ def rollout(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("accounts.edit_policy", raise_exception=True)
+@requires("accounts.edit_policy")
 def kill_switch(request: HttpRequest) -> HttpResponse:
     paused = request.POST.get("paused") == "1"
     if paused and request.POST.get("confirm") != "1":

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
+from django.db.models import Q
 from django.test import TestCase
 
 from accounts import roles
@@ -30,25 +31,28 @@ PERSONAS = {
 
 
 def ensure_roles() -> None:
-    """Put back the role groups of the data migration, with their permissions.
+    """Put back the role groups of the data migrations, with their permissions.
 
     Transactional tests (live server, real worker) end with a flush that
     empties every table; after a test with serialized rollback that flush does
     not even create the permissions again (no post_migrate), so they are made
-    here too, with a fresh content-type cache (the ids changed).
+    here too, with a fresh content-type cache (the ids changed). The groups get
+    `roles.ROLE_PERMISSIONS`, which a test holds equal to the latest migration's.
     """
     from django.apps import apps
     from django.contrib.auth.management import create_permissions
     from django.contrib.contenttypes.models import ContentType
 
     ContentType.objects.clear_cache()
-    create_permissions(apps.get_app_config("accounts"), verbosity=0)
-    migration = importlib.import_module("accounts.migrations.0002_roles")
-    for name, codenames in migration.ROLES.items():
+    for label in ("accounts", "auth", "axes"):
+        create_permissions(apps.get_app_config(label), verbosity=0)
+    for name, names in roles.ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=name)
-        group.permissions.set(
-            Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
-        )
+        wanted = Q()
+        for permission in names:
+            app_label, codename = permission.split(".")
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+        group.permissions.set(Permission.objects.filter(wanted))
 
 
 def ensure_reference_data() -> None:
@@ -76,7 +80,9 @@ def open_the_breaker() -> None:
 
 def make_user(username: str, role: str | None = None) -> User:
     ensure_roles()
-    user = User.objects.create_user(username=username, password=PASSWORD)
+    user = User.objects.create_user(
+        username=username, password=PASSWORD, is_staff=role in roles.STAFF_ROLES
+    )
     if role:
         user.groups.add(Group.objects.get(name=role))
     return user

@@ -88,9 +88,9 @@ class AccountListTests(BaseTestCase):
     def test_pages_without_counting_the_table(self):
         for number in range(selectors.PAGE_SIZE + 5):
             make_account(reference=f"PG{number:04d}")
-        # Session, user, two for permissions, reason codes, one page of
-        # accounts, the user's roles for the header; never a COUNT.
-        with self.assertNumQueries(7):
+        # Session, user, one for the roles' permissions, reason codes, one page
+        # of accounts, the user's roles for the header; never a COUNT.
+        with self.assertNumQueries(6):
             first = self.client.get(URL, {"q": "PG"})
         self.assertEqual(len(references(first)), selectors.PAGE_SIZE)
         self.assertTrue(first.context["page"].has_next)

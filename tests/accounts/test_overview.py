@@ -104,7 +104,7 @@ class OverviewPanelsTests(BaseTestCase):
         run = runs.run_start(trigger="button", started_by=self.alice)
 
         self.client.force_login(self.alice)
-        with self.assertNumQueries(14):  # one per panel, whatever the book's size
+        with self.assertNumQueries(13):  # one per panel, whatever the book's size
             response = self.client.get(reverse("overview"))
         changes = response.context["changes"]
         today = timezone.localdate().isoformat()

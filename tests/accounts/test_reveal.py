@@ -36,7 +36,7 @@ class RevealTests(BaseTestCase):
         self.client.force_login(self.bob)
         self.client.post(reverse("accounts:reveal", args=["LD-PII"]))
         self.client.force_login(self.frank)
-        with self.assertNumQueries(6):
+        with self.assertNumQueries(7):
             page = self.client.get(reverse("decisions:audit"))
         self.assertContains(page, "Personal data revealed")
         rows = page.context["reveals"]

@@ -23,7 +23,7 @@ URL = "/api/v1"
 
 @pytest.fixture
 def admin():
-    return User.objects.create_superuser("root", password="x")
+    return make_user("root", roles.ADMINISTRATOR)
 
 
 @pytest.fixture
@@ -169,7 +169,13 @@ def test_the_decision_feed_is_a_stable_cursor(client, keys, account, monkeypatch
     assert get(client, keys["crm"], "/decisions?after=-1").status_code == 422
 
 
-def test_the_schema_and_its_docs_page_are_served(client):
+def test_the_schema_and_its_docs_page_are_served_to_signed_in_staff(client):
+    for path in ("/openapi.json", "/docs"):
+        response = client.get(URL + path)
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+    client.force_login(make_user("nora"))  # signed in, no role
+    assert client.get(URL + "/openapi.json").status_code == 403
+    client.force_login(make_user("bo", roles.APPEAL_HANDLER))
     schema = client.get(URL + "/openapi.json").json()
     assert schema["info"]["title"] == "Limit Desk API"
     assert {"/api/v1/signals/events", "/api/v1/decisions"} <= set(schema["paths"])

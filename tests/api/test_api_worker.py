@@ -6,13 +6,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 
+from accounts import roles
 from accounts.models import AccountSignals
 from api import services
 from decisions.models import RescoreRequest, RescoreRun
-from tests.base import make_account, make_signals
+from tests.base import make_account, make_signals, make_user
 from tests.conftest import PROFILES
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_events_that_cut_a_line_are_re_scored_by_the_worker(client, celery_worker, profile):
-    admin = User.objects.create_superuser("root", password="x")
+    admin = make_user("root", roles.ADMINISTRATOR)
     key = services.api_key_create(name="risk-engine", scopes=["signals:write"], actor=admin)[1]
     accounts = []
     for number in range(3):

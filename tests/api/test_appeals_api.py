@@ -6,20 +6,21 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from accounts import roles
 from api import services
 from appeals.models import Appeal, Evidence
 from decisions import services as decision_services
 from tests.base import make_account, make_user
+from tests.files import PNG
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/appeals"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
 def key(settings, tmp_path):
     settings.EVIDENCE_ROOT = tmp_path / "evidence"
-    admin = User.objects.create_superuser("root", password="x")
+    admin = make_user("root", roles.ADMINISTRATOR)
     return services.api_key_create(name="help-centre", scopes=["appeals:write"], actor=admin)[1]
 
 

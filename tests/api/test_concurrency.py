@@ -7,17 +7,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
+from accounts import roles
 from accounts.models import Account, AccountSignals
 from api import services
 from api.models import ApiKey, SignalEvent
 from decisions import policy, runs
 from decisions.models import LimitDecision, Policy, RescoreRequest
 from decisions.selectors import audit_chain_report
-from tests.base import make_account, make_signals
+from tests.base import make_account, make_signals, make_user
 
 THREADS = 4
 BATCHES = 6
@@ -46,7 +46,7 @@ def test_overlapping_batches_never_deadlock_and_keep_the_newest_values():
     for number in range(20):
         make_signals(make_account(reference=f"LD-CON-{number}"))
     AccountSignals.objects.update(observed_at=timezone.now() - timedelta(days=1))
-    admin = User.objects.create_superuser("root", password="x")
+    admin = make_user("root", roles.ADMINISTRATOR)
     key = services.api_key_create(name="risk-engine", scopes=["signals:write"], actor=admin)[0]
     start = timezone.now() - timedelta(hours=1)
     rng = random.Random(7)
@@ -97,7 +97,7 @@ def test_batches_and_the_re_scorer_writing_decisions_at_once_never_deadlock():
         make_signals(make_account(reference=reference, current_limit=Decimal("8000.00"),
                                   score=640), credit_score=640)  # fmt: skip
     AccountSignals.objects.update(observed_at=timezone.now() - timedelta(days=1))
-    admin = User.objects.create_superuser("root", password="x")
+    admin = make_user("root", roles.ADMINISTRATOR)
     key = services.api_key_create(name="risk-engine", scopes=["signals:write"], actor=admin)[0]
     start = timezone.now() - timedelta(hours=1)
     rng = random.Random(11)

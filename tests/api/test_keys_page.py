@@ -3,12 +3,11 @@
 import re
 
 import pytest
-from django.contrib.auth.models import User
 
 from accounts import roles
 from api import services
 from api.models import ApiCall, ApiKey
-from tests.base import PASSWORD, make_user
+from tests.base import make_user
 
 pytestmark = pytest.mark.django_db
 PAGE = "/integrations/"
@@ -16,7 +15,7 @@ PAGE = "/integrations/"
 
 @pytest.fixture
 def admin(client):
-    user = User.objects.create_superuser("root", password=PASSWORD)
+    user = make_user("root", roles.ADMINISTRATOR)
     client.force_login(user)
     return user
 
@@ -75,7 +74,7 @@ def test_the_key_actions_take_posts_only(client, admin):
 
 
 def test_auditors_read_the_keys_and_calls_but_change_nothing(client):
-    admin = User.objects.create_superuser("root", password=PASSWORD)
+    admin = make_user("root", roles.ADMINISTRATOR)
     services.api_key_create(name="crm", scopes=["decisions:read"], actor=admin)
     ApiCall.objects.create(key_name="", method="GET", path="/api/v1/decisions", status=401,
                            milliseconds=3)  # fmt: skip

@@ -9,10 +9,9 @@ from django.utils import timezone
 from appeals import evidence
 from appeals.models import Appeal, Evidence
 from tests.base import make_account, make_user
+from tests.files import JPEG, PDF, PNG, image, pdf
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+ZIP = b"PK\x03\x04" + b"\x00" * 40
 
 
 @pytest.fixture
@@ -25,8 +24,11 @@ def appeal(db, settings, tmp_path):
 
 
 @pytest.fixture
-def handler(db, client):
+def handler(db, client, appeal):
+    """The handler the appeal is assigned to."""
     user = make_user("hana", "Appeal handler")
+    appeal.assignee = user
+    appeal.save()
     client.force_login(user)
     return user
 
@@ -46,6 +48,15 @@ def upload(client, appeal, name, content, content_type="application/octet-stream
         ("salary.pdf", b"<html><script>alert(1)</script></html>", "Only PDF, PNG and JPEG"),
         ("statement.pdf", b"", "The file is empty."),
         ("photo.jpg", b"MZ\x90\x00" + b"\x00" * 40, "Only PDF, PNG and JPEG"),  # a program
+        # The right first bytes, and then something else.
+        ("statement.pdf", b"%PDF-1.7\n" + ZIP, "cannot be read as a whole document"),
+        ("statement.pdf", PDF + ZIP, "cannot be read as a whole document"),  # a polyglot
+        ("statement.pdf", PDF[: len(PDF) // 2], "cannot be read as a whole document"),
+        ("statement.pdf", b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n", "cannot be read"),
+        ("scan.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "cannot be decoded"),
+        ("scan.png", PNG + ZIP, "cannot be decoded"),
+        ("photo.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9", "cannot be decoded"),
+        ("photo.jpg", JPEG[:-40] + b"\xff\xd9", "cannot be decoded"),
     ],
 )
 def test_a_bad_file_is_refused_with_a_message_and_nothing_is_stored(
@@ -56,6 +67,31 @@ def test_a_bad_file_is_refused_with_a_message_and_nothing_is_stored(
     assert not Evidence.objects.exists()
     root = settings.EVIDENCE_ROOT
     assert not root.exists() or not any(p.is_file() for p in root.rglob("*"))
+
+
+def test_a_pdf_of_too_many_pages_or_an_image_of_too_many_pixels_is_refused(
+    client, handler, appeal, settings
+):
+    settings.EVIDENCE_MAX_PDF_PAGES = 3
+    response = upload(client, appeal, "statement.pdf", pdf(pages=4))
+    assert "This PDF has 4 pages; at most 3 are accepted." in response.content.decode()
+    settings.EVIDENCE_MAX_IMAGE_PIXELS = 100
+    response = upload(client, appeal, "scan.png", image("PNG", (20, 10)))
+    assert "This image is 20 × 10 pixels; it is too large." in response.content.decode()
+    assert not Evidence.objects.exists()
+    assert (
+        "statement.pdf added." in upload(client, appeal, "statement.pdf", pdf(3)).content.decode()
+    )
+
+
+def test_only_the_assignee_or_a_lead_adds_evidence(client, handler, appeal):
+    other = make_user("otto", "Appeal handler")
+    client.force_login(other)
+    response = upload(client, appeal, "payslip.png", PNG)
+    assert "This appeal is assigned to someone else." in response.content.decode()
+    assert not Evidence.objects.exists()
+    client.force_login(make_user("lena", "Appeal lead"))
+    assert "payslip.png added." in upload(client, appeal, "payslip.png", PNG).content.decode()
 
 
 def test_an_oversize_file_is_refused(client, handler, appeal, settings):

@@ -50,7 +50,7 @@ class QueuePageTests(BaseTestCase):
 
     def test_the_queue_filters_and_shows_sla_badges(self):
         self.client.force_login(self.carol)  # a lead sees all
-        with self.assertNumQueries(6):  # one for the page of appeals, however many
+        with self.assertNumQueries(5):  # one for the page of appeals, however many
             response = self.client.get(QUEUE, {"view": "all"})
         assert [a.pk for a in response.context["page"].appeals] == [self.late.pk, self.fresh.pk]
         self.assertContains(response, "breached")

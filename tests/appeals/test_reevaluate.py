@@ -17,8 +17,8 @@ from decisions import policy
 from decisions.models import LimitDecision, Policy
 from decisions.services import Change, decision_record
 from tests.base import BaseTestCase, make_account, make_signals
+from tests.files import PNG
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 # Like case A, with a better bureau score: verified capacity lifts it from band E to D.
 SHOPPER = {
     "credit_score": 680,
@@ -236,7 +236,7 @@ class WorkbenchTests(ReevaluateTests):
         appeal = self.shopper()
         self.client.force_login(self.bob)
         url = reverse("appeals:detail", args=[appeal.pk])
-        with self.assertNumQueries(13):
+        with self.assertNumQueries(12):
             page = self.client.get(url)
         self.assertContains(page, "Why the contested decision")
         self.assertContains(page, "Many credit applications at other lenders recently")

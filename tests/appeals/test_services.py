@@ -60,6 +60,7 @@ class IntakeTests(BaseTestCase):
         assert list(first.events.values_list("move", flat=True)) == [
             "received", "duplicate_contact"]  # fmt: skip
         # Once that appeal is finished, a new contact opens a new one.
+        services.appeal_assign(appeal_id=first.pk, assignee=self.bob, lead=self.carol)
         services.appeal_withdraw(appeal_id=first.pk, actor=self.bob)
         third = self.intake()
         assert not third.duplicate and Appeal.objects.count() == 2

@@ -62,7 +62,9 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
     screenshot(handler, "appeal-preview")
     handler.get_by_role("button", name="Confirm the decision").click()
     expect(
-        handler.get_by_text("The restoration waits for an appeal lead's approval.")
+        handler.get_by_text(
+            "The restoration waits for the approval of an appeal lead other than you."
+        )
     ).to_be_visible()
     pending = handler.get_by_role("region", name="Waiting for a lead's approval")
     expect(pending).to_contain_text("bob proposes: partly restored, to ¥5,000.00.")

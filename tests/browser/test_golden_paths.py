@@ -2,7 +2,7 @@ import re
 
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from accounts import roles
 from accounts.services import DEMO_PASSWORD
@@ -22,6 +22,18 @@ def log_in(page: Page, base_url: str, username: str, password: str = PASSWORD) -
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
+
+
+def greg_approves_the_held_run(browser: Browser, base_url: str, run_url: str) -> None:
+    """Four eyes on a held run: greg, a second analyst, approves the run someone else started."""
+    greg = new_page(browser)
+    log_in(greg, base_url, "greg", DEMO_PASSWORD)
+    greg.goto(run_url)
+    greg.get_by_role("region", name="Circuit breaker: this run waits for a person").get_by_role(
+        "button", name="Approve and apply"
+    ).click()
+    expect(greg.get_by_text("Approved: the run applies its decisions now.")).to_be_visible()
+    greg.context.close()
 
 
 def test_an_analyst_finds_case_a_reads_why_and_a_lead_approves_her_override(live_server, browser):
@@ -147,7 +159,7 @@ def test_the_page_switches_to_chinese_and_refuses_what_the_role_may_not_open(liv
 
 
 def test_a_run_started_on_the_page_is_held_approved_and_reverted_live(
-    live_server, page, worker_factory
+    live_server, page, browser, worker_factory
 ):
     call_command("seed_demo", "--accounts", "300", verbosity=0)
     worker_factory()
@@ -174,8 +186,11 @@ def test_a_run_started_on_the_page_is_held_approved_and_reverted_live(
     assert serious_violations(page) == []
     screenshot(page, "run-held")
 
-    breaker.get_by_role("button", name="Approve and apply").click()
-    expect(page.get_by_text("Approved: the run applies its decisions now.")).to_be_visible()
+    # Four eyes: alice started it, so she may discard it but greg approves it.
+    expect(breaker).to_contain_text("You started this run: a second person approves it.")
+    expect(breaker.get_by_role("button", name="Approve and apply")).to_have_count(0)
+    greg_approves_the_held_run(browser, live_server.url, page.url)
+    page.reload()
     expect(progress).to_contain_text("done", timeout=60_000)
     screenshot(page, "run-done")
 

@@ -6,10 +6,12 @@ from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts import roles
 from accounts.models import Account
 from accounts.services import DEMO_PASSWORD
 from api import services as api_services
 from decisions import runs
+from tests.base import make_user
 from tests.browser.conftest import screenshot, serious_violations
 from tests.browser.test_golden_paths import log_in
 
@@ -57,7 +59,11 @@ def test_the_administrator_gives_the_crm_a_key_that_works_until_revoked(live_ser
     assert answer.status == 401
 
 
-def test_the_api_reference_page_lists_every_endpoint(live_server, page):
+def test_the_api_reference_page_lists_every_endpoint_to_signed_in_staff(live_server, page):
+    page.goto(f"{live_server.url}/api/v1/docs")
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()  # not for anyone
+    make_user("ana", roles.RISK_ANALYST)
+    log_in(page, live_server.url, "ana")
     page.goto(f"{live_server.url}/api/v1/docs")
     expect(page.get_by_role("heading", name=re.compile("Limit Desk API"))).to_be_visible()
     for path in ("/api/v1/signals/events", "/api/v1/appeals",

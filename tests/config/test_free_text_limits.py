@@ -9,9 +9,9 @@ from functools import partial
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.urls import reverse
 
+from accounts import roles
 from accounts.models import AccountNote
 from accounts.services import NoteError, account_note_add
 from api.models import ApiKey
@@ -24,7 +24,7 @@ from decisions import services as decisions
 from decisions.models import LimitDecision, OverrideRequest, Policy, RescoreRun
 from policies import services as policies
 from policies.models import KillSwitch, PolicyEvent
-from tests.base import BaseTestCase, make_account, make_signals
+from tests.base import BaseTestCase, make_account, make_signals, make_user
 
 TOO_LONG = "x" * 100_000
 MESSAGE = "Write at most"
@@ -56,7 +56,7 @@ class FreeTextLimitTests(BaseTestCase):
             statement="I only compared rates.",
         ).appeal  # fmt: skip
         appeals.appeal_claim_next(handler=self.bob)
-        self.admin = User.objects.create_superuser("root", password="x")
+        self.admin = make_user("root", roles.ADMINISTRATOR)
 
     def refused(self, error: type[Exception], write, *, message: str = MESSAGE) -> None:
         before = snapshot()

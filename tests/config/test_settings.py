@@ -1,3 +1,5 @@
+import io
+import logging
 import os
 import re
 import subprocess
@@ -7,8 +9,9 @@ from pathlib import Path
 from django.test import override_settings
 from django.urls import reverse
 
+from accounts import roles
 from config import stack
-from tests.base import BaseTestCase
+from tests.base import BaseTestCase, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,3 +112,29 @@ class SecurityHeaderTests(BaseTestCase):
         cookie = response.cookies["sessionid"]
         assert cookie["secure"] and cookie["httponly"]
         assert cookie["samesite"] == "Lax"
+
+
+class LogTests(BaseTestCase):
+    def output_of(self, path: str) -> str:
+        """What the console handlers a django.request record reaches write for `path`
+        (not the test runner's own capture handlers)."""
+        handlers, logger = [], logging.getLogger("django.request")
+        while logger is not None:
+            handlers += [h for h in logger.handlers if type(h) is logging.StreamHandler]
+            logger = logger.parent if logger.propagate else None  # type: ignore[assignment]
+        stream = io.StringIO()
+        previous = [handler.setStream(stream) for handler in handlers]
+        try:
+            self.client.get(path)
+        finally:
+            for handler, old in zip(handlers, previous, strict=True):
+                handler.setStream(old)
+        return stream.getvalue()
+
+    def test_a_refused_page_is_one_warning_line_not_a_traceback(self):
+        self.client.force_login(make_user("newcomer", roles.ADMINISTRATOR))
+        for debug in (False, True):  # `make run` serves with DEBUG on
+            with self.subTest(debug=debug), override_settings(DEBUG=debug):
+                output = self.output_of(reverse("accounts:list"))
+                assert output.count("Forbidden (Permission denied): /accounts/") == 1, output
+                assert "Traceback" not in output and "PermissionDenied" not in output

@@ -4,10 +4,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from accounts import roles
 from accounts.models import Account
 from decisions import runs
 from decisions.models import LimitDecision, Policy, RescoreRun
-from tests.base import BaseTestCase, make_account, make_signals
+from tests.base import BaseTestCase, make_account, make_signals, make_user
 from tests.conftest import PROFILES
 
 
@@ -24,7 +25,7 @@ class RunsPageTests(BaseTestCase):
         for index in run.chunks.values_list("index", flat=True):
             runs.run_compute_chunk(run_id=run.pk, index=index)
         self.client.force_login(self.alice)
-        with self.assertNumQueries(6):
+        with self.assertNumQueries(5):
             response = self.client.get(reverse("decisions:runs"))
         self.assertContains(response, f"#{run.pk}")
         self.assertContains(response, "waiting for approval")
@@ -104,7 +105,7 @@ class RunPageTests(BaseTestCase):
     def test_a_held_run_shows_what_it_would_do_and_can_be_approved(self):
         run = held_run(self.alice)
         self.client.force_login(self.alice)
-        with self.assertNumQueries(8):  # the chunks' results in one streamed query
+        with self.assertNumQueries(7):  # the chunks' results in one streamed query
             response = self.client.get(reverse("decisions:run", args=[run.pk]))
         self.assertContains(response, "Circuit breaker: this run waits for a person")
         self.assertContains(response, "Held: it would cut 100.0% of accounts")
@@ -113,13 +114,26 @@ class RunPageTests(BaseTestCase):
         assert '<th scope="row">Reduced</th><td class="num">3</td>' in body.replace("\n", "")
         cuts = response.context["preview"].largest_cuts
         self.assertEqual([cut.reference for cut in cuts], ["SHOP-1", "SHOP-0", "SHOP-2"])
-        self.assertContains(response, "Approve and apply")
+        # Four eyes: the person who started it may discard it, never approve it.
+        self.assertContains(response, "You started this run: a second person approves it.")
+        self.assertNotContains(response, "Approve and apply")
+        response = self.client.post(
+            reverse("decisions:run_decide", args=[run.pk]), {"decision": "approve"}, follow=True
+        )
+        self.assertContains(response, "You started this run: a second person must approve it")
+        run.refresh_from_db()
+        self.assertEqual(run.state, "waiting")
+        second = make_user("amir", roles.RISK_ANALYST)
+        self.client.force_login(second)
+        self.assertContains(
+            self.client.get(reverse("decisions:run", args=[run.pk])), "Approve and apply"
+        )
         response = self.client.post(
             reverse("decisions:run_decide", args=[run.pk]), {"decision": "approve"}, follow=True
         )
         self.assertContains(response, "Approved: the run applies its decisions now.")
         run.refresh_from_db()
-        self.assertEqual((run.state, run.decided_by), ("applying", self.alice))
+        self.assertEqual((run.state, run.decided_by), ("applying", second))
 
     def test_a_held_run_can_be_discarded_and_nothing_changes(self):
         run = held_run(self.alice)
@@ -156,7 +170,7 @@ class RunPageTests(BaseTestCase):
 
     def test_a_revert_asks_for_a_reason_and_a_confirmation(self):
         run = held_run(self.alice)
-        runs.run_approve(run_id=run.pk, actor=self.alice)
+        runs.run_approve(run_id=run.pk, actor=make_user("amir", roles.RISK_ANALYST))
         for index in run.chunks.values_list("index", flat=True):
             runs.run_apply_chunk(run_id=run.pk, index=index)
         self.client.force_login(self.alice)
@@ -193,7 +207,7 @@ def test_a_revert_started_on_the_page_runs_on_the_worker(client, worker_factory,
     ensure_roles()
     alice = make_user("alice-revert", "Risk analyst")
     run = held_run(alice)
-    runs.run_approve(run_id=run.pk, actor=alice)
+    runs.run_approve(run_id=run.pk, actor=make_user("amir-revert", "Risk analyst"))
     for index in run.chunks.values_list("index", flat=True):
         runs.run_apply_chunk(run_id=run.pk, index=index)
     assert Account.objects.get(reference="SHOP-1").current_limit < Decimal("20000.00")
@@ -218,7 +232,7 @@ def test_a_revert_started_on_the_page_runs_on_the_worker(client, worker_factory,
 class PolicyPageTests(BaseTestCase):
     def test_it_shows_each_version_with_its_thresholds(self):
         self.client.force_login(self.alice)
-        with self.assertNumQueries(8):  # versions, the rollout, the change log; however many
+        with self.assertNumQueries(7):  # versions, the rollout, the change log; however many
             response = self.client.get(reverse("decisions:policy"))
         self.assertContains(response, 'id="policy-v1"')
         self.assertContains(response, "Close the line at days past due of at least")

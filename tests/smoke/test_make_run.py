@@ -29,7 +29,7 @@ from tests.browser.conftest import (
     serious_violations,
     upload_evidence,
 )
-from tests.browser.test_golden_paths import log_in
+from tests.browser.test_golden_paths import greg_approves_the_held_run, log_in
 
 pytestmark = [pytest.mark.smoke, pytest.mark.browser]
 
@@ -103,8 +103,10 @@ def alice_rescores_an_account_and_the_portfolio(browser: Browser, url: str) -> i
         expect(breaker).to_contain_text("Held: it would")
         assert serious_violations(alice) == []
         screenshot(alice, "smoke-run-held")
-        breaker.get_by_role("button", name="Approve and apply").click()
-        expect(alice.get_by_text("Approved: the run applies its decisions now.")).to_be_visible()
+        # Four eyes: alice started the run, greg approves it.
+        expect(breaker.get_by_role("button", name="Approve and apply")).to_have_count(0)
+        greg_approves_the_held_run(browser, url, alice.url)
+        alice.reload()
     assert settled(progress, "done") == "done", progress.inner_text()
     assert serious_violations(alice) == []
     screenshot(alice, "smoke-run-done")
@@ -203,7 +205,9 @@ def bob_decides_an_appeal_and_carol_approves_it(browser: Browser, url: str) -> N
     assert serious_violations(bob) == []
     bob.get_by_role("button", name="Confirm the decision").click()
     # Above the appeal approval amount: a lead approves.
-    expect(bob.get_by_text("The restoration waits for an appeal lead's approval.")).to_be_visible()
+    expect(
+        bob.get_by_text("The restoration waits for the approval of an appeal lead other than you.")
+    ).to_be_visible()
     screenshot(bob, "smoke-appeal-pending")
 
     carol = new_page(browser)
@@ -241,6 +245,31 @@ def frank_downloads_the_decisions(browser: Browser, url: str) -> list[dict[str, 
     return list(csv.DictReader(text.splitlines()))
 
 
+def admin_gives_a_key_and_opens_the_users(browser: Browser, url: str) -> None:
+    """The administrator is a role: integrations and users, no customer data."""
+    admin = new_page(browser)
+    log_in(admin, url, "admin", DEMO_PASSWORD)
+    nav = admin.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Accounts")).to_have_count(0)
+    nav.get_by_role("link", name="Integrations").click()
+    create = admin.get_by_role("region", name="Give an integration a key")
+    create.get_by_label("Integration").fill("smoke help centre")
+    create.get_by_label("decisions:read — read decisions and explanations").check()
+    create.get_by_role("button", name="Create the key").click()
+    expect(admin.get_by_role("region", name="The key of smoke help centre")).to_contain_text(
+        "shown this once"
+    )
+    assert serious_violations(admin) == []
+    response = admin.goto(f"{url}/accounts/LD-CASE-A/")
+    assert response is not None and response.status == 403
+    admin.console_errors.clear()  # type: ignore[attr-defined]  # the 403, as expected
+    admin.goto(f"{url}/")
+    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
+    expect(admin.get_by_role("link", name="alice")).to_be_visible()
+    screenshot(admin, "smoke-admin-users")
+    admin.context.close()
+
+
 def test_each_role_does_its_days_work_on_make_run(make_run, browser):
     url = make_run.url
     login = new_page(browser)
@@ -252,6 +281,7 @@ def test_each_role_does_its_days_work_on_make_run(make_run, browser):
 
     # The appeal first: it contests case A's cut to 3,000, which a re-score cuts again.
     bob_decides_an_appeal_and_carol_approves_it(browser, url)
+    admin_gives_a_key_and_opens_the_users(browser, url)
     run_id = alice_rescores_an_account_and_the_portfolio(browser, url)
     dave = dave_drafts_simulates_and_submits(browser, url)
     erin_approves_in_stages_widens_and_rolls_back(browser, url, dave.url)

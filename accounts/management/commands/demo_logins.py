@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.services import ADMINISTRATOR, DEMO_PASSWORD, DEMO_USERS
+from accounts.roles import ADMINISTRATOR
+from accounts.services import DEMO_PASSWORD, DEMO_USERS
 
 
 class Command(BaseCommand):
@@ -22,7 +23,9 @@ class Command(BaseCommand):
             f"  Demo logins (password for all: {DEMO_PASSWORD})",
         ]
         lines += [
-            f"    {username:<6} {role or ADMINISTRATOR}" for username, _f, _l, role in DEMO_USERS
+            f"    {username:<6} {role}"
+            + (" (users and integrations' API keys)" if role == ADMINISTRATOR else "")
+            for username, _f, _l, role in DEMO_USERS
         ]
         # config.stack names the servers it started, and stops with the app.
         servers = [name for name in os.environ.get("LIMITDESK_EMBEDDED", "").split(",") if name]

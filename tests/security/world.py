@@ -1,0 +1,100 @@
+"""A small book with one of everything a URL can name, for the access tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from accounts import roles
+from appeals import services as appeal_services
+from appeals.models import Appeal
+from decisions import runs
+from decisions import services as decision_services
+from decisions.models import LimitDecision, OverrideRequest, Policy
+from policies import services as policy_services
+from policies.models import Simulation
+from tests.base import make_account, make_signals, make_user
+from tests.files import PNG
+
+# One person per role, and two with none: a signed-in user without a role, and a
+# break-glass superuser (no role either: it passes Django's admin, nothing else).
+PEOPLE = {
+    roles.RISK_ANALYST: "alice",
+    roles.APPEAL_HANDLER: "bob",
+    roles.APPEAL_LEAD: "carol",
+    roles.POLICY_ADMIN: "dave",
+    roles.AUDITOR: "frank",
+    roles.ADMINISTRATOR: "ada",
+}
+
+
+@dataclass
+class World:
+    users: dict[str, User]
+    kwargs: dict[str, Any]  # URL keyword → a value that names a real object
+
+
+def build() -> World:
+    users = {username: make_user(username, role) for role, username in PEOPLE.items()}
+    users["erin"] = make_user("erin", roles.POLICY_ADMIN)
+    users["nora"] = make_user("nora")
+    users["root"] = User.objects.create_superuser("root", password=None)
+    alice, bob, carol, dave = (users[name] for name in ("alice", "bob", "carol", "dave"))
+
+    account = make_account(reference="LD-M-1", current_limit=Decimal("8000.00"))
+    make_signals(account)
+    decision_services.account_override_limit(
+        account_id=account.pk, expected_version=account.version, new_limit=Decimal("3000"),
+        actor=alice, justification="Cut after the bureau check.",
+    )  # fmt: skip
+    decision = LimitDecision.objects.get(account=account)
+    account.refresh_from_db()
+    decision_services.account_override_limit(
+        account_id=account.pk, expected_version=account.version, new_limit=Decimal("90000"),
+        actor=alice, justification="Salary verified by the branch.",
+    )  # fmt: skip
+    pending = OverrideRequest.objects.get(account=account, state="pending")
+
+    appeal = appeal_services.appeal_intake(
+        account=account, actor=bob, channel="hotline", category="misjudged",
+        statement="I only compared rates.", decision_id=decision.pk,
+    ).appeal  # fmt: skip
+    appeal_services.appeal_assign(appeal_id=appeal.pk, assignee=bob, lead=carol)
+    upload = _upload("salary.png", PNG)
+    item = appeal_services.evidence_add(appeal_id=appeal.pk, actor=bob, upload=upload)
+    Appeal.objects.create(
+        account=account, channel="app", category="misjudged", statement="Please look again.",
+        sla_due=timezone.now() + timedelta(hours=8),
+    )  # fmt: skip
+
+    run = runs.run_start(trigger="button", started_by=alice, account_id=account.pk)
+    draft = policy_services.policy_draft_create(author=dave)
+    active = Policy.objects.get(state="active")
+    simulation = Simulation.objects.create(
+        policy=draft, base=active, rules=draft.rules, started_by=dave
+    )
+    return World(
+        users=users,
+        kwargs={
+            "reference": account.reference,
+            "request_id": pending.pk,
+            "decision_id": decision.pk,
+            "appeal_id": appeal.pk,
+            "evidence_id": item.pk,
+            "run_id": run.pk,
+            "version": draft.version,
+            "simulation_id": simulation.pk,
+            "object_id": users["nora"].pk,
+            "id": users["nora"].pk,
+        },
+    )
+
+
+def _upload(name: str, content: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="image/png")

@@ -50,7 +50,7 @@ def _bool(name: str, group: str, label: StrOrPromise) -> SignalSpec:
 
 
 SIGNALS: tuple[SignalSpec, ...] = (
-    _int("credit_score", "score", _("credit score"), 950, minimum=350),
+    _int("credit_score", "score", _("credit bureau score"), 950, minimum=350),
     _int("days_past_due", "repayment", _("days past due now"), 3650),
     _int("overdue_count_12m", "repayment", _("overdue episodes in 12 months"), 366),
     _int("max_dpd_12m", "repayment", _("worst days past due in 12 months"), 3650),

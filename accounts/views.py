@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -162,18 +163,20 @@ def _render_account(
     )
     before = _timeline_before(request)
     timeline = decision_selectors.account_timeline(account.pk, before=before)
-    latest = (
+    appeals = appeal_selectors.account_appeals(account.pk)
+    newest = (
         timeline.decisions[0]
         if before is None and timeline.decisions
         else decision_selectors.latest_decision(account.pk)
     )
+    explained, contested_in = _explained_decision(request, account, appeals, newest)
     why = (
         decision_selectors.decision_explanation(
-            latest,
+            explained,
             language=get_language() or "en",
             current_signals=signals.as_dict() if signals else None,
         )
-        if latest
+        if explained
         else None
     )
     history = decision_selectors.limit_history(account.pk)
@@ -187,6 +190,9 @@ def _render_account(
             "signal_rows": rows,
             "timeline": timeline,
             "why": why,
+            "contested_in": contested_in,
+            "latest_id": newest.pk if newest else None,
+            "limit_set": None if why else decision_selectors.limit_as_set(account),
             "contributions_chart": charts.contributions_chart(why.contributions) if why else None,
             "history": history,
             "history_chart": charts.limit_history_chart(
@@ -196,7 +202,7 @@ def _render_account(
             else None,
             "pending": pending,
             "approvers": decision_selectors.override_approvers() if pending else [],
-            "appeals": appeal_selectors.account_appeals(account.pk),
+            "appeals": appeals,
             "rescore": decision_selectors.latest_account_run(account.pk),
             "notes": selectors.account_notes(account.pk),
             "override_form": override_form
@@ -206,6 +212,28 @@ def _render_account(
             "intake_form": appeal_forms.IntakeForm(auto_id="intake_%s"),
         },
     )
+
+
+def _explained_decision(
+    request: HttpRequest, account: Account, appeals: list[Any], newest: Any
+) -> tuple[Any, Any]:
+    """The decision the page explains, and the open appeal contesting it if any: the one
+    picked from the timeline (?decision=), else the one an open appeal contests, else
+    the newest. A decision of another account is 404."""
+    raw = request.GET.get("decision", "")
+    contesting = {a.decision_id: a for a in appeals if a.is_open and a.decision_id}
+    if raw:
+        picked = (
+            decision_selectors.account_decision(account.pk, int(raw)) if raw.isdigit() else None
+        )
+        if picked is None:
+            raise Http404("No such decision on this account.")
+        return picked, contesting.get(picked.pk)
+    for appeal in appeals:  # newest first
+        if appeal.is_open and appeal.decision_id:
+            decision = decision_selectors.account_decision(account.pk, appeal.decision_id)
+            return decision, appeal
+    return newest, None
 
 
 @require_GET

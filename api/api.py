@@ -145,6 +145,10 @@ class ReasonOut(Schema):
     code: str
     text: str
     suggestion: str
+    facts: list[str] = Field(
+        description="The account's own figures behind the reason, e.g. "
+        '"utilization: 35 %; under 30 % scores best (5 points below)".'
+    )
 
 
 class DecisionSummaryOut(Schema):
@@ -160,6 +164,10 @@ class ExplanationOut(Schema):
     language: str
     decision: DecisionSummaryOut | None
     reasons: list[ReasonOut]
+    restoration: str = Field(
+        description="For a cut or closure: the smallest change of one or two signals the "
+        "customer can act on that would have kept the limit or moved the band; else empty."
+    )
 
 
 @api.get(
@@ -186,6 +194,7 @@ def explanation(
             decided_at=decision.created_at,
         ) if decision else None,
         reasons=[ReasonOut(**reason) for reason in found.reasons],
+        restoration=found.restoration,
     )  # fmt: skip
 
 

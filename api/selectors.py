@@ -9,12 +9,13 @@ from typing import Any
 
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Account
 from api.models import ApiCall, ApiKey
 from api.services import KEY_PREFIX, key_hash
-from decisions.models import LimitDecision, ReasonCode
+from decisions.models import LimitDecision
+from decisions.selectors import reason_catalogue, reason_rows, restoration_text
 
 # A decision is in the feed once its transaction has surely committed: ids are
 # taken at insert, so a long transaction could commit a lower id after a
@@ -37,28 +38,29 @@ def api_key_for(token: str) -> ApiKey | None:
 class Explanation:
     account: Account
     decision: LimitDecision | None
-    reasons: list[dict[str, str]]
+    reasons: list[dict[str, Any]]
+    restoration: str  # what would have kept or restored the limit; "" when nothing applies
 
 
 def customer_explanation(reference: str, *, language: str) -> Explanation | None:
-    """The latest decision's reasons in the customer's words, or None for no account."""
+    """The latest decision's reasons in the customer's words, with the account's own
+    figures behind each (docs/architecture.md, "Reasons"), or None for no account."""
     account = Account.objects.filter(reference=reference).first()
     if account is None:
         return None
-    decision = account.decisions.order_by("-sequence").first()
-    reasons: list[dict[str, str]] = []
-    if decision is not None:
-        catalogue = {r.code: r for r in ReasonCode.objects.filter(code__in=decision.reasons)}
-        reasons = [
-            {
-                "code": code,
-                "text": catalogue[code].text("customer", language),
-                "suggestion": catalogue[code].text("suggestion", language),
-            }
-            for code in decision.reasons
-            if code in catalogue
-        ]
-    return Explanation(account, decision, reasons)
+    decision = account.decisions.select_related("policy").order_by("-sequence").first()
+    if decision is None:
+        return Explanation(account, None, [], "")
+    with translation.override(language):
+        rows = reason_rows(decision, reason_catalogue(decision.reasons), language)
+        restoration = restoration_text(decision)
+    reasons = [
+        {"code": row.code, "text": row.customer, "suggestion": row.suggestion,
+         "facts": list(row.facts)}
+        for row in rows
+        if row.customer
+    ]  # fmt: skip
+    return Explanation(account, decision, reasons, restoration)
 
 
 def decision_feed(*, after: int, limit: int) -> list[dict[str, Any]]:

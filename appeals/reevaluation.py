@@ -19,8 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.signal_spec import SIGNALS_BY_NAME
 from decisions import policy
 
-# The signals evidence can verify (docs/architecture.md, "Signals").
-VERIFIABLE = ("verified_monthly_income", "provident_fund_verified", "verified_assets")
+VERIFIABLE = policy.VERIFIABLE
 
 
 class EvidenceValueError(ValueError):

@@ -9,15 +9,22 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import AccountSignals
 from accounts.selectors import users_with_permission
 from appeals.models import Appeal, Evidence
-from appeals.reevaluation import EvidenceValueError, Reevaluation, reevaluate, verified_values
-from decisions import policy
-from decisions.models import Policy
+from appeals.reevaluation import (
+    VERIFIABLE,
+    EvidenceValueError,
+    Reevaluation,
+    reevaluate,
+    verified_values,
+)
+from decisions import policy, wording
+from decisions.models import Policy, ReasonCode
+from decisions.selectors import ReasonRow, explained_reasons, reason_catalogue, reason_rows
 
 
 def account_appeals(account_id: int, *, limit: int = 20) -> list[Appeal]:
@@ -128,8 +135,8 @@ class ResponsePreview:
     outcome: str
     limit: Any  # restored to; None when the decision stands
     reevaluation: Reevaluation | None
-    # (language code, its name, [(customer text, suggestion)] of the reasons named)
-    notices: list[tuple[str, str, list[tuple[str, str]]]]
+    # (language code, its name, what changed (a sentence, or ""), the reasons named)
+    notices: list[tuple[str, str, str, list[ReasonRow]]]
 
 
 PREVIEW_LANGUAGES = (("zh-hans", "简体中文"), ("en", "English"))
@@ -138,19 +145,19 @@ PREVIEW_LANGUAGES = (("zh-hans", "简体中文"), ("en", "English"))
 def response_preview(
     appeal: Appeal, *, outcome: str, limit: Any, verified: dict[str, Any]
 ) -> ResponsePreview:
-    """The response in each language; a re-evaluation is worked out to show its result.
+    """The response in each language; a re-evaluation is worked out to show its result,
+    and the response says what it changed and names its own reasons, with the figures.
 
     Raises ValueError with a message for the handler when the values are unusable."""
-    from decisions.selectors import reason_catalogue
-
     result = None
+    active = None
     codes: list[str] = []
     if outcome == Appeal.Outcome.REEVALUATED:
-        _active, result = reevaluation(appeal, appeal.account, verified_for(appeal, verified))
+        active, result = reevaluation(appeal, appeal.account, verified_for(appeal, verified))
         limit = result.target
-        # Restored: the cuts that remain; else the reasons the limit stays.
-        kept = result.outcome.triggers if result.target is not None else ()
-        codes = [c for c in kept or result.outcome.reasons if c != policy.GOOD_HISTORY]
+        # The re-evaluation's own reasons: what still limits the line (none when nothing does).
+        codes = [c for c in result.outcome.reasons
+                 if c not in (policy.GOOD_HISTORY, policy.REOPENED)]  # fmt: skip
     elif outcome == Appeal.Outcome.FULL:
         limit = appeal.decision.old_limit if appeal.decision else None
     elif outcome == Appeal.Outcome.PARTIAL and not limit:
@@ -159,13 +166,53 @@ def response_preview(
         limit = None
         codes = list(appeal.decision.reasons) if appeal.decision else []
     catalogue = reason_catalogue(codes)
-    notices = [
-        (language, name,
-         [(catalogue[c].text("customer", language), catalogue[c].text("suggestion", language))
-          for c in codes if c in catalogue])
-        for language, name in PREVIEW_LANGUAGES
-    ]  # fmt: skip
+    notices = []
+    for language, name in PREVIEW_LANGUAGES:
+        with translation.override(language):
+            notices.append((language, name, _what_changed(result), _reasons(
+                appeal, result, active, codes, catalogue, language)))  # fmt: skip
     return ResponsePreview(outcome, limit, result, notices)
+
+
+def _what_changed(result: Reevaluation | None) -> str:
+    if result is None:
+        return ""
+    verified = "; ".join(
+        f"{wording.label(name)} {wording.value(name, value)}"
+        for name, value in result.signals.items()
+        if name in VERIFIABLE and value not in (None, False)
+    )
+    return _("With the proof you sent (%(verified)s), our assessment of your account went "
+             "from band %(before)s to band %(after)s.") % {
+        "verified": verified, "before": result.band_before, "after": result.outcome.band,
+    }  # fmt: skip
+
+
+def _reasons(
+    appeal: Appeal,
+    result: Reevaluation | None,
+    active: Policy | None,
+    codes: list[str],
+    catalogue: dict[str, ReasonCode],
+    language: str,
+) -> list[ReasonRow]:
+    if result is not None and active is not None:
+        rules = policy.parse_policy(active.rules)
+        scored = result.outcome
+        deciding = policy.deciding_rule(
+            scored.action, scored.triggers, limit=scored.old_limit,
+            band_index=[b.name for b in rules.bands].index(scored.band),
+            compiled=policy.compile_rules(rules),
+        )  # fmt: skip
+        return explained_reasons(
+            codes, catalogue, language, rules=rules, triggers=scored.triggers,
+            inputs=result.signals, old_limit=result.start_limit, band=scored.band,
+            deciding=deciding,
+            figure=scored.new_limit_decimal if scored.action == policy.REDUCE else None,
+        )  # fmt: skip
+    if appeal.decision is None:
+        return []
+    return reason_rows(appeal.decision, catalogue, language)
 
 
 def verified_for(appeal: Appeal, raw: dict[str, Any] | None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from bench.processes import stop_process_tree
 from config.celery import app as celery_app
 from decisions import policy, runs
 from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
+from decisions.reason_check import ReasonReport, reason_check_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [100_000, 300_000, 1_000_000]
@@ -186,6 +187,16 @@ def floor_sql(rules: policy.PolicyRules) -> str:
     fired = ", ".join(
         f"CASE WHEN {fired_when[code]} THEN '{code}' END" for code in policy.TRIGGER_ORDER
     )
+    # The rule that set a cut's figure: the lowest figure, ties in TRIGGER_ORDER.
+    figures = ", ".join(
+        f"(CASE WHEN {cuts[code][0]} THEN old_c * {10000 - cuts[code][1]} / 10000 END"
+        f"::int8, {position}, '{code}')"
+        if code in cuts
+        else f"(CASE WHEN {fired_when[code]} THEN ceiling END::int8, {position}, '{code}')"
+        for position, code in enumerate(policy.TRIGGER_ORDER)
+        if code in cuts or code in (policy.BAND_CEILING, policy.PORTFOLIO_OVERLAY)
+    )
+    material = max(rules.reason_min_points, 1)
     lost = ", ".join(
         f"('{ch.reason}', {ch.best} - p{i}, {i})" for i, ch in enumerate(card) if ch.adverse
     )
@@ -274,7 +285,11 @@ WITH pts AS (
     FROM decided
     OFFSET 0
 ), moved AS (
-    SELECT outcome.*, array_remove(ARRAY[{fired}], NULL) AS fired
+    SELECT outcome.*, array_remove(ARRAY[{fired}], NULL) AS fired,
+           CASE WHEN action = 'reduce' THEN (
+               SELECT v.code FROM (VALUES {figures}) AS v(figure, position, code)
+               WHERE v.figure IS NOT NULL ORDER BY v.figure, v.position LIMIT 1
+           ) END AS deciding
     FROM outcome WHERE action <> 'keep'
 ), ins AS (
     INSERT INTO bench_floor_decisions (account_id, action, old_limit, new_limit, old_status,
@@ -288,9 +303,8 @@ WITH pts AS (
                ELSE (
                    SELECT COALESCE(jsonb_agg(code ORDER BY rank), '[]'::jsonb) FROM (
                        SELECT code, MIN(rank) AS rank FROM (
-                           -- the band ceiling is named after the scorecard reasons
-                           SELECT t.code, CASE t.code WHEN '{policy.BAND_CEILING}' THEN 100000
-                                          ELSE t.rank END
+                           -- the rule that set the figure first, then the others fired
+                           SELECT t.code, CASE WHEN t.code = deciding THEN 0 ELSE t.rank END
                            FROM unnest(fired) WITH ORDINALITY AS t(code, rank)
                            UNION ALL
                            SELECT l.reason, 1000 + row_number() OVER (ORDER BY l.lost DESC,
@@ -298,7 +312,7 @@ WITH pts AS (
                            FROM (
                                SELECT reason, SUM(lost) AS lost, MIN(ord) AS first
                                FROM (VALUES {lost}) AS v(reason, lost, ord)
-                               GROUP BY reason HAVING SUM(lost) > 0
+                               GROUP BY reason HAVING SUM(lost) >= {material}
                            ) AS l
                        ) AS u
                        GROUP BY code ORDER BY rank LIMIT {policy.MAX_REASONS}
@@ -429,6 +443,8 @@ class Measure:
     samples: int
     run: RescoreRun
     floor: Floor
+    reasons: ReasonReport  # every decision of the run through the independent checker
+    reasons_seconds: float
 
     @property
     def rate(self) -> float:
@@ -532,6 +548,9 @@ def measure(size: int, rules: policy.PolicyRules, log_path: Path) -> Measure:
                 f"{activity or '—'}); see {log_path}"
             )
         decisions = LimitDecision.objects.filter(run=run).count()
+        checked_at = time.perf_counter()
+        reasons = reason_check_report(run_id=run.pk)
+        reasons_seconds = time.perf_counter() - checked_at
         floor = floor_measure(rules, run.pk)
     finally:
         with connection.cursor() as cursor:
@@ -539,7 +558,7 @@ def measure(size: int, rules: policy.PolicyRules, log_path: Path) -> Measure:
     return Measure(
         size=size, accounts=run.accounts_total, seconds=seconds, decisions=decisions,
         largest_mb=sampler.largest / MB, total_mb=sampler.total / MB, samples=sampler.samples,
-        run=run, floor=floor,
+        run=run, floor=floor, reasons=reasons, reasons_seconds=reasons_seconds,
     )  # fmt: skip
 
 
@@ -569,8 +588,8 @@ def report(results: list[Measure]) -> str:
         "| accounts | chunks | queued → compute (s) | compute (s) | compute → apply (s) "
         "| apply (s) | raised / reduced / closed / reopened | skipped | s per 100k accounts "
         "| floor: decisions / accounts updated | floor vs run: decisions differing "
-        "/ accounts differing |",
-        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "/ accounts differing | decisions whose reasons do not hold (checked, s) |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for m in results:
         r = m.run
@@ -581,7 +600,8 @@ def report(results: list[Measure]) -> str:
             f"| {_seconds(r.apply_started_at, r.finished_at)} "
             f"| {r.raised:,} / {r.reduced:,} / {r.closed:,} / {r.reopened:,} | {r.skipped:,} "
             f"| {m.per_100k:.2f} | {m.floor.decisions:,} / {m.floor.updated:,} "
-            f"| {m.floor.decisions_differ:,} / {m.floor.accounts_differ:,} |"
+            f"| {m.floor.decisions_differ:,} / {m.floor.accounts_differ:,} "
+            f"| {len(m.reasons.failures):,} of {m.reasons.checked:,} ({m.reasons_seconds:.1f}) |"
         )
     by_size = {m.size: m for m in results}
     big, small = by_size[1_000_000], by_size[100_000]
@@ -632,7 +652,9 @@ def report(results: list[Measure]) -> str:
         "optimistic version check or the real decision table's indexes and append-only "
         "trigger. The last columns below hold its result against the run's: decision rows "
         "(action, new limit, score, band, contributions, triggers, reasons) and end states "
-        "of the accounts that differ.\n\n" + "\n".join(rows) + "\n\n"
+        "of the accounts that differ. The last column: every decision of the run read back "
+        "through the independent reason checker (`decisions/fidelity.py`, what "
+        "`manage.py verify_reasons` runs), not timed with the run.\n\n" + "\n".join(rows) + "\n\n"
         "Phases, from the run's own timestamps:\n\n" + "\n".join(phases) + "\n\n"
         "Targets (1,000,000 accounts, 2 cores):\n\n" + "\n".join(targets)
     )

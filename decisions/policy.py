@@ -127,6 +127,8 @@ SCORED_SIGNALS = tuple(c.signal for c in SCORECARD)
 # Signals the rules read besides the scorecard.
 RULE_SIGNALS = ("age", "real_name_verified", "bank_card_bound")
 INPUT_SIGNALS = (*SCORED_SIGNALS, *RULE_SIGNALS)
+# The signals an appeal's evidence can verify (docs/architecture.md, "Signals").
+VERIFIABLE = ("verified_monthly_income", "provident_fund_verified", "verified_assets")
 
 
 def as_number(value: Any) -> float:
@@ -180,6 +182,9 @@ class PolicyRules:
     breaker_max_accounts_cut_pct: Decimal
     breaker_max_exposure_cut_pct: Decimal
     rounding: Decimal = Decimal("100")
+    # A scorecard reason is named only when its signals lost at least this many points
+    # against their best bins (docs/architecture.md, "Reasons").
+    reason_min_points: int = 10
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def band_for(self, score: int) -> BandRule:
@@ -233,6 +238,7 @@ DEFAULT_POLICY: dict[str, Any] = {
     "breaker_max_accounts_cut_pct": "10",
     "breaker_max_exposure_cut_pct": "5",
     "rounding": "100",
+    "reason_min_points": 10,
 }
 
 _PCT_FIELDS = (
@@ -252,7 +258,13 @@ _INT_FIELDS = {
     "utilization_months": (1, 120),
     "raise_good_cycles": (0, 100),
     "cooldown_days": (0, 3650),
+    "reason_min_points": (0, 500),
 }
+
+
+# Thresholds added after the first versions were written: a stored version without
+# one is read with this value.
+READ_AS_DEFAULT: dict[str, Any] = {"rounding": "100", "reason_min_points": 10}
 
 
 def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
@@ -290,7 +302,8 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
     unknown = set(data) - set(DEFAULT_POLICY)
     if unknown:
         errors["__all__"] = _("unknown fields: %(names)s") % {"names": ", ".join(sorted(unknown))}
-    missing = set(DEFAULT_POLICY) - set(data) - {"rounding"}
+    missing = set(DEFAULT_POLICY) - set(data) - set(READ_AS_DEFAULT)
+    data = {**READ_AS_DEFAULT, **data}
     for name in sorted(missing):
         errors[name] = _("is required")
     if errors.keys() & missing:
@@ -350,8 +363,6 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
     values["reopen_limit"] = decimal("reopen_limit", Decimal(0), None)
     values["overlay_factor"] = decimal("overlay_factor", Decimal("0.1"), Decimal("1.5"))
     values["rounding"] = decimal("rounding", Decimal("0.01"), Decimal("10000"))
-    if "rounding" not in data:
-        values["rounding"] = Decimal("100")
     if values["rounding"] <= 0:
         errors["rounding"] = _("must be positive")
     close_on_record = data.get("close_on_public_record")
@@ -457,35 +468,99 @@ class Outcome:
         return Decimal(self.new_limit) / 100
 
 
-def principal_reasons(
-    action: str, contributions: Mapping[str, int], triggers: Sequence[str]
-) -> tuple[str, ...]:
-    """At most four reasons, most important first.
+def deciding_rule(
+    action: str, triggers: Sequence[str], *, limit: int, band_index: int, compiled: CompiledRules
+) -> str | None:
+    """The rule that set the decision's figure (docs/architecture.md, "Reasons").
 
-    Fired triggers come first in severity order; then the scorecard reasons
-    ranked by the points the account lost against the best bin of each
-    signal (the usual adverse-action method), ties in scorecard order. A
-    limit above its band's ceiling is named last: the scorecard reasons are
-    what put the account in that band.
+    A closure: the first close trigger. A cut: of the band's ceiling (or the
+    overlay's) and each percentage cut that fired, the one giving the lowest
+    limit; on a tie the first in TRIGGER_ORDER. Other actions: None."""
+    if action == CLOSE:
+        return next((code for code in CLOSE_TRIGGERS if code in triggers), None)
+    if action != REDUCE:
+        return None
+    cut_bp = {
+        OVERDUE_NOW: compiled.overdue_bp,
+        MULTI_LENDING: compiled.multi_lending_bp,
+        HIGH_UTILIZATION: compiled.utilization_bp,
+        LINKED_RISK: compiled.linked_bp,
+    }
+    figures = [
+        (
+            limit * (10000 - cut_bp[code]) // 10000
+            if code in cut_bp
+            else compiled.band_ceilings[band_index],
+            position,
+        )
+        for position, code in enumerate(TRIGGER_ORDER)
+        if code in triggers and (code in cut_bp or code in (BAND_CEILING, PORTFOLIO_OVERLAY))
+    ]
+    if not figures:
+        return None
+    return TRIGGER_ORDER[min(figures)[1]]
+
+
+def principal_reasons(
+    action: str,
+    contributions: Mapping[str, int],
+    triggers: Sequence[str],
+    *,
+    deciding: str | None = None,
+    min_points: int = 0,
+) -> tuple[str, ...]:
+    """At most four reasons, the one that decided the outcome first.
+
+    `deciding` (see deciding_rule) comes first, then the other fired triggers
+    in severity order, then the scorecard reasons whose signals lost at least
+    `min_points` (and at least one) against their best bins, the largest loss
+    first, ties in scorecard order: the usual adverse-action method, with a
+    floor under which a shortfall is not material (docs/architecture.md,
+    "Reasons"). The deciding rule is never dropped by the cap.
     """
     if action == RAISE:
         return (GOOD_HISTORY,)
     if action == REOPEN:
         return (REOPENED, GOOD_HISTORY)
-    reasons = [code for code in TRIGGER_ORDER if code in triggers and code != BAND_CEILING]
+    reasons = [deciding] if deciding else []
+    reasons += [code for code in TRIGGER_ORDER if code in triggers and code not in reasons]
     lost: dict[str, int] = {}
     for characteristic in SCORECARD:
         if characteristic.adverse:
             shortfall = characteristic.best - contributions[characteristic.signal]
             lost[characteristic.reason] = lost.get(characteristic.reason, 0) + shortfall
     order = {c.reason: i for i, c in reversed(list(enumerate(SCORECARD)))}
-    ranked = sorted((r for r, n in lost.items() if n > 0), key=lambda r: (-lost[r], order[r]))
+    floor = max(min_points, 1)
+    ranked = sorted((r for r, n in lost.items() if n >= floor), key=lambda r: (-lost[r], order[r]))
     for reason in ranked:
         if reason not in reasons:
             reasons.append(reason)
-    if BAND_CEILING in triggers:
-        reasons.append(BAND_CEILING)
     return tuple(reasons[:MAX_REASONS])
+
+
+def reasons_of(
+    action: str,
+    contributions: Mapping[str, int],
+    triggers: Sequence[str],
+    *,
+    limit: int,
+    band_index: int,
+    compiled: CompiledRules,
+) -> tuple[str, ...]:
+    """The reasons a decision states: principal_reasons with its deciding rule and the
+    policy's materiality floor; a kept limit states the triggers that fired."""
+    if action == KEEP:
+        return tuple(triggers)
+    deciding = deciding_rule(
+        action, triggers, limit=limit, band_index=band_index, compiled=compiled
+    )
+    return principal_reasons(
+        action,
+        contributions,
+        triggers,
+        deciding=deciding,
+        min_points=compiled.rules.reason_min_points,
+    )
 
 
 def evaluate(
@@ -588,7 +663,9 @@ def evaluate(
         band=band,
         contributions=contributions,
         triggers=fired,
-        reasons=principal_reasons(action, contributions, fired) if action != KEEP else fired,
+        reasons=reasons_of(
+            action, contributions, fired, limit=limit, band_index=band_index, compiled=compiled
+        ),
         good_cycles=cycles,
     )
 
@@ -699,7 +776,14 @@ class ChunkResult:
             band=compiled.rules.bands[int(self.band[row])].name,
             contributions=contributions,
             triggers=fired,
-            reasons=principal_reasons(action, contributions, fired) if action != KEEP else fired,
+            reasons=reasons_of(
+                action,
+                contributions,
+                fired,
+                limit=limit,
+                band_index=int(self.band[row]),
+                compiled=compiled,
+            ),
             good_cycles=int(self.good_cycles[row]),
         )
 

@@ -634,8 +634,10 @@ def _apply(run: Run, data: dict[str, np.ndarray]) -> Applied:
     new scores of the accounts whose limit stays."""
     rules = policy.parse_policy(run.policy.rules)
     versions = [run.policy] + ([run.candidate] if run.candidate else [])
-    band_names = [band.name for version in versions
-                  for band in policy.parse_policy(version.rules).bands]  # fmt: skip
+    compiled = [policy.compile_rules(policy.parse_policy(version.rules)) for version in versions]
+    band_names = [band.name for version in compiled for band in version.rules.bands]
+    # A candidate row's band is offset by the active version's bands (score_with_rollout).
+    band_offsets = [0, len(compiled[0].rules.bands)]
     paused = reductions_paused()
     changes, rows, held = [], [], 0
     for position, row in enumerate(data["moved"]):
@@ -644,7 +646,8 @@ def _apply(run: Run, data: dict[str, np.ndarray]) -> Applied:
         if paused and action in {policy.REDUCE, policy.CLOSE}:
             held += 1  # the kill switch: no automatic cut while it is on
             continue
-        used = versions[int(data["slot"][row])]
+        slot = int(data["slot"][row])
+        used = versions[slot]
         contributions = {
             c.signal: int(data["points"][position, i]) for i, c in enumerate(policy.SCORECARD)
         }
@@ -657,7 +660,10 @@ def _apply(run: Run, data: dict[str, np.ndarray]) -> Applied:
             action=action, source=LimitDecision.Source.RUN,
             new_limit=Decimal(int(data["new_limit"][row])) / 100,
             new_status=policy.STATUS_NAMES[int(data["new_status"][row])],
-            reasons=policy.principal_reasons(action, contributions, fired),
+            reasons=policy.reasons_of(
+                action, contributions, fired, limit=int(data["old_limit"][row]),
+                band_index=int(data["band"][row]) - band_offsets[slot], compiled=compiled[slot],
+            ),
             score_after=int(data["score"][row]),
             band_after=band_names[int(data["band"][row])],
             contributions=contributions, triggers=fired,

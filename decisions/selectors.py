@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -13,7 +13,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Min, Q, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -21,7 +21,7 @@ from accounts.models import Account, PersonalDataReveal
 from accounts.selectors import portfolio_figures, users_with_permission
 from accounts.signal_spec import SIGNALS_BY_NAME
 from config import db
-from decisions import chain, policy
+from decisions import chain, explain, policy, wording
 from decisions.models import (
     DecisionTally,
     LimitDecision,
@@ -327,6 +327,8 @@ class ReasonRow:
     staff: str
     customer: str
     suggestion: str
+    facts: tuple[str, ...] = ()  # the account's own figures behind the reason
+    deciding: bool = False  # the rule that set the decision's figure
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,7 @@ class Explanation:
     contributions: list[ContributionRow]
     inputs: list[InputRow]
     thresholds: list[ThresholdRow]
+    restoration: str = ""  # what would have kept or restored the limit, in words
 
 
 OPERATORS = {">=": "≥", ">": ">", "<": "<", "=": "=", "": ""}
@@ -419,15 +422,9 @@ def decision_explanation(
     with one query."""
     if catalogue is None:
         catalogue = reason_catalogue(decision.reasons)
-    reasons = [
-        ReasonRow(
-            code=code,
-            staff=catalogue[code].text("staff", language) if code in catalogue else code,
-            customer=catalogue[code].text("customer", language) if code in catalogue else "",
-            suggestion=catalogue[code].text("suggestion", language) if code in catalogue else "",
-        )
-        for code in decision.reasons
-    ]
+    with translation.override(language):
+        reasons = reason_rows(decision, catalogue, language)
+        restoration = restoration_text(decision)
     best = {c.signal: c.best for c in policy.SCORECARD}
     contributions = sorted(
         (
@@ -453,7 +450,111 @@ def decision_explanation(
                 changed=current_signals is not None and _differs(then, now),
             )
         )
-    return Explanation(decision, reasons, contributions, inputs, threshold_rows(decision))
+    return Explanation(
+        decision, reasons, contributions, inputs, threshold_rows(decision), restoration
+    )
+
+
+def _rules_of(decision: LimitDecision) -> policy.PolicyRules | None:
+    if decision.policy is None:
+        return None
+    return policy.parse_policy(decision.policy.rules)
+
+
+def deciding_code(decision: LimitDecision) -> str | None:
+    """The rule named first because it set the figure (a cut or a closure)."""
+    if decision.action not in (policy.REDUCE, policy.CLOSE) or not decision.reasons:
+        return None
+    first = decision.reasons[0]
+    return first if first in decision.triggers else None
+
+
+def reason_rows(
+    decision: LimitDecision, catalogue: dict[str, ReasonCode], language: str
+) -> list[ReasonRow]:
+    """Each reason the decision states in words, with the account's own figures."""
+    deciding = deciding_code(decision)
+    return explained_reasons(
+        decision.reasons,
+        catalogue,
+        language,
+        rules=_rules_of(decision),
+        triggers=decision.triggers,
+        inputs=decision.inputs,
+        old_limit=decision.old_limit,
+        band=decision.band_after,
+        deciding=deciding,
+        figure=decision.new_limit if deciding and decision.action == policy.REDUCE else None,
+    )
+
+
+def explained_reasons(
+    codes: Sequence[str],
+    catalogue: dict[str, ReasonCode],
+    language: str,
+    *,
+    rules: policy.PolicyRules | None,
+    triggers: Sequence[str],
+    inputs: dict[str, Any],
+    old_limit: Decimal,
+    band: str,
+    deciding: str | None = None,
+    figure: Decimal | None = None,
+) -> list[ReasonRow]:
+    """Reasons in words (call inside translation.override(language)): the catalogue's
+    texts, and the figures behind each, read from `inputs` against `rules`: the
+    threshold a rule crossed (with the limit it set, `figure`, for the `deciding`
+    rule) and the signals below their best bins."""
+    rows = []
+    for code in codes:
+        facts: list[str] = []
+        if rules is not None:
+            if code in triggers:
+                facts += [
+                    wording.rule_fact(
+                        row, band=band, new_limit=figure if code == deciding else None
+                    )
+                    for row in policy.crossed_thresholds(
+                        [code], inputs, rules, old_limit=old_limit, band=band
+                    )
+                ]
+            facts += [wording.score_fact(f) for f in explain.scorecard_facts(code, inputs)]
+        if code == "VERIFIED_CAPACITY":  # what the appeal's evidence verified
+            facts += [
+                f"{wording.label(name)}: {wording.value(name, inputs[name])}"
+                for name in policy.VERIFIABLE
+                if inputs.get(name) not in (None, False, "0", "0.00")
+            ]
+        entry = catalogue.get(code)
+        rows.append(
+            ReasonRow(
+                code=code,
+                staff=entry.text("staff", language) if entry else code,
+                customer=entry.text("customer", language) if entry else "",
+                suggestion=entry.text("suggestion", language) if entry else "",
+                facts=tuple(facts),
+                deciding=code == deciding,
+            )
+        )
+    return rows
+
+
+def restoration_text(decision: LimitDecision) -> str:
+    """For a cut or closure by the policy: the smallest change of one or two signals the
+    customer can act on that would have kept the limit or moved the band."""
+    rules = _rules_of(decision)
+    if rules is None or decision.action not in (policy.REDUCE, policy.CLOSE):
+        return ""
+    found = explain.restoration(
+        policy.compile_rules(rules),
+        decision.inputs,
+        limit=policy.cents(decision.old_limit),
+        status=decision.old_status,
+        band=decision.band_after,
+    )
+    if found is None:
+        return _("No change of one or two signals the customer controls would restore it.")
+    return wording.restoration(found, old_limit=decision.old_limit)
 
 
 def _differs(then: Any, now: Any) -> bool:
@@ -694,6 +795,7 @@ RULE_LABELS: dict[str, Any] = {
     "breaker_max_accounts_cut_pct": _lazy("Circuit breaker: accounts cut above (%)"),
     "breaker_max_exposure_cut_pct": _lazy("Circuit breaker: exposure removed above (%)"),
     "rounding": _lazy("Cuts are rounded down to a multiple of"),
+    "reason_min_points": _lazy("A score factor is a reason from (points lost)"),
 }
 
 
@@ -709,6 +811,8 @@ def policy_versions() -> list[PolicyView]:
     views = []
     for version in Policy.objects.select_related("author", "approver").order_by("-version"):
         rules = dict(version.rules)
+        for name, default in policy.READ_AS_DEFAULT.items():
+            rules.setdefault(name, default)  # what the version is read with
         bands = rules.pop("bands", [])
         views.append(
             PolicyView(
@@ -766,3 +870,77 @@ def decisions_csv(since: date, until: date) -> Iterator[bytes]:
     with connection.cursor() as cursor, db.copy(cursor, DECISIONS_CSV_SQL, [start, end]) as copy:
         for block in copy:
             yield bytes(block)
+
+
+@dataclass(frozen=True)
+class LimitAsSet:
+    """How the limit of an account that no decision has changed was set, and what the
+    active policy makes of it today."""
+
+    opened_at: datetime
+    limit: Decimal
+    status: str
+    policy_version: int
+    score: int
+    band: str
+    ceiling: Decimal
+    proposal: str  # the policy's action today: keep, reduce, close ...
+    proposed_limit: Decimal
+    facts: list[str]  # the rules that fire today and the material scorecard reasons
+
+
+def limit_as_set(account: Account) -> LimitAsSet | None:
+    """For an account without decisions: its opening limit, scored by the active policy
+    now (between cycles: nothing is raised), with the figures behind what it would do."""
+    signals = getattr(account, "signals", None)
+    found = Policy.objects.filter(state=Policy.State.ACTIVE).first()
+    if signals is None or found is None:
+        return None
+    compiled = policy.compile_rules(policy.parse_policy(found.rules))
+    inputs = signals.as_dict()
+    outcome = policy.evaluate(
+        compiled,
+        inputs,
+        limit=policy.cents(account.current_limit),
+        status=account.status,
+        in_cooldown=account.in_cooldown(),
+        good_cycles=account.good_cycles,
+        cycle=False,
+    )
+    names = [band.name for band in compiled.rules.bands]
+    facts = [
+        wording.rule_fact(row, band=outcome.band, new_limit=None)
+        for row in policy.crossed_thresholds(
+            outcome.triggers,
+            inputs,
+            compiled.rules,
+            old_limit=account.current_limit,
+            band=outcome.band,
+        )
+    ]
+    scorecard_codes = policy.principal_reasons(
+        policy.REDUCE, outcome.contributions, (), min_points=compiled.rules.reason_min_points
+    )
+    for code in scorecard_codes:
+        facts += [wording.score_fact(fact) for fact in explain.scorecard_facts(code, inputs)]
+    return LimitAsSet(
+        opened_at=account.opened_at,
+        limit=account.current_limit,
+        status=account.status,
+        policy_version=found.version,
+        score=outcome.score,
+        band=outcome.band,
+        ceiling=Decimal(compiled.band_ceilings[names.index(outcome.band)]) / 100,
+        proposal=outcome.action,
+        proposed_limit=outcome.new_limit_decimal,
+        facts=facts,
+    )
+
+
+def account_decision(account_id: int, decision_id: int) -> LimitDecision | None:
+    """A decision of this account (None when it belongs to another)."""
+    return (
+        LimitDecision.objects.filter(account_id=account_id, pk=decision_id)
+        .select_related("actor", "approver", "run", "policy")
+        .first()
+    )

@@ -16,7 +16,7 @@ from decisions.selectors import RULE_LABELS
 NOT_SCALAR = {"bands", "close_on_public_record", "overlay_rationale"}
 SCALARS = [name for name in policy.DEFAULT_POLICY if name not in NOT_SCALAR]
 INTEGERS = {"close_dpd", "min_age", "multi_lending_applications_30d", "utilization_months",
-            "raise_good_cycles", "cooldown_days"}  # fmt: skip
+            "raise_good_cycles", "cooldown_days", "reason_min_points"}  # fmt: skip
 
 
 def band_field(index: int, part: str) -> str:
@@ -57,6 +57,8 @@ class DraftForm(forms.Form):
 
     @classmethod
     def for_rules(cls, rules: dict[str, Any], rationale: str) -> DraftForm:
+        # A version written before a threshold existed shows the value it is read with.
+        rules = {**policy.READ_AS_DEFAULT, **rules}
         initial: dict[str, Any] = {name: rules.get(name) for name in SCALARS}
         initial["close_on_public_record"] = rules.get("close_on_public_record")
         initial["overlay_rationale"] = rules.get("overlay_rationale")

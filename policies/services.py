@@ -87,7 +87,12 @@ def policy_draft_create(*, author: Any) -> Policy:
         active = _active_locked()
         number = (Policy.objects.aggregate(top=Max("version"))["top"] or 0) + 1
         draft = Policy.objects.create(
-            version=number, state=State.DRAFT, rules=active.rules, rationale="", author=author
+            version=number,
+            state=State.DRAFT,
+            rationale="",
+            author=author,
+            # Every threshold written out, also those the active version is read with.
+            rules={**policy.READ_AS_DEFAULT, **active.rules},
         )
         _event(draft, Event.DRAFTED, author, comment=f"from v{active.version}")
     return draft

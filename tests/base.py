@@ -61,7 +61,11 @@ def ensure_reference_data() -> None:
     ensure_roles()
     from django.apps import apps
 
-    for name in ("0004_policy_v1_and_reason_codes", "0007_verified_capacity_reason"):
+    for name in (
+        "0004_policy_v1_and_reason_codes",
+        "0007_verified_capacity_reason",
+        "0012_reason_texts_that_hold",
+    ):
         importlib.import_module(f"decisions.migrations.{name}").forward(apps, None)
     importlib.import_module("decisions.migrations.0008_staged_rollout").date_the_active_version(
         apps, None

@@ -19,9 +19,9 @@ def errors_of(signals: AccountSignals) -> dict[str, list[str]]:
 def test_a_score_outside_350_to_950_is_refused_with_its_range():
     signals = make_signals(make_account())
     signals.credit_score = 1000
-    assert errors_of(signals) == {"credit_score": ["Credit score must be at most 950."]}
+    assert errors_of(signals) == {"credit_score": ["Credit bureau score must be at most 950."]}
     signals.credit_score = 200
-    assert errors_of(signals) == {"credit_score": ["Credit score must be at least 350."]}
+    assert errors_of(signals) == {"credit_score": ["Credit bureau score must be at least 350."]}
 
 
 @pytest.mark.parametrize(

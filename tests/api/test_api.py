@@ -143,10 +143,18 @@ def test_the_explanation_speaks_the_customers_language(client, keys):
     call_command("seed_demo", "--accounts", "10", verbosity=0)
     english = get(client, keys["crm"], "/accounts/LD-CASE-A/explanation?lang=en").json()
     assert english["decision"]["action"] == "reduce"
-    assert english["reasons"][0]["code"] == "MULTI_LENDING"
-    assert english["reasons"][0]["text"].startswith("You applied for credit at many other lenders")
+    assert [r["code"] for r in english["reasons"]][:2] == ["BAND_CEILING", "MULTI_LENDING"]
+    assert english["reasons"][0]["text"].startswith("Your limit was above the most our policy")
+    assert english["reasons"][0]["facts"] == [
+        "the limit ¥8,000 is above band E's ceiling of ¥3,000; this set the limit: ¥3,000"
+    ]
+    assert "Applications at other lenders in 30 days: 14; under 2 scores best" in (
+        english["reasons"][1]["facts"][1].capitalize()
+    )
+    assert english["restoration"].endswith("the limit would have stayed at ¥8,000 (band D).")
     chinese = get(client, keys["crm"], "/accounts/LD-CASE-A/explanation?lang=zh-hans").json()
-    assert chinese["reasons"][0]["text"].startswith("您近期在多家其他机构申请过借款")
+    assert chinese["reasons"][1]["text"].startswith("您近期在其他机构的借款申请")
+    assert chinese["reasons"][0]["facts"][0].startswith("额度 ¥8,000 高于 E 档上限 ¥3,000")
     assert get(client, keys["crm"], "/accounts/LD-NOBODY/explanation").status_code == 404
     assert get(client, keys["crm"], "/accounts/LD-CASE-A/explanation?lang=fr").status_code == 422
 

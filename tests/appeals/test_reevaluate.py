@@ -239,7 +239,9 @@ class WorkbenchTests(ReevaluateTests):
         with self.assertNumQueries(12):
             page = self.client.get(url)
         self.assertContains(page, "Why the contested decision")
-        self.assertContains(page, "Many credit applications at other lenders recently")
+        self.assertContains(
+            page, "Applications at other lenders or debt elsewhere lowered the score"
+        )
         self.assertContains(page, "Thresholds crossed")
         self.assertContains(page, "Applications at other lenders in 30 days")
         self.assertContains(page, "The account's history")

@@ -138,5 +138,5 @@ def test_salary_proof_reevaluates_the_account_and_restores_its_line(
     expect(handler.get_by_role("region", name="Account summary")).to_contain_text("¥15,000.00")
     why = handler.get_by_role("region", name="Why did the limit change?")
     expect(why).to_contain_text("VERIFIED_CAPACITY")
-    expect(why).to_contain_text("Score 615 → 650 (band C).")
+    expect(why).to_contain_text("Limit Desk score 615 → 650 (band C;")
     assert handler.console_errors == []  # type: ignore[attr-defined]

@@ -76,8 +76,13 @@ def test_an_analyst_finds_case_a_reads_why_and_a_lead_approves_her_override(live
     page.get_by_role("link", name="LD-CASE-A").click()
     expect(page.get_by_role("heading", name="Account LD-CASE-A")).to_be_visible()
     why = page.get_by_role("region", name="Why did the limit change?")
-    expect(why).to_contain_text("Many credit applications at other lenders recently")
+    expect(why).to_contain_text("Applications at other lenders or debt elsewhere lowered the score")
     expect(why).to_contain_text("Avoid applying at several lenders at once")
+    # The band ceiling set the limit: named first, with the account's own figures.
+    first = why.locator("ol.reasons > li").first
+    expect(first).to_contain_text("Set the limit")
+    expect(first).to_contain_text("The limit ¥8,000 is above band E's ceiling of ¥3,000")
+    expect(why.get_by_role("heading", name="What would restore it")).to_be_visible()
     thresholds = why.get_by_role(
         "table", name="The policy thresholds this decision crossed, with the values it saw"
     )
@@ -131,9 +136,8 @@ def test_an_analyst_finds_case_a_reads_why_and_a_lead_approves_her_override(live
     assert serious_violations(page) == []
     screenshot(page, "account-why")
 
-    page.get_by_role("table", name="Limit decisions of this account, newest first").get_by_role(
-        "link", name="2"
-    ).click()
+    timeline = page.get_by_role("table", name="Limit decisions of this account, newest first")
+    timeline.get_by_role("link", name="2", exact=True).click()
     notice = page.get_by_role("region", name="Customer notice preview")
     expect(notice.get_by_role("article", name="简体中文")).to_contain_text("您的还款逾期时间较长")
     expect(notice.get_by_role("article", name="English")).to_contain_text("you can appeal")

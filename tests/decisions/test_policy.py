@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from accounts.signal_spec import SIGNALS, SIGNALS_BY_NAME, SignalSpec, range_problems
 from decisions.policy import (
+    BAND_CEILING,
     BASE_SCORE,
     CLOSE,
     CLOSE_TRIGGERS,
@@ -330,6 +331,7 @@ def policy_dicts(draw: st.DrawFn) -> dict[str, Any]:
         "breaker_max_accounts_cut_pct": draw(_pct()),
         "breaker_max_exposure_cut_pct": draw(_pct()),
         "rounding": draw(st.sampled_from(["0.01", "1", "10", "100", "1000"])),
+        "reason_min_points": draw(st.sampled_from([0, 1, 5, 10, 25, 60])),
     }
 
 
@@ -385,10 +387,32 @@ def ceiling_of(compiled: CompiledRules, outcome: Outcome) -> int:
     return compiled.band_ceilings[band_index(compiled, outcome)]
 
 
-def expected_reasons(outcome: Outcome) -> tuple[str, ...]:
-    """Adverse-action reasons recomputed from the scorecard, not principal_reasons."""
-    # The band ceiling is named after the scorecard reasons that set the band.
-    fired = [c for c in TRIGGER_ORDER if c in outcome.triggers and c != "BAND_CEILING"]
+def expected_reasons(
+    compiled: CompiledRules, account: Account, outcome: Outcome
+) -> tuple[str, ...]:
+    """Adverse-action reasons recomputed here, not by principal_reasons: the rule whose
+    figure is lowest first, then the other triggers, then the material scorecard reasons."""
+    cut_pct = {
+        "OVERDUE_NOW": compiled.rules.overdue_reduce_pct,
+        "MULTI_LENDING": compiled.rules.multi_lending_reduce_pct,
+        "HIGH_UTILIZATION": compiled.rules.utilization_reduce_pct,
+        "LINKED_RISK": compiled.rules.linked_risk_reduce_pct,
+    }
+    first: list[str] = []
+    if outcome.action == CLOSE:
+        first = [next(c for c in ("INELIGIBLE", "SERIOUS_OVERDUE", "PUBLIC_RECORD")
+                      if c in outcome.triggers)]  # fmt: skip
+    elif outcome.action == REDUCE:
+        figure = {
+            code: account.limit * (100 - cut_pct[code]) / 100 if code in cut_pct
+            else ceiling_of(compiled, outcome)
+            for code in outcome.triggers
+            if code in cut_pct or code in ("BAND_CEILING", "PORTFOLIO_OVERLAY")
+        }  # fmt: skip
+        lowest = min(figure.values())
+        first = [next(c for c in TRIGGER_ORDER if figure.get(c) is not None
+                      and int(figure[c]) == int(lowest))]  # fmt: skip
+    fired = [*first, *(c for c in TRIGGER_ORDER if c in outcome.triggers and c not in first)]
     lost: dict[str, int] = {}
     first_seen: dict[str, int] = {}
     for position, characteristic in enumerate(SCORECARD):
@@ -398,12 +422,12 @@ def expected_reasons(outcome: Outcome) -> tuple[str, ...]:
         shortfall = best - outcome.contributions[characteristic.signal]
         lost[characteristic.reason] = lost.get(characteristic.reason, 0) + shortfall
         first_seen.setdefault(characteristic.reason, position)
+    floor = max(compiled.rules.reason_min_points, 1)
     ranked = sorted(
-        (code for code, points in lost.items() if points > 0),
+        (code for code, points in lost.items() if points >= floor),
         key=lambda code: (-lost[code], first_seen[code]),
     )
-    ceiling = ["BAND_CEILING"] if "BAND_CEILING" in outcome.triggers else []
-    return tuple([*fired, *(c for c in ranked if c not in fired), *ceiling][:MAX_REASONS])
+    return tuple([*fired, *(c for c in ranked if c not in fired)][:MAX_REASONS])
 
 
 # A healthy, eligible account: score 745, band B under DEFAULT_POLICY.
@@ -760,9 +784,7 @@ def test_reasons_are_the_real_top_contributors(compiled, account):
     assert list(outcome.triggers) == [c for c in TRIGGER_ORDER if c in outcome.triggers]
     if outcome.action in (REDUCE, CLOSE):
         assert len(outcome.reasons) <= MAX_REASONS
-        fired = tuple(c for c in outcome.triggers if c != "BAND_CEILING")[:MAX_REASONS]
-        assert outcome.reasons[: len(fired)] == fired
-        assert outcome.reasons == expected_reasons(outcome)
+        assert outcome.reasons == expected_reasons(compiled, account, outcome)
     elif outcome.action == RAISE:
         assert outcome.reasons == (GOOD_HISTORY,)
     elif outcome.action == REOPEN:
@@ -792,7 +814,9 @@ def test_a_cut_names_its_largest_scorecard_losses_after_the_trigger():
     outcome = story(signals)
     assert outcome.action == REDUCE
     assert outcome.reasons[0] == MULTI_LENDING
-    assert outcome.reasons == expected_reasons(outcome)
+    account = Account(signals=signals, limit=800_000, status="active", in_cooldown=False,
+                      good_cycles=0)  # fmt: skip
+    assert outcome.reasons == expected_reasons(DEFAULT, account, outcome)
 
 
 # --------------------------------------------------------------------------
@@ -834,7 +858,10 @@ def test_eighty_nine_days_past_due_cuts_but_does_not_close():
     assert outcome.action == REDUCE
     assert outcome.new_status == "active"
     assert outcome.new_limit <= 640_000  # at least the 20% overdue cut
-    assert outcome.reasons[0] == OVERDUE_NOW
+    # 89 days past due drops the score to band E: its ceiling (3,000) sets the limit,
+    # lower than the overdue cut's 6,400, so it is named first.
+    assert (outcome.band, outcome.new_limit) == ("E", 300_000)
+    assert outcome.reasons[:2] == (BAND_CEILING, OVERDUE_NOW)
 
 
 def test_a_public_record_closes_the_line():

@@ -3,10 +3,11 @@
 The worker round trip and the kill-and-resume test are in test_run_worker.py.
 """
 
+import io
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts import roles
 from accounts.models import Account
@@ -74,7 +75,9 @@ def test_the_story_accounts_get_the_decisions_their_stories_predict(demo_book):
     # Case A was cut before the run (its demo history) ...
     case_a = story("LD-CASE-A").decisions.get(sequence=1)
     assert case_a.action == "reduce" and case_a.source == "run"
-    assert case_a.reasons[0] == "MULTI_LENDING"
+    # Band E's ceiling (3,000) set the limit, below the multi-lending cut's 5,600.
+    assert case_a.reasons[:2] == ["BAND_CEILING", "MULTI_LENDING"]
+    assert "HIGH_UTILIZATION" not in case_a.reasons  # 35 %: 5 points, not material
     assert (case_a.old_limit, case_a.new_limit) == (Decimal("8000.00"), Decimal("3000.00"))
     assert case_a.inputs["lender_applications_30d"] == 14
     assert "MULTI_LENDING" in case_a.triggers
@@ -243,3 +246,34 @@ def test_only_one_portfolio_run_at_a_time(demo_book, alice):
     runs.run_start(trigger="button", started_by=alice)
     with pytest.raises(services.DecisionError, match="already running"):
         runs.run_start(trigger="button", started_by=alice)
+
+
+def test_every_reason_of_the_demo_and_of_a_run_holds_for_its_numbers(demo_book):
+    # The demo's own history (its decisions before any run), then a whole run.
+    run = full_run()
+    out = io.StringIO()
+    call_command("verify_reasons", stdout=out)
+    assert out.getvalue().startswith("Every reason holds:"), out.getvalue()
+    checked = int(out.getvalue().split(":")[1].split("decisions")[0].replace(",", ""))
+    assert checked == LimitDecision.objects.filter(policy__isnull=False).count() > run.changed
+
+
+def test_verify_reasons_names_a_decision_whose_reason_does_not_hold(demo_book):
+    account = story("LD-CASE-A")
+    truth = account.decisions.get(sequence=1)  # its utilization is 35 %
+    services.decision_record(change=services.Change(
+        account_id=account.pk, action="reduce", source="run",
+        new_limit=Decimal("2000.00"), new_status="active",
+        reasons=("HIGH_UTILIZATION",), idempotency_key="false-reason",
+        expected_version=account.version, score_after=truth.score_after,
+        band_after=truth.band_after, contributions=truth.contributions,
+        triggers=(), inputs=truth.inputs, policy_id=truth.policy_id,
+        policy_version=truth.policy_version,
+    ))  # fmt: skip
+    with pytest.raises(CommandError) as refused:
+        call_command("verify_reasons", "--since", "2000-01-01")
+    message = str(refused.value)
+    assert message.startswith("1 of ")
+    assert "of LD-CASE-A (HIGH_UTILIZATION): HIGH_UTILIZATION does not hold" in message
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("verify_reasons", "--since", "yesterday")

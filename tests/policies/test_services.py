@@ -81,6 +81,7 @@ def run_all() -> RescoreRun:
 def test_bad_thresholds_are_refused_by_name_and_nothing_is_saved(admins):
     dave, _erin = admins
     draft = services.policy_draft_create(author=dave)
+    created = dict(draft.rules)
     bands = [dict(band) for band in draft.rules["bands"]]
     bands[1]["min_score"] = 760  # above band A's 750
     bands[2]["ceiling"] = "-5"
@@ -97,7 +98,9 @@ def test_bad_thresholds_are_refused_by_name_and_nothing_is_saved(admins):
     assert errors["close_dpd"] == "must be between 1 and 3650, not 0"
     assert "rationale" in errors
     draft.refresh_from_db()
-    assert draft.rules == Policy.objects.get(state="active").rules and draft.rationale == ""
+    assert draft.rules == created and draft.rationale == ""
+    # The draft starts from the active version, every threshold written out.
+    assert created == {**policy.READ_AS_DEFAULT, **Policy.objects.get(state="active").rules}
 
 
 def test_a_draft_is_simulated_before_it_is_submitted_and_again_after_an_edit(admins):

@@ -230,9 +230,8 @@ def _explained_decision(
             raise Http404("No such decision on this account.")
         return picked, contesting.get(picked.pk)
     for appeal in appeals:  # newest first
-        if appeal.is_open and appeal.decision_id:
-            decision = decision_selectors.account_decision(account.pk, appeal.decision_id)
-            return decision, appeal
+        if appeal.is_open and appeal.decision is not None:
+            return appeal.decision, appeal
     return newest, None
 
 

@@ -524,6 +524,15 @@ def principal_reasons(
         return (REOPENED, GOOD_HISTORY)
     reasons = [deciding] if deciding else []
     reasons += [code for code in TRIGGER_ORDER if code in triggers and code not in reasons]
+    for reason in material_reasons(contributions, min_points):
+        if reason not in reasons:
+            reasons.append(reason)
+    return tuple(reasons[:MAX_REASONS])
+
+
+def material_reasons(contributions: Mapping[str, int], min_points: int) -> list[str]:
+    """The scorecard reasons whose signals lost at least `min_points` (and at least one)
+    against their best bins, the largest loss first, ties in scorecard order."""
     lost: dict[str, int] = {}
     for characteristic in SCORECARD:
         if characteristic.adverse:
@@ -531,11 +540,7 @@ def principal_reasons(
             lost[characteristic.reason] = lost.get(characteristic.reason, 0) + shortfall
     order = {c.reason: i for i, c in reversed(list(enumerate(SCORECARD)))}
     floor = max(min_points, 1)
-    ranked = sorted((r for r, n in lost.items() if n >= floor), key=lambda r: (-lost[r], order[r]))
-    for reason in ranked:
-        if reason not in reasons:
-            reasons.append(reason)
-    return tuple(reasons[:MAX_REASONS])
+    return sorted((r for r, n in lost.items() if n >= floor), key=lambda r: (-lost[r], order[r]))
 
 
 def reasons_of(

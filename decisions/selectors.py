@@ -918,10 +918,8 @@ def limit_as_set(account: Account) -> LimitAsSet | None:
             band=outcome.band,
         )
     ]
-    scorecard_codes = policy.principal_reasons(
-        policy.REDUCE, outcome.contributions, (), min_points=compiled.rules.reason_min_points
-    )
-    for code in scorecard_codes:
+    material = policy.material_reasons(outcome.contributions, compiled.rules.reason_min_points)
+    for code in material[: policy.MAX_REASONS]:
         facts += [wording.score_fact(fact) for fact in explain.scorecard_facts(code, inputs)]
     return LimitAsSet(
         opened_at=account.opened_at,

@@ -152,7 +152,9 @@ class EmbeddedRedis:
             "--bind", "127.0.0.1",
             "--port", str(port),
             "--dir", str(self.data_dir),
-            "--save", "60 1" if self.persist else "",
+            # Each save point is "<seconds> <changes>", given as separate arguments:
+            # one argument "60 1" is read as no save point at all.
+            *(["--save", "60", "1"] if self.persist else ["--save", ""]),
             "--appendonly", "no",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip

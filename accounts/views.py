@@ -77,9 +77,10 @@ def worker_check(request: HttpRequest) -> HttpResponse:
         record_heartbeat.delay_on_commit(  # type: ignore[attr-defined]
             source="button", requested_at=timezone.now().isoformat()
         )
-    except (KombuOperationalError, RedisError):
-        # Redis away: say so on the panel instead of failing the page.
-        logger.warning("heartbeat not queued: the broker cannot be reached", exc_info=True)
+    except (KombuOperationalError, RedisError) as error:
+        # Redis away: say so on the panel instead of failing the page (one line, no
+        # traceback: nothing is wrong with the program).
+        logger.warning("heartbeat not queued: the broker cannot be reached: %s", error)
         queue_down = True
     return render(
         request,
@@ -377,8 +378,6 @@ def account_rescore(request: HttpRequest, reference: str) -> HttpResponse:
         run = runs.run_start(trigger="button", started_by=request.user, account_id=account.pk)
     except services.DecisionError as error:
         messages.error(request, str(error))
-    except (KombuOperationalError, RedisError):
-        messages.error(request, _("The task queue (Redis) cannot be reached; try again later."))
     else:
         messages.success(
             request, _("Re-score queued as run #%(run)s on the worker.") % {"run": run.pk}

@@ -45,7 +45,7 @@ from accounts.services import DEMO_PASSWORD
 from accounts.signal_spec import SIGNALS_BY_NAME
 from bench.processes import stop_process_tree
 from bench.rescore import _bins
-from config.stack import free_port
+from config.stack import app_environment, free_port
 from decisions import policy
 from decisions import selectors as decision_selectors
 from decisions.models import DecisionTally, LimitDecision, Policy, ReasonCode
@@ -645,12 +645,13 @@ def web_command(port: int) -> list[str]:
 
 @contextmanager
 def web_server(log_path: Path) -> Iterator[tuple[int, list[str]]]:
-    """gunicorn as in production, on a free port, with the bench environment."""
+    """gunicorn as in production, on a free port, with the bench environment (and the
+    app's database login: the benchmark itself is the owner)."""
     port = free_port()
     command = web_command(port)
     log: IO[bytes] = log_path.open("ab")
     server = subprocess.Popen(
-        command, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT
+        command, cwd=ROOT, env=app_environment(), stdout=log, stderr=subprocess.STDOUT
     )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS

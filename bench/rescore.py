@@ -6,7 +6,6 @@ floor, ≤ 500 MB of worker memory, and linear growth (also 100,000 and 300,000)
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from django.db.models import Count
 from accounts.signal_spec import SIGNALS_BY_NAME
 from bench.processes import stop_process_tree
 from config.celery import app as celery_app
+from config.stack import app_environment
 from decisions import policy, runs
 from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
 from decisions.reason_check import ReasonReport, reason_check_report
@@ -92,14 +92,15 @@ class MemorySampler(threading.Thread):
 
 @contextmanager
 def celery_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real worker (prefork, CONCURRENCY processes) on the bench database and Redis."""
+    """A real worker (prefork, CONCURRENCY processes) on the bench database and Redis,
+    as the app's database login (the benchmark itself is the owner)."""
     celery_app.control.purge()
     log: IO[bytes] = log_path.open("ab")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
          "--concurrency", str(CONCURRENCY), "--hostname", "bench-worker@%h",
          "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=app_environment(), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

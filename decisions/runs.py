@@ -20,7 +20,9 @@ parallel chunks would skip each other.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,10 +33,11 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from accounts.access import may
@@ -55,6 +58,7 @@ from policies.selectors import reductions_paused
 
 Run = RescoreRun
 State = RescoreRun.State
+logger = logging.getLogger(__name__)
 
 _SIGNAL_SQL = ", ".join(
     f"COALESCE(s.{name}::int::float8, 0)"
@@ -88,11 +92,79 @@ COPY_ROW = np.dtype(
 )  # fmt: skip
 
 
-def _enqueue(task_name: str, *args: Any) -> None:
-    """Send a task once the surrounding transaction commits."""
+# What the task queue raises when Redis cannot be reached (it fails within a second:
+# tasks keep no results, so sending waits for no result backend; config/settings.py).
+QUEUE_ERRORS = (KombuOperationalError, RedisError)
+Send = tuple[str, tuple[Any, ...]]  # a task's name in decisions.tasks and its arguments
+
+
+class QueueUnavailable(DecisionError):
+    """The task queue could not take the work; the message says what became of it."""
+
+
+class RunBusy(DecisionError):
+    """Another portfolio run is moving (docs/architecture.md, "Runs")."""
+
+    def __init__(self) -> None:
+        super().__init__(_("A portfolio re-score is already running; wait for it to finish."))
+
+
+# Who or what moves a run on from each state that is not final (docs/architecture.md,
+# "Runs", draws it); tests/decisions/test_run_states.py drives each way out and fails
+# for a state missing here. Done, discarded and reverted are final.
+WAYS_OUT: dict[str, str] = {
+    State.QUEUED: "the worker scores its chunks; the watchdog queues them again if lost",
+    State.COMPUTING: "the worker scores the rest; the watchdog queues the rest again if lost",
+    State.WAITING: "a second person approves it (then it applies) or discards it",
+    State.APPLYING: "the worker applies its chunks; the watchdog queues them again if lost",
+    State.FAILED: "a person retries it from where it stopped, or reverts what it wrote",
+    State.REVERTING: "the worker restores the accounts; the watchdog gives a revert that "
+    "stopped back to a person, who may start it again",
+}
+FINAL = (State.DONE, State.DISCARDED, State.REVERTED)
+
+
+def _send(task_name: str, *args: Any) -> None:
     from decisions import tasks
 
-    getattr(tasks, task_name).delay_on_commit(*args)
+    getattr(tasks, task_name).delay(*args)
+
+
+def _send_or_leave_to_watchdog(task_name: str, *args: Any) -> None:
+    try:
+        _send(task_name, *args)
+    except QUEUE_ERRORS as error:
+        # The state is committed: the watchdog queues the work again once it is back.
+        logger.warning("%s%s not queued (the task queue is away): %s", task_name, args, error)
+
+
+def _enqueue(task_name: str, *args: Any) -> None:
+    """Send a task once the surrounding transaction commits. For the worker's own next
+    steps: a queue that is away then leaves them to the watchdog (runs_resume_stalled)."""
+    transaction.on_commit(functools.partial(_send_or_leave_to_watchdog, task_name, *args))
+
+
+def _publish(sends: list[Send], *, not_queued: str) -> None:
+    """Send tasks for a person's request, after its transaction committed; when the
+    queue is away, QueueUnavailable with `not_queued`, the words for what became of it."""
+    try:
+        for task_name, args in sends:
+            _send(task_name, *args)
+    except QUEUE_ERRORS as error:
+        logger.warning("tasks not queued (the task queue is away): %s", error)
+        raise QueueUnavailable(not_queued) from error
+
+
+@contextlib.contextmanager
+def _one_moving_portfolio_run() -> Any:
+    """Turn the database's refusal of a second moving portfolio run into RunBusy."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as error:
+        if "one_moving_portfolio_run" in str(error):
+            raise RunBusy() from error
+        raise
 
 
 # --------------------------------------------------------------------------
@@ -240,17 +312,17 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
     with transaction.atomic(durable=True):
         active = active_policy()
         busy = Run.objects.filter(account__isnull=True, state__in=Run.MOVING)
-        if account_id is None and busy.exists():
-            raise DecisionError(
-                _("A portfolio re-score is already running; wait for it to finish.")
-            )
+        if account_id is None and busy.exclude(trigger=Run.Trigger.SIGNAL).exists():
+            raise RunBusy()
         if account_id is not None and not Account.objects.filter(pk=account_id).exists():
             raise DecisionError(_("This account does not exist."))
         candidate = Policy.objects.filter(state=Policy.State.ROLLOUT).first()
-        run = Run.objects.create(
-            trigger=trigger, started_by=started_by, account_id=account_id, policy=active,
-            candidate=candidate, rollout_share=candidate.rollout_share if candidate else 0,
-        )  # fmt: skip
+        # Two starts at once both pass the check above; the database lets one through.
+        with _one_moving_portfolio_run():
+            run = Run.objects.create(
+                trigger=trigger, started_by=started_by, account_id=account_id, policy=active,
+                candidate=candidate, rollout_share=candidate.rollout_share if candidate else 0,
+            )  # fmt: skip
         accounts = Account.objects.all()
         if account_id is not None:
             accounts = accounts.filter(pk=account_id)
@@ -265,10 +337,19 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
         Run.objects.filter(pk=run.pk).update(
             chunks_total=len(chunks), accounts_total=accounts.count(), exposure_before=exposure
         )
-        for chunk in chunks:
-            _enqueue("compute_chunk", run.pk, chunk.index)
         if not chunks:
             Run.objects.filter(pk=run.pk).update(state=State.DONE, finished_at=timezone.now())
+    try:
+        _publish(
+            [("compute_chunk", (run.pk, chunk.index)) for chunk in chunks],
+            not_queued=_("The task queue (Redis) is unavailable: nothing was started. "
+                         "Try again in a minute."),
+        )  # fmt: skip
+    except QueueUnavailable:
+        # Nothing is left behind for the watchdog to start later, after the person was
+        # told it failed: chunks already sent find no run and do nothing.
+        Run.objects.filter(pk=run.pk, state__in=[State.QUEUED, State.COMPUTING]).delete()
+        raise
     run.refresh_from_db()
     return run
 
@@ -514,7 +595,8 @@ def _finish_compute_if_ready(run_id: int) -> None:
             run.state = State.WAITING
             run.breaker_reason = verdict
         else:
-            _begin_apply(run)
+            for task_name, args in _begin_apply(run):
+                _enqueue(task_name, *args)
         run.save()
 
 
@@ -533,11 +615,13 @@ def _merge_counts(parts: Any) -> dict[str, dict[str, int]]:
     return total
 
 
-def _begin_apply(run: Run) -> None:
+def _begin_apply(run: Run) -> list[Send]:
+    """Move the run to applying; the tasks to send once that is committed."""
     run.state = State.APPLYING
     run.apply_started_at = timezone.now()
-    for index in run.chunks.values_list("index", flat=True):
-        _enqueue("apply_chunk", run.pk, index)
+    return [
+        ("apply_chunk", (run.pk, index)) for index in run.chunks.values_list("index", flat=True)
+    ]
 
 
 def run_approve(*, run_id: int, actor: Any) -> Run:
@@ -553,8 +637,14 @@ def run_approve(*, run_id: int, actor: Any) -> Run:
                 _("You started this run: a second person must approve it (they may discard it).")
             )
         run.decided_by = actor
-        _begin_apply(run)
-        run.save()
+        sends = _begin_apply(run)
+        with _one_moving_portfolio_run():
+            run.save()
+    _publish(
+        sends,
+        not_queued=_("Approved. The task queue (Redis) is unavailable: the run applies its "
+                     "decisions when it is back (the watchdog queues them within minutes)."),
+    )  # fmt: skip
     return run
 
 
@@ -812,13 +902,17 @@ def run_retry(*, run_id: int, actor: Any) -> Run:
         if pending or run.apply_started_at is None:
             # Stopped while scoring: score what is left; the breaker looks at the whole.
             run.state = State.COMPUTING if run.compute_started_at else State.QUEUED
-            for index in pending:
-                _enqueue("compute_chunk", run.pk, index)
+            sends: list[Send] = [("compute_chunk", (run.pk, index)) for index in pending]
         else:
             run.state = State.APPLYING
-            for index in computed:
-                _enqueue("apply_chunk", run.pk, index)
-        run.save(update_fields=["failures", "error", "finished_at", "state"])
+            sends = [("apply_chunk", (run.pk, index)) for index in computed]
+        with _one_moving_portfolio_run():
+            run.save(update_fields=["failures", "error", "finished_at", "state"])
+    _publish(
+        sends,
+        not_queued=_("The task queue (Redis) is unavailable: the run goes on when it is back "
+                     "(the watchdog queues its chunks within minutes)."),
+    )  # fmt: skip
     # Nothing left to queue (it stopped between two phases): move it on here.
     _finish_compute_if_ready(run_id)
     _finish_apply_if_ready(run_id)
@@ -850,10 +944,24 @@ def run_resume(*, run_id: int) -> int:
 
 
 def runs_resume_stalled(*, quiet_for: timedelta) -> list[int]:
-    """Resume the runs in which no chunk has moved for `quiet_for` (the watchdog)."""
+    """The watchdog: resume the runs in which no chunk has moved for `quiet_for`, and
+    give up the reverts that wrote nothing for as long (a person may start them again).
+    See docs/architecture.md, "Runs": every state that is not final has a way out."""
     since = timezone.now() - quiet_for
     stalled = []
-    for run in Run.objects.filter(state__in=Run.MOVING):
+    for run in Run.objects.filter(state__in=[*Run.MOVING, State.REVERTING]):
+        if run.state == State.REVERTING:
+            latest = LimitDecision.objects.filter(
+                source=LimitDecision.Source.REVERT, reverts__run_id=run.pk
+            ).aggregate(at=Max("created_at"))["at"]
+            moments = [m for m in (latest, run.revert_requested_at, run.created_at) if m]
+            if max(moments) < since:
+                minutes = int(quiet_for.total_seconds() // 60)
+                run_revert_failed(
+                    run_id=run.pk, error=f"no restoring decision written for {minutes} min"
+                )
+                stalled.append(run.pk)
+            continue
         latest = run.chunks.aggregate(computed=Max("computed_at"), applied=Max("applied_at"))
         moments = [m for m in (latest["computed"], latest["applied"], run.created_at) if m]
         if max(moments) < since:
@@ -871,8 +979,13 @@ def _revert_text(run: Run, actor: Any, justification: str) -> str:
         raise DecisionError(_("Write why the run is reverted (at least 10 characters)."))
     if problem := too_long(text, JUSTIFICATION_MAX):
         raise DecisionError(problem)
-    if run.state not in {State.DONE, State.REVERTING}:
-        raise DecisionError(_("Only a finished run can be reverted."))
+    if not (run.revertible or run.state == State.REVERTING):
+        raise DecisionError(
+            _(
+                "Only a finished run, or one that stopped part-way after writing decisions, "
+                "can be reverted."
+            )
+        )
     return text
 
 
@@ -885,35 +998,49 @@ def run_revert_request(*, run_id: int, actor: Any, justification: str) -> Run:
         text = _revert_text(run, actor, justification)
         run.state = State.REVERTING
         run.decided_by = actor
-        run.save(update_fields=["state", "decided_by"])
-    from decisions import tasks
-
+        run.revert_requested_at = timezone.now()
+        run.save(update_fields=["state", "decided_by", "revert_requested_at"])
     try:
-        tasks.revert_run.delay(run.pk, actor.pk, text)
-    except Exception as error:
-        # Not queued (Redis away): the run is done again, and the person may retry.
-        run_revert_failed(run_id=run.pk, error=f"not queued: {type(error).__name__}")
+        _publish(
+            [("revert_run", (run.pk, actor.pk, text))],
+            not_queued=_("The task queue (Redis) is unavailable: the revert was not started. "
+                         "Try again in a minute."),
+        )  # fmt: skip
+    except QueueUnavailable as error:
+        # Not queued: the run is back where it was, and the person may try again.
+        run_revert_failed(run_id=run.pk, error=f"not queued: {error.__cause__!r}")
         raise
     return run
 
 
 def run_revert_failed(*, run_id: int, error: str) -> None:
-    """A revert stopped half-way: the run is done again (restored accounts stay
-    restored) and says why, so a person can start the revert again."""
+    """A revert stopped half-way: the run is back where it was, done or stopped
+    part-way (restored accounts stay restored), and says why, so a person can start
+    the revert again."""
     with transaction.atomic(durable=True):
-        Run.objects.filter(pk=run_id, state=State.REVERTING).update(
-            state=State.DONE, error=f"revert stopped: {error}"[:4000]
-        )
+        run = Run.objects.select_for_update().filter(pk=run_id, state=State.REVERTING).first()
+        if run is None:
+            return
+        whole = not run.chunks.exclude(state=RunChunk.State.APPLIED).exists()
+        run.state = State.DONE if whole else State.FAILED
+        run.error = f"revert stopped: {error}"[:4000]
+        run.save(update_fields=["state", "error"])
 
 
-def run_revert(*, run_id: int, actor: Any, justification: str, batch: int = 5000) -> Run:
+def run_revert(
+    *, run_id: int, actor: Any, justification: str, batch: int = 5000, queued: bool = False
+) -> Run:
     """Undo a run with new decisions that restore each account's previous limit.
 
     History is not edited: each restoring decision points at the one it undoes.
     An account that changed again after the run keeps its newer decision.
-    Idempotent: a decision already restored is not restored twice.
+    Idempotent: a decision already restored is not restored twice. `queued`: the
+    worker's task, which does nothing once the request was given up (the watchdog
+    gave it up, or it was redelivered after finishing).
     """
     run = Run.objects.get(pk=run_id)
+    if queued and run.state != State.REVERTING:
+        return run
     text = _revert_text(run, actor, justification)
     rules = policy.parse_policy(active_policy().rules)
     last_id = 0
@@ -953,6 +1080,10 @@ def run_revert(*, run_id: int, actor: Any, justification: str, batch: int = 5000
                 if current[d.account_id][0] == d.hash
             ]
             decisions_write(changes, cooldown_days=rules.cooldown_days)
-    Run.objects.filter(pk=run_id).update(state=State.REVERTED, decided_by=actor)
+    with transaction.atomic(durable=True):
+        Run.objects.filter(pk=run_id).update(state=State.REVERTED, decided_by=actor)
+        # A run that stopped part-way is reverted as it stands: what it had not
+        # applied never will be.
+        run.chunks.exclude(state=RunChunk.State.APPLIED).update(result=None)
     run.refresh_from_db()
     return run

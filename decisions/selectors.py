@@ -7,6 +7,7 @@ from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from accounts.models import Account, PersonalDataReveal
 from accounts.selectors import portfolio_figures, users_with_permission
 from accounts.signal_spec import SIGNALS_BY_NAME
 from config import db
-from decisions import chain, explain, policy, wording
+from decisions import chain, checkpoint, explain, policy, wording
 from decisions.models import (
     DecisionTally,
     LimitDecision,
@@ -32,7 +33,7 @@ from decisions.models import (
     RescoreRun,
     WorkerHeartbeat,
 )
-from decisions.services import active_policy
+from decisions.services import active_policy, audit_checkpoint_key
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,112 @@ def audit_chain_report(*, account_reference: str | None = None) -> ChainReport:
             "the account has a chain head but its decisions are gone",
         ))  # fmt: skip
     return ChainReport(accounts=len(seen | heads.keys()), decisions=count, broken=broken)
+
+
+@dataclass(frozen=True)
+class CheckpointMismatch:
+    """Accounts of one bucket whose chain heads no longer match the checkpoint."""
+
+    first_id: int
+    last_id: int
+    accounts: int
+    references: list[str]  # the first few accounts of the bucket
+    missing: list[tuple[str, int, int]]  # (reference, account id, sequence) gone
+
+
+@dataclass(frozen=True)
+class CheckpointCheck:
+    directory: Path
+    path: Path | None  # the latest checkpoint; None: none written yet
+    checkpoint: checkpoint.Checkpoint | None  # None: none, or one that cannot be trusted
+    problem: str  # why the latest checkpoint cannot be trusted
+    accounts: int  # accounts compared with it
+    mismatches: list[CheckpointMismatch]
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.problem or self.mismatches)
+
+
+def audit_checkpoint_latest() -> Path | None:
+    directory = Path(settings.AUDIT_CHECKPOINT_DIR)
+    try:
+        names = sorted(
+            entry.name for entry in directory.iterdir() if checkpoint.is_file_name(entry.name)
+        )
+    except FileNotFoundError:
+        return None
+    return directory / names[-1] if names else None
+
+
+_HASHES_AT_SQL = """
+    SELECT d.account_id, d.hash
+    FROM unnest(%s::bigint[], %s::integer[]) AS c(account_id, sequence)
+    JOIN decisions_limitdecision AS d
+      ON d.account_id = c.account_id AND d.sequence = c.sequence
+"""
+CHECKPOINT_BUCKETS_PER_QUERY = 100
+
+
+def audit_checkpoint_check(*, account_reference: str | None = None) -> CheckpointCheck:
+    """Compare the decisions with the latest signed checkpoint: the decision at each
+    account's checkpointed head must still be there, with the hash it had.
+
+    Raises ImproperlyConfigured when a checkpoint exists but no key is set."""
+    directory = Path(settings.AUDIT_CHECKPOINT_DIR)
+    path = audit_checkpoint_latest()
+    if path is None:
+        return CheckpointCheck(directory, None, None, "", 0, [])
+    key = audit_checkpoint_key()
+    try:
+        made = checkpoint.decode(path.read_bytes(), key)
+    except checkpoint.CheckpointError as error:
+        return CheckpointCheck(directory, path, None, str(error), 0, [])
+    except OSError as error:
+        return CheckpointCheck(
+            directory, path, None, f"it cannot be read ({error.strerror or error})", 0, []
+        )
+    database = connection.settings_dict["NAME"]
+    if made.database != database:
+        problem = f"it is a checkpoint of the database {made.database}, not of {database}"
+        return CheckpointCheck(directory, path, None, problem, 0, [])
+    size = made.bucket_size
+    buckets: Sequence[checkpoint.Bucket] = made.buckets
+    if account_reference:
+        account_id = (
+            Account.objects.filter(reference=account_reference).values_list("pk", flat=True).first()
+        )
+        bucket = made.bucket_of(account_id) if account_id is not None else None
+        buckets = [bucket] if bucket is not None else []
+    found_mismatches: list[checkpoint.Mismatch] = []
+    compared = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(buckets), CHECKPOINT_BUCKETS_PER_QUERY):
+            batch = buckets[start : start + CHECKPOINT_BUCKETS_PER_QUERY]
+            heads = [head for bucket in batch for head in bucket.heads(size)]
+            cursor.execute(_HASHES_AT_SQL, [[a for a, _s in heads], [s for _a, s in heads]])
+            found = dict(cursor.fetchall())
+            compared += len(heads)
+            found_mismatches += [
+                mismatch
+                for bucket in batch
+                if (mismatch := checkpoint.compare(bucket, size, found)) is not None
+            ]
+    shown = 5
+    wanted = {i for m in found_mismatches for i in m.account_ids[:shown]}
+    wanted |= {account_id for m in found_mismatches for account_id, _seq in m.missing}
+    references = dict(Account.objects.filter(pk__in=wanted).values_list("pk", "reference"))
+    mismatches = [
+        CheckpointMismatch(
+            first_id=m.first_id,
+            last_id=m.last_id,
+            accounts=len(m.account_ids),
+            references=[references.get(i, f"id {i}") for i in m.account_ids[:shown]],
+            missing=[(references.get(i, f"id {i}"), i, seq) for i, seq in m.missing],
+        )
+        for m in found_mismatches
+    ]
+    return CheckpointCheck(directory, path, made, "", compared, mismatches)
 
 
 def run_detail(run_id: int) -> RescoreRun | None:

@@ -11,9 +11,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,7 +24,7 @@ from accounts.access import may
 from accounts.models import Account
 from config import db
 from config.text import JUSTIFICATION_MAX, too_long
-from decisions import chain, policy
+from decisions import chain, checkpoint, policy
 from decisions.models import LimitDecision, OverrideRequest, Policy, WorkerHeartbeat
 
 HEARTBEATS_KEPT = timedelta(days=7)
@@ -494,3 +496,92 @@ def decision_tally_rebuild() -> int:
             [settings.TIME_ZONE],
         )
         return cursor.rowcount
+
+
+# --- Audit checkpoints (docs/architecture.md, "Who can rewrite the audit trail") ----
+
+# With DEBUG on and no key set (the demo run outside `make run`): never in production.
+DEBUG_CHECKPOINT_KEY = "debug-only-audit-checkpoint-key-not-for-production"
+
+# Every account's latest decision, in account order (one index probe per account).
+_CHAIN_HEADS_SQL = """
+    SELECT a.id, d.sequence, d.hash
+    FROM accounts_account AS a
+    CROSS JOIN LATERAL (
+        SELECT sequence, hash FROM decisions_limitdecision
+        WHERE account_id = a.id ORDER BY sequence DESC LIMIT 1
+    ) AS d
+    ORDER BY a.id
+"""
+
+
+def audit_checkpoint_key() -> bytes:
+    """The key checkpoints are signed with: AUDIT_CHECKPOINT_KEY, else the file that
+    AUDIT_CHECKPOINT_KEY_FILE names. Read here, when a checkpoint is written or
+    checked, so other commands run without one; ImproperlyConfigured says what is wrong."""
+    if settings.AUDIT_CHECKPOINT_KEY:
+        text, source = settings.AUDIT_CHECKPOINT_KEY, "AUDIT_CHECKPOINT_KEY"
+    elif settings.AUDIT_CHECKPOINT_KEY_FILE:
+        path = Path(settings.AUDIT_CHECKPOINT_KEY_FILE)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ImproperlyConfigured(
+                f"AUDIT_CHECKPOINT_KEY_FILE names {path}, which cannot be read "
+                f"({error.strerror or error})."
+            ) from None
+        except UnicodeDecodeError:
+            raise ImproperlyConfigured(
+                f"AUDIT_CHECKPOINT_KEY_FILE names {path}, which does not hold text."
+            ) from None
+        source = f"The key in {path}"
+    elif settings.DEBUG:
+        return DEBUG_CHECKPOINT_KEY.encode()
+    else:
+        raise ImproperlyConfigured(
+            "No key to sign or check audit checkpoints with: set AUDIT_CHECKPOINT_KEY, or "
+            "AUDIT_CHECKPOINT_KEY_FILE to a file holding it, and keep it where the "
+            'database and its administrators cannot read it (README, "Database roles '
+            'and audit checkpoints").'
+        )
+    try:
+        return checkpoint.key_bytes(text, source)
+    except checkpoint.CheckpointError as error:
+        raise ImproperlyConfigured(str(error)) from None
+
+
+@dataclass(frozen=True)
+class CheckpointWritten:
+    path: Path
+    checkpoint: checkpoint.Checkpoint
+
+
+def audit_checkpoint_write() -> CheckpointWritten:
+    """Write a signed checkpoint of every account's chain head, all read in one
+    snapshot, to a new file in AUDIT_CHECKPOINT_DIR (daily by beat, and by
+    `manage.py audit_checkpoint`)."""
+    key = audit_checkpoint_key()  # before reading anything: a missing key fails at once
+    builder = checkpoint.Builder()
+    own_transaction = not connection.in_atomic_block
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if own_transaction:
+                # Inside a caller's transaction the isolation is the caller's; the
+                # heads are then read by one statement, which has one snapshot too.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("SELECT statement_timestamp(), current_database()")
+            taken_at, database = cursor.fetchone()
+        # A server-side cursor: a million heads stream through, never all in memory.
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(_CHAIN_HEADS_SQL)
+            while rows := cursor.fetchmany(10_000):
+                for account_id, sequence, head_hash in rows:
+                    builder.add(account_id, sequence, head_hash)
+    made = builder.finish(taken_at=taken_at, database=database)
+    directory = Path(settings.AUDIT_CHECKPOINT_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / checkpoint.file_name(made.taken_at)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(checkpoint.encode(made, key))
+    partial.replace(path)  # the file appears whole or not at all
+    return CheckpointWritten(path=path, checkpoint=made)

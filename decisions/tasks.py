@@ -6,8 +6,10 @@ import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from celery import shared_task
+import psycopg
+from celery import Task, shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from decisions import runs, services
@@ -24,25 +26,36 @@ def record_heartbeat(self, source: str, requested_at: str | None = None) -> int:
     return beat.pk
 
 
-def _failing_run_is_recorded(
-    step: Callable[..., bool], run_id: int, index: int, phase: str
-) -> bool:
+# A database error that a moment later may not recur: a connection terminated or
+# lost in a restart, a lock not granted in time. The chunk's transaction rolled back
+# whole, so the task is sent again, after 2, 4, 8, 16 and 32 s.
+TRANSIENT_DATABASE_ERRORS = (OperationalError, InterfaceError, psycopg.OperationalError)
+CHUNK_RETRIES = 5
+
+
+def _chunk_step(task: Task, step: Callable[..., bool], run_id: int, index: int, phase: str) -> bool:
     try:
         return step(run_id=run_id, index=index)
     except Exception as error:
-        # A bug or bad data must show on the run, not leave it "computing" forever.
+        retries_left = not task.request.called_directly and task.request.retries < CHUNK_RETRIES
+        if isinstance(error, TRANSIENT_DATABASE_ERRORS) and retries_left:
+            raise task.retry(exc=error, countdown=2 ** (task.request.retries + 1)) from error
+        # A bug, bad data or a fault that outlasted the retries must show on the run,
+        # not leave it "computing" forever (docs/architecture.md, "Runs"). A connection
+        # that died was dropped when its transaction could not roll back; the pool
+        # checks the one it hands out next.
         runs.run_fail(run_id=run_id, error=error, phase=phase, chunk=index)
         raise
 
 
-@shared_task
-def compute_chunk(run_id: int, index: int) -> bool:
-    return _failing_run_is_recorded(runs.run_compute_chunk, run_id, index, "compute")
+@shared_task(bind=True)
+def compute_chunk(self: Task, run_id: int, index: int) -> bool:
+    return _chunk_step(self, runs.run_compute_chunk, run_id, index, "compute")
 
 
-@shared_task
-def apply_chunk(run_id: int, index: int) -> bool:
-    return _failing_run_is_recorded(runs.run_apply_chunk, run_id, index, "apply")
+@shared_task(bind=True)
+def apply_chunk(self: Task, run_id: int, index: int) -> bool:
+    return _chunk_step(self, runs.run_apply_chunk, run_id, index, "apply")
 
 
 @shared_task
@@ -69,7 +82,16 @@ def revert_run(run_id: int, actor_id: int, justification: str) -> int:
 
     actor = get_user_model().objects.get(pk=actor_id)
     try:
-        return runs.run_revert(run_id=run_id, actor=actor, justification=justification).pk
+        return runs.run_revert(
+            run_id=run_id, actor=actor, justification=justification, queued=True
+        ).pk
     except Exception as error:
         runs.run_revert_failed(run_id=run_id, error=f"{type(error).__name__}: {error}")
         raise
+
+
+@shared_task
+def audit_checkpoint() -> str:
+    """Daily (beat): a signed checkpoint of every chain head, in a file outside the
+    database (docs/architecture.md, "Who can rewrite the audit trail")."""
+    return str(services.audit_checkpoint_write().path)

@@ -11,8 +11,6 @@ from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from kombu.exceptions import OperationalError as KombuOperationalError
-from redis.exceptions import RedisError
 
 from accounts import selectors as account_selectors
 from accounts.access import requires
@@ -21,8 +19,6 @@ from decisions import charts, failures, selectors
 from decisions import runs as run_services
 from decisions.models import RescoreRun
 from decisions.services import DecisionError
-
-QUEUE_DOWN = gettext_lazy("The task queue (Redis) cannot be reached; try again later.")
 
 
 class ExportForm(forms.Form):
@@ -111,8 +107,6 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
         run_services.run_retry(run_id=run.pk, actor=request.user)
     except DecisionError as error:
         messages.error(request, str(error))
-    except (KombuOperationalError, RedisError):
-        messages.error(request, str(QUEUE_DOWN))
     else:
         messages.success(request, _("Retrying: the run goes on from where it stopped."))
     return redirect("decisions:run", run_id=run.pk)
@@ -130,8 +124,6 @@ def run_start(request: HttpRequest) -> HttpResponse:
                 run = run_services.run_start(trigger="button", started_by=request.user)
             except DecisionError as error:
                 messages.error(request, str(error))
-            except (KombuOperationalError, RedisError):
-                messages.error(request, str(QUEUE_DOWN))
             else:
                 messages.success(request, _("Run #%(run)s started.") % {"run": run.pk})
                 return redirect("decisions:run", run_id=run.pk)
@@ -155,8 +147,6 @@ def run_decide(request: HttpRequest, run_id: int) -> HttpResponse:
             run_services.run_discard(run_id=run.pk, actor=request.user)
     except DecisionError as error:
         messages.error(request, str(error))
-    except (KombuOperationalError, RedisError):
-        messages.error(request, str(QUEUE_DOWN))
     else:
         messages.success(
             request,
@@ -179,8 +169,6 @@ def run_revert(request: HttpRequest, run_id: int) -> HttpResponse:
             )
         except DecisionError as error:
             form.add_error(None, str(error))
-        except (KombuOperationalError, RedisError):
-            form.add_error(None, str(QUEUE_DOWN))
         else:
             messages.success(request, _("The revert is running; this page shows when it is done."))
             return redirect("decisions:run", run_id=run.pk)

@@ -19,7 +19,7 @@ from accounts.models import Account
 from config.text import JUSTIFICATION_MAX, RATIONALE_MAX, REASON_MAX, too_long
 from decisions import failures, policy
 from decisions.models import Policy
-from decisions.runs import id_ranges, load_chunk, score_chunk
+from decisions.runs import QUEUE_ERRORS, id_ranges, load_chunk, score_chunk
 from policies import impact
 from policies.models import KillSwitch, PolicyEvent, Simulation, SimulationChunk
 from policies.selectors import KILL_SWITCH_CACHE_KEY
@@ -357,11 +357,22 @@ def simulation_start(*, version: int, actor: Any) -> Simulation:
         if not chunks:
             simulation.state, simulation.finished_at = Simulation.State.DONE, timezone.now()
         simulation.save()
-        from policies import tasks
-
-        for chunk in chunks:
-            tasks.simulate_chunk.delay_on_commit(simulation.pk, chunk.index)  # type: ignore[attr-defined]
+    try:
+        _send_chunks(simulation, [chunk.index for chunk in chunks])
+    except QUEUE_ERRORS:
+        # Nothing is left behind that would look started (docs/architecture.md,
+        # "The task queue"): chunks already sent find no simulation and do nothing.
+        Simulation.objects.filter(pk=simulation.pk).delete()
+        raise PolicyAdminError(_("The task queue (Redis) is unavailable: nothing was "
+                                 "started. Try again in a minute.")) from None  # fmt: skip
     return simulation
+
+
+def _send_chunks(simulation: Simulation, indexes: list[int]) -> None:
+    from policies import tasks
+
+    for index in indexes:
+        tasks.simulate_chunk.delay(simulation.pk, index)
 
 
 def simulation_compute_chunk(*, simulation_id: int, index: int) -> bool:
@@ -416,7 +427,7 @@ def _finish_simulation_if_ready(simulation_id: int) -> None:
         simulation.chunks.update(summary={})
 
 
-def simulation_fail(*, simulation_id: int, error: BaseException, chunk: int) -> None:
+def simulation_fail(*, simulation_id: int, error: BaseException, chunk: int | None) -> None:
     """Mark a simulation failed with what went wrong; simulation_retry scores the rest."""
     record = failures.failure_record(error, phase="compute", chunk=chunk, at=timezone.now())
     with transaction.atomic(durable=True):
@@ -431,7 +442,8 @@ def simulation_fail(*, simulation_id: int, error: BaseException, chunk: int) -> 
         simulation.failures = [*simulation.failures, record]
         if simulation.state != Simulation.State.FAILED:
             simulation.state, simulation.finished_at = Simulation.State.FAILED, timezone.now()
-            simulation.error = f"chunk {chunk}: {record['error']}"
+            where = f"chunk {chunk}: " if chunk is not None else ""
+            simulation.error = f"{where}{record['error']}"
         simulation.save(update_fields=["failures", "state", "finished_at", "error"])
 
 
@@ -453,10 +465,13 @@ def simulation_retry(*, simulation_id: int, actor: Any) -> Simulation:
         simulation.state = Simulation.State.RUNNING
         simulation.error, simulation.finished_at = "", None
         simulation.save(update_fields=["failures", "state", "error", "finished_at"])
-        from policies import tasks
-
-        for index in pending:
-            tasks.simulate_chunk.delay_on_commit(simulation.pk, index)  # type: ignore[attr-defined]
+    try:
+        _send_chunks(simulation, pending)
+    except QUEUE_ERRORS as error:
+        # Not retried after all: failed again, with why, for a person to retry later.
+        simulation_fail(simulation_id=simulation.pk, error=error, chunk=None)
+        raise PolicyAdminError(_("The task queue (Redis) is unavailable: the retry was "
+                                 "not started. Try again in a minute.")) from None  # fmt: skip
     _finish_simulation_if_ready(simulation_id)
     simulation.refresh_from_db()
     return simulation

@@ -65,6 +65,13 @@ def _no_rescore_task_marked_queued():
 
 
 @pytest.fixture(autouse=True)
+def _no_audit_checkpoint_yet(settings, tmp_path):
+    """verify_audit_chain compares with the latest checkpoint in AUDIT_CHECKPOINT_DIR,
+    which outlives a test's database: each test starts with a directory of its own."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+
+
+@pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests start after another one's flush: put back what the
     data migrations created (roles, policy v1, reason codes)."""
@@ -84,8 +91,10 @@ def worker_factory(transactional_db, profile):
     """Start real Celery worker processes on the test database; all stopped after the test.
 
     The data must be committed for a worker to see it, hence a transactional test.
+    A worker is the running app: it logs in as the app's role (DATABASE_APP_URL, set
+    by config.stack), which owns nothing, while this process is the owner.
     """
-    url = urlsplit(os.environ["DATABASE_URL"])
+    url = urlsplit(os.environ.get("DATABASE_APP_URL") or os.environ["DATABASE_URL"])
     test_database = connection.settings_dict["NAME"]
     env = {
         **os.environ,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.test import override_settings
 from django.urls import reverse
 
@@ -138,3 +139,31 @@ class LogTests(BaseTestCase):
                 output = self.output_of(reverse("accounts:list"))
                 assert output.count("Forbidden (Permission denied): /accounts/") == 1, output
                 assert "Traceback" not in output and "PermissionDenied" not in output
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration():
+    """A model changed without a migration (a validator's message, a constraint) would
+    leave a database that differs from what the code says it enforces."""
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_the_web_process_waits_for_locks_a_few_seconds_and_workers_wait_as_needed():
+    env = {**os.environ, "DB_LOCK_TIMEOUT_SECONDS": "", "DB_STATEMENT_TIMEOUT_SECONDS": ""}
+    env.pop("DB_LOCK_TIMEOUT_SECONDS")
+    env.pop("DB_STATEMENT_TIMEOUT_SECONDS")
+    show = (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS']['options'])"
+    )
+    web = subprocess.run(
+        [sys.executable, "-c", f"import config.wsgi; {show}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert web.stdout.strip() == "-c lock_timeout=5000 -c statement_timeout=20000"
+    other = manage(env, "shell", "--no-imports", "-c", show)
+    assert other.stdout.strip() == "-c lock_timeout=0 -c statement_timeout=0"

@@ -113,7 +113,7 @@ def test_a_run_stopped_mid_apply_says_what_it_wrote_and_retry_finishes_it(book, 
     assert "→ ¥0.00" not in body
     assert "Retry the 2 chunks left" in body
 
-    with mock.patch("decisions.runs._enqueue") as enqueue:
+    with mock.patch("decisions.runs._send") as enqueue:
         response = client.post(reverse("decisions:run_retry", args=[run.pk]), follow=True)
     assert "Retrying: the run goes on from where it stopped." in response.content.decode()
     assert sorted(call.args for call in enqueue.call_args_list) == [
@@ -155,7 +155,7 @@ def test_a_run_stopped_while_scoring_wrote_nothing_and_says_so(book, alice, clie
     assert "(nothing applied)" in runs_list and "→ ¥0.00" not in runs_list
     assert open_exposure() == before
 
-    with mock.patch("decisions.runs._enqueue") as enqueue:
+    with mock.patch("decisions.runs._send") as enqueue:
         runs.run_retry(run_id=run.pk, actor=alice)
     assert sorted(call.args[2] for call in enqueue.call_args_list) == [0, 1, 2, 3]
     compute_all(run)
@@ -193,3 +193,64 @@ def test_only_a_failed_run_is_retried_and_only_by_those_who_run_them(book, alice
 def test_each_kind_of_fault_has_its_plain_words(error, kind):
     assert failures.failure_kind(error) == kind
     assert str(failures.PLAIN_WORDS[kind])
+
+
+def test_a_run_stopped_mid_apply_can_be_reverted_as_it_stands(book, alice, client):
+    before = open_exposure()
+    run = runs.run_start(trigger="button", started_by=alice)
+    compute_all(run)
+    with (
+        mock.patch("decisions.runs.decisions_write", fail_on_third_call(runs.decisions_write)),
+        pytest.raises(OperationalError),
+    ):
+        apply_left(run)
+    run.refresh_from_db()
+    written = run.decisions_written
+    assert run.state == "failed" and written > 0 and open_exposure() != before
+
+    client.force_login(alice)
+    body = page(client, run)
+    assert "Revert this run" in body
+    assert (
+        f"The run stopped part-way: the revert restores the {written} decisions it wrote, "
+        "and the chunks it had not applied are never applied." in body
+    )
+    reason = "The bureau feed was wrong; undo what was written."
+    with mock.patch("decisions.runs._send") as sent:
+        answer = client.post(
+            reverse("decisions:run_revert", args=[run.pk]),
+            {"justification": reason, "confirm": "on"},
+        )
+    assert answer.status_code == 302
+    sent.assert_called_once_with("revert_run", run.pk, alice.pk, reason)
+    tasks.revert_run(run.pk, alice.pk, reason)  # what the worker does with it
+
+    run.refresh_from_db()
+    assert run.state == "reverted"
+    assert open_exposure() == before, "every account the run changed is back"
+    restores = LimitDecision.objects.filter(reverts__run=run)
+    assert restores.count() == written
+    assert not RunChunk.objects.filter(run=run, result__isnull=False).exists()
+    assert audit_chain_report().broken == []
+    with pytest.raises(services.DecisionError, match="Only a failed run can be retried"):
+        runs.run_retry(run_id=run.pk, actor=alice)
+    # A redelivered revert task finds nothing left to do.
+    tasks.revert_run(run.pk, alice.pk, reason)
+    assert LimitDecision.objects.filter(reverts__run=run).count() == written
+
+
+def test_a_run_that_wrote_nothing_is_not_offered_a_revert(book, alice, client):
+    run = runs.run_start(trigger="button", started_by=alice)
+    with (
+        mock.patch("decisions.runs.load_chunk", side_effect=OperationalError("gone")),
+        pytest.raises(OperationalError),
+    ):
+        compute_all(run)
+    run.refresh_from_db()
+    assert run.state == "failed" and run.decisions_written == 0
+    client.force_login(alice)
+    assert "Revert this run" not in page(client, run)
+    with pytest.raises(services.DecisionError, match="Only a finished run"):
+        runs.run_revert_request(
+            run_id=run.pk, actor=alice, justification="Nothing to undo here at all."
+        )

@@ -45,8 +45,15 @@ def test_the_check_button_reaches_the_worker_and_the_overview_shows_it(client, c
 def test_a_redelivered_heartbeat_writes_one_row(celery_worker):
     from decisions.tasks import record_heartbeat
 
-    first = record_heartbeat.apply_async(kwargs={"source": "test"}, task_id="same-id")
-    first.get(timeout=60)
-    second = record_heartbeat.apply_async(kwargs={"source": "test"}, task_id="same-id")
-    second.get(timeout=60)
+    # Tasks keep no result: what a task did is read from its row. The worker takes
+    # one task at a time (a solo pool), so once "after" is written the redelivered
+    # one before it has been handled too.
+    def recorded(task_id: str) -> bool:
+        return WorkerHeartbeat.objects.filter(request_id=task_id).exists()
+
+    record_heartbeat.apply_async(kwargs={"source": "test"}, task_id="same-id")
+    wait_for(lambda: recorded("same-id"))
+    record_heartbeat.apply_async(kwargs={"source": "test"}, task_id="same-id")
+    record_heartbeat.apply_async(kwargs={"source": "test"}, task_id="after")
+    wait_for(lambda: recorded("after"))
     assert WorkerHeartbeat.objects.filter(request_id="same-id").count() == 1

@@ -57,7 +57,7 @@ def test_a_failed_simulation_says_why_and_retry_scores_the_rest(draft, client):
     wrong = reverse("policies:simulation_retry", args=[1, simulation.pk])
     assert client.post(wrong).status_code == 404
 
-    with mock.patch("policies.tasks.simulate_chunk.delay_on_commit") as queued:
+    with mock.patch("policies.tasks.simulate_chunk.delay") as queued:
         response = client.post(retry, follow=True)
     assert "Retrying the simulation from where it stopped." in response.content.decode()
     assert sorted(call.args for call in queued.call_args_list) == [
@@ -74,3 +74,26 @@ def test_a_failed_simulation_says_why_and_retry_scores_the_rest(draft, client):
     assert "Retried after 1 earlier stop" in body
     # Retried and done, on the thresholds the draft holds: it may go to its approver.
     assert selectors.simulation_current(draft, Simulation.objects.get(pk=simulation.pk))
+
+
+def test_with_the_task_queue_down_a_simulation_is_not_left_looking_started(draft, client):
+    from kombu.exceptions import OperationalError as QueueDown
+
+    client.force_login(draft.author)
+    url = reverse("policies:simulate", args=[draft.version])
+    with mock.patch("policies.tasks.simulate_chunk.delay", side_effect=QueueDown("refused")):
+        response = client.post(url, follow=True)
+    body = re.sub(r"\s+", " ", response.content.decode())
+    assert response.status_code == 200
+    assert "The task queue (Redis) is unavailable: nothing was started." in body
+    assert not Simulation.objects.exists()
+
+    simulation = services.simulation_start(version=draft.version, actor=draft.author)
+    services.simulation_fail(simulation_id=simulation.pk, error=ValueError("x"), chunk=0)
+    retry = reverse("policies:simulation_retry", args=[draft.version, simulation.pk])
+    with mock.patch("policies.tasks.simulate_chunk.delay", side_effect=QueueDown("refused")):
+        body = re.sub(r"\s+", " ", client.post(retry, follow=True).content.decode())
+    assert "The task queue (Redis) is unavailable: the retry was not started." in body
+    simulation.refresh_from_db()
+    assert simulation.state == "failed"
+    assert "The task queue (Redis) could not be reached." in body

@@ -41,6 +41,10 @@ SMOKE_REDIS_DB = 15
 SUITE_ONLY = {
     *PROFILE_ENV["test"],
     "LIMITDESK_STATE_DIR",
+    # The suite's database login for the app and its checkpoint key: `make run` is
+    # given its own URLs below and makes a key of its own.
+    "DATABASE_APP_URL",
+    "AUDIT_CHECKPOINT_KEY_FILE",
     "DJANGO_SETTINGS_MODULE",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
     # Under `make pytest`, a nested make would join the outer one's job server.
@@ -61,7 +65,8 @@ SERVER_ERRORS = re.compile(
 class Stack:
     url: str
     log: Path
-    database_url: str
+    database_url: str  # the running app's login, on its database
+    state_dir: Path  # the stack's `.local/dev`: beat's schedule, checkpoints and their key
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -127,9 +132,12 @@ def _answers(url: str) -> bool:
 def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`make run` in a session of its own; stopped like Ctrl-C at the end."""
     home = tmp_path_factory.mktemp("make-run")
+    # This process is the owner (it creates the database); `make run` migrates as the
+    # owner and serves as the app's login, as on a user's machine.
     server_url = os.environ["DATABASE_URL"]
     database = f"{settings.DATABASES['default']['TEST']['NAME']}_smoke"
-    database_url = _with_database(server_url, database)
+    owner_url = _with_database(os.environ.get("DATABASE_OWNER_URL") or server_url, database)
+    database_url = _with_database(os.environ.get("DATABASE_APP_URL") or server_url, database)
     redis_url = _smoke_redis_url(os.environ["REDIS_URL"])
     _recreate(server_url, database, create=True)
     redis.Redis.from_url(redis_url).flushdb()
@@ -143,6 +151,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     }
     env.update(
         DATABASE_URL=database_url,  # so the stack starts no PostgreSQL or Redis of its own
+        DATABASE_OWNER_URL=owner_url,
         REDIS_URL=redis_url,
         LIMITDESK_STACK_DIR=str(stack_dir),  # its own beat schedule and evidence files
         LIMITDESK_PORT=str(port),
@@ -151,8 +160,9 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         APPEAL_APPROVAL_ABOVE="4000",  # case A's restoration then waits for a lead
     )
     stack = Stack(
-        url=f"http://127.0.0.1:{port}", log=home / "make-run.log", database_url=database_url
-    )
+        url=f"http://127.0.0.1:{port}", log=home / "make-run.log", database_url=database_url,
+        state_dir=stack_dir / "dev",
+    )  # fmt: skip
     marker = f"LIMITDESK_STACK_DIR={stack_dir}"
     with stack.log.open("wb") as log, _ctrl_c_passed_on():
         process = subprocess.Popen(

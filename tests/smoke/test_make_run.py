@@ -9,16 +9,22 @@ every test. They read only what a user sees, and then the server's log.
 from __future__ import annotations
 
 import csv
+import os
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from accounts.services import DEMO_PASSWORD
+from config.stack import CHECKPOINT_KEY_FILE
 from tests.browser.conftest import (
     expect_latest_decision,
     lead_approves,
@@ -32,6 +38,7 @@ from tests.browser.conftest import (
 from tests.browser.test_golden_paths import greg_approves_the_held_run, log_in
 
 pytestmark = [pytest.mark.smoke, pytest.mark.browser]
+ROOT = Path(__file__).resolve().parents[2]
 
 # The worker scores a few thousand accounts in seconds; the panels poll it every 2 s.
 WORKER_TIMEOUT_MS = 90_000
@@ -319,3 +326,32 @@ def test_the_stack_logged_no_error_and_left_no_failed_run(make_run):
     )
     assert failed_runs == []
     assert failed_simulations == []
+
+
+def test_make_run_serves_as_a_login_that_owns_nothing_and_its_checkpoint_holds(make_run):
+    # `make run` wrote a signed checkpoint as it started, as the app's login.
+    assert re.search(r"Audit checkpoint of .+ accounts' chain heads .+ signed and written to ",
+                     make_run.log_text())  # fmt: skip
+    # Every connection gunicorn, the worker and beat hold is the app's login, not the owner.
+    app_login = urlsplit(make_run.database_url).username
+    logins = make_run.query(
+        "SELECT DISTINCT usename FROM pg_stat_activity "
+        "WHERE datname = current_database() AND backend_type = 'client backend' "
+        "AND pid <> pg_backend_pid()"
+    )
+    assert logins == [(app_login,)]
+    # After every role's day (a portfolio run, an appeal, a policy rollout), an auditor's
+    # check: the chain is intact and matches the checkpoint taken before any of it.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AUDIT_")}
+    env.update(
+        DATABASE_URL=make_run.database_url,
+        LIMITDESK_STATE_DIR=str(make_run.state_dir),
+        AUDIT_CHECKPOINT_KEY_FILE=str(make_run.state_dir / CHECKPOINT_KEY_FILE),
+    )
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit_chain"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "The audit chain is intact" in checked.stdout
+    assert "It matches the signed audit checkpoint of" in checked.stdout

@@ -13,8 +13,9 @@ from decisions import policy, runs
 from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
 from decisions.selectors import audit_chain_report
 from tests.base import ensure_roles, open_the_breaker
+from tests.faults import invariants
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
 
 def wait_until(condition, seconds: float = 120.0, step: float = 0.02):
@@ -55,6 +56,7 @@ def test_a_run_killed_twice_resumes_and_writes_every_decision_once(worker_factor
     settings.RESCORE_CHUNK_SIZE = 150
     call_command("seed_demo", "--accounts", "12000", "--seed", "3", verbosity=0)
     open_the_breaker()
+    before = invariants.book()
     expected = expected_limits()
     moving = sum(1 for pk, cents in expected.items()
                  if cents != policy.cents(Account.objects.get(pk=pk).current_limit))  # fmt: skip
@@ -96,3 +98,4 @@ def test_a_run_killed_twice_resumes_and_writes_every_decision_once(worker_factor
     run.refresh_from_db()
     assert run.accounts_done == run.accounts_total == len(expected)
     assert audit_chain_report().broken == []
+    invariants.check(before)

@@ -240,3 +240,14 @@ class Person:
 def text_of(response: requests.Response) -> str:
     """The page's words, tags dropped and spaces collapsed."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text)).replace("&#x27;", "'")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pool(request):
+    """A fault test kills connections; this process's own pool, shared by every test of
+    the session, starts each fault test fresh (its connections closed, a new pool)."""
+    if "transactional_db" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        request.getfixturevalue("transactional_db")
+        connection.close()
+        connection.close_pool()  # type: ignore[attr-defined]  # PostgreSQL backend only
+    yield

@@ -10,8 +10,9 @@ from django.db import connection
 from django.db.models import Count, Max
 
 from accounts.models import Account
+from decisions import services
 from decisions.models import LimitDecision, RescoreRun
-from decisions.selectors import audit_chain_report
+from decisions.selectors import audit_chain_report, audit_checkpoint_check
 
 # A run in any other state is moving: after a fault has settled none may be left so.
 # Waiting (a person approves or discards it) and failed (a person retries or reverts
@@ -28,6 +29,8 @@ class Book:
 
 
 def book() -> Book:
+    """The accounts as they are, and a signed checkpoint of the chain (checked after)."""
+    services.audit_checkpoint_write()
     return Book(
         accounts={
             pk: (limit, status)
@@ -38,7 +41,8 @@ def book() -> Book:
 
 
 def check(before: Book) -> None:
-    """Decisions = accounts changed, no duplicate, the chain intact, no run stuck."""
+    """Decisions = accounts changed, no duplicate, the chain intact and matching the
+    checkpoint taken before the fault, no run stuck."""
     connection.close()  # a connection of this process may have died in the fault
     now = dict(before.accounts)
     rows = Account.objects.values_list("pk", "current_limit", "status")
@@ -67,3 +71,8 @@ def check(before: Book) -> None:
 
     report = audit_chain_report()
     assert report.broken == [], f"the audit chain is broken: {report.broken[:3]}"
+    anchored = audit_checkpoint_check()
+    assert anchored.checkpoint is not None and not anchored.broken, (
+        f"the chain does not match the checkpoint before the fault: {anchored.problem} "
+        f"{anchored.mismatches[:3]}"
+    )

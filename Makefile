@@ -24,6 +24,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 
 # The django-stubs plugin imports the settings; they need URLs, not servers.
 typecheck: install

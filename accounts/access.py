@@ -49,7 +49,7 @@ def permissions_of(user: Any) -> frozenset[str]:
 
 
 def may(user: Any, permission: str) -> bool:
-    """Whether the user's roles grant `permission` ("accounts.open_accounts")."""
+    """Whether the user's roles grant `permission` (perms.OPEN_ACCOUNTS)."""
     return permission in permissions_of(user)
 
 
@@ -186,7 +186,7 @@ ACCESS: dict[str, dict[str, Rule]] = {
         "POST": _rule("set SLA targets", L),
     },
     # Policy
-    "decisions:policy": {"GET": _rule("read policy versions", A, L, P, U)},
+    "policies:index": {"GET": _rule("read policy versions", A, L, P, U)},
     "policies:version": {"GET": _rule("read policy versions", A, L, P, U)},
     "policies:simulation": {"GET": _rule("read policy versions", A, L, P, U)},
     "policies:new": {"POST": _rule("draft, simulate and submit a policy", P)},

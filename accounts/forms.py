@@ -88,9 +88,11 @@ class AccountFilterForm(forms.Form):
         phone = masking.phone_search(query)
         if phone and phone.kind == masking.PhoneQuery.BEYOND_MASK and not self.may_reveal:
             raise forms.ValidationError(
-                _("Search a phone by its last four digits, as 138****5678, or by the whole "
-                  "number: other parts of a number are for roles that may reveal personal data.")
-            )  # fmt: skip
+                _(
+                    "Search a phone by its last four digits, as 138****5678, or by the whole "
+                    "number: other parts of a number are for roles that may reveal personal data."
+                )
+            )
         return query
 
     def phone_lookup(self) -> masking.PhoneSearch | None:

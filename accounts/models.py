@@ -109,6 +109,11 @@ class Access(models.Model):
         return "access"
 
 
+# What an account reference looks like, e.g. LD-CASE-A or LD00012345: the API and the
+# signal import check what they are sent against it.
+ACCOUNT_REFERENCE = r"^[A-Za-z0-9-]{1,32}$"
+
+
 class Account(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", _("active")

@@ -7,6 +7,8 @@ leaves (a test holds them equal). Who may use which URL: accounts/access.py.
 
 from django.utils.translation import gettext_lazy as _
 
+from accounts import permissions as perms
+
 RISK_ANALYST = "Risk analyst"
 APPEAL_HANDLER = "Appeal handler"
 APPEAL_LEAD = "Appeal lead"
@@ -26,38 +28,38 @@ ROLE_LABELS = {
 # Role → "app_label.codename" of its permissions.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     RISK_ANALYST: frozenset({
-        "accounts.open_overview", "accounts.open_accounts", "accounts.write_notes",
-        "accounts.start_rescore", "accounts.propose_override", "accounts.open_runs",
-        "accounts.open_policy", "accounts.check_worker",
+        perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.WRITE_NOTES,
+        perms.START_RESCORE, perms.PROPOSE_OVERRIDE, perms.OPEN_RUNS,
+        perms.OPEN_POLICY, perms.CHECK_WORKER,
     }),
     APPEAL_HANDLER: frozenset({
-        "accounts.open_overview", "accounts.open_accounts", "accounts.write_notes",
-        "accounts.reveal_personal_data", "accounts.open_appeals", "accounts.work_appeals",
-        "accounts.record_appeals",
+        perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.WRITE_NOTES,
+        perms.REVEAL_PERSONAL_DATA, perms.OPEN_APPEALS, perms.WORK_APPEALS,
+        perms.RECORD_APPEALS,
     }),
     APPEAL_LEAD: frozenset({
-        "accounts.open_overview", "accounts.open_accounts", "accounts.write_notes",
-        "accounts.reveal_personal_data", "accounts.open_appeals", "accounts.work_appeals",
-        "accounts.record_appeals", "accounts.lead_appeals", "accounts.approve_override",
-        "accounts.open_policy",
+        perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.WRITE_NOTES,
+        perms.REVEAL_PERSONAL_DATA, perms.OPEN_APPEALS, perms.WORK_APPEALS,
+        perms.RECORD_APPEALS, perms.LEAD_APPEALS, perms.APPROVE_OVERRIDE,
+        perms.OPEN_POLICY,
     }),
     POLICY_ADMIN: frozenset({
-        "accounts.open_overview", "accounts.open_accounts", "accounts.open_runs",
-        "accounts.open_policy", "accounts.edit_policy", "accounts.approve_policy",
-        "accounts.check_worker",
+        perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.OPEN_RUNS,
+        perms.OPEN_POLICY, perms.EDIT_POLICY, perms.APPROVE_POLICY,
+        perms.CHECK_WORKER,
     }),
     AUDITOR: frozenset({
-        "accounts.open_overview", "accounts.open_accounts", "accounts.reveal_personal_data",
-        "accounts.open_runs", "accounts.open_appeals", "accounts.open_policy",
-        "accounts.open_audit", "accounts.export_audit", "accounts.open_integrations",
+        perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.REVEAL_PERSONAL_DATA,
+        perms.OPEN_RUNS, perms.OPEN_APPEALS, perms.OPEN_POLICY,
+        perms.OPEN_AUDIT, perms.EXPORT_AUDIT, perms.OPEN_INTEGRATIONS,
     }),
     # Users and integrations; no customer data. Django's admin (users, roles, and
     # unlocking a locked-out login) needs `is_staff` as well, which the role gives.
     ADMINISTRATOR: frozenset({
-        "accounts.open_overview", "accounts.check_worker", "accounts.open_integrations",
-        "accounts.manage_integrations", "auth.view_user", "auth.add_user",
-        "auth.change_user", "auth.view_group", "axes.view_accessattempt",
-        "axes.delete_accessattempt",
+        perms.OPEN_OVERVIEW, perms.CHECK_WORKER, perms.OPEN_INTEGRATIONS,
+        perms.MANAGE_INTEGRATIONS, perms.VIEW_USER, perms.ADD_USER,
+        perms.CHANGE_USER, perms.VIEW_GROUP, perms.AXES_VIEW_ACCESSATTEMPT,
+        perms.AXES_DELETE_ACCESSATTEMPT,
     }),
 }  # fmt: skip
 STAFF_ROLES = frozenset({ADMINISTRATOR})  # members may sign in to Django's admin

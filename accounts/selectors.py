@@ -19,7 +19,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from accounts import masking
-from accounts.models import Account, AccountNote, PersonalDataSearch
+from accounts.models import Account, AccountNote, PersonalDataReveal, PersonalDataSearch
 
 PAGE_SIZE = 50
 
@@ -170,9 +170,13 @@ def account_search(filters: AccountFilters, *, page: int = 1) -> AccountPage:
     page = max(page, 1)
     start = (page - 1) * PAGE_SIZE
     filtered = bool(
-        filters.band or filters.status or filters.changed_days or filters.reason
-        or filters.in_cooldown or filters.query.strip().isdigit()
-    )  # fmt: skip
+        filters.band
+        or filters.status
+        or filters.changed_days
+        or filters.reason
+        or filters.in_cooldown
+        or filters.query.strip().isdigit()
+    )
     if filtered and (filters.in_cooldown or _estimated_rows(accounts) <= FILTER_FIRST_UP_TO):
         ids = _page_ids_filter_first(accounts, filters.sort, start)
         found = Account.objects.only(*LIST_FIELDS).in_bulk(ids)
@@ -205,9 +209,17 @@ def _page_ids_filter_first(accounts: QuerySet[Account], sort: str, start: int) -
 
 
 LIST_FIELDS = (
-    "reference", "full_name", "phone", "status", "band", "score", "current_limit",
-    "limit_changed_at", "last_reasons", "cooldown_until",
-)  # fmt: skip
+    "reference",
+    "full_name",
+    "phone",
+    "status",
+    "band",
+    "score",
+    "current_limit",
+    "limit_changed_at",
+    "last_reasons",
+    "cooldown_until",
+)
 
 
 def account_with_signals(reference: str) -> Account | None:
@@ -239,3 +251,11 @@ def personal_data_searches(*, limit: int = 100) -> list[PersonalDataSearch]:
 def user_changes(*, limit: int = 100) -> list[LogEntry]:
     """Changes to users and their roles made in Django's admin, newest first."""
     return list(LogEntry.objects.select_related("user", "content_type")[:limit])
+
+
+def personal_data_reveals(*, limit: int = 100) -> list[PersonalDataReveal]:
+    return list(
+        PersonalDataReveal.objects.select_related("user", "account").order_by("-revealed_at")[
+            :limit
+        ]
+    )

@@ -1,4 +1,5 @@
-"""The account signals (docs/architecture.md, "Signals") and their ranges. Pure Python.
+"""The account signals (docs/architecture.md, "Signals"), their ranges and their
+parser. Pure Python.
 
 One table serves the model validators, the database check constraints, the
 demo generator and (later) the scorecard, so a range is written once.
@@ -6,10 +7,12 @@ demo generator and (later) the scorecard, so a range is written once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal
 
+from django.utils.translation import gettext as _gettext
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -125,3 +128,69 @@ def range_problems(values: dict[str, object]) -> dict[str, StrOrPromise]:
             "applications in 30 days (%(in_30)s)."
         ) % {"in_90": apps_90, "in_30": apps_30}
     return problems
+
+
+TRUE, FALSE = {"true", "1", "yes", "t"}, {"false", "0", "no", "f"}
+
+
+def _from_text(spec: SignalSpec, text: str) -> Any:
+    """A CSV cell as the JSON value an integration would send for it."""
+    text = text.strip()
+    if text == "":
+        return None
+    if spec.kind == "bool":
+        word = text.lower()
+        return True if word in TRUE else False if word in FALSE else text
+    if spec.kind == "int":
+        return int(text) if re.fullmatch(r"-?[0-9]{1,9}", text) else text
+    return text
+
+
+def parse_value(spec: SignalSpec, raw: Any, *, text: bool = False) -> Any:
+    """One signal's typed value, or ValueError with the reason: from JSON as an
+    integration sends it, or from a CSV cell (`text`). The only signal parser."""
+    if text:
+        raw = _from_text(spec, str(raw))
+    if raw is None:
+        if spec.nullable:
+            return None
+        raise ValueError(_gettext("may not be empty"))
+    if spec.kind == "bool":
+        if not isinstance(raw, bool):
+            raise ValueError(_gettext("must be true or false"))
+        return raw
+    if spec.kind == "int":
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ValueError(_gettext("must be a whole number"))
+        value: Any = raw
+    else:
+        if isinstance(raw, bool) or not isinstance(raw, (int, str, float)):
+            raise ValueError(_gettext("must be a number"))
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            raise ValueError(_gettext("must be a number")) from None
+        if not value.is_finite():
+            raise ValueError(_gettext("must be a number"))
+    problem = value_problem(spec, value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def parse_signals(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(values, errors by signal name); an unknown name is an error too."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if not raw:
+        errors["signals"] = _gettext("name at least one signal")
+    for name, given in raw.items():
+        spec = SIGNALS_BY_NAME.get(name)
+        if spec is None:
+            errors[name] = _gettext("is not a signal Limit Desk knows")
+            continue
+        try:
+            values[name] = parse_value(spec, given)
+        except ValueError as error:
+            errors[name] = str(error)
+    return values, errors

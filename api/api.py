@@ -23,13 +23,14 @@ from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from accounts.access import staff_only
+from accounts.models import ACCOUNT_REFERENCE
 from api import selectors, services
 from api.models import ApiKey
 from appeals import services as appeal_services
+from appeals import workflow
 from config.text import STATEMENT_MAX
 
 MAX_EVENTS = 500
-REFERENCE = r"^[A-Za-z0-9-]{1,32}$"  # account references, e.g. LD-CASE-A, LD00012345
 EVENT_ID = r"^[A-Za-z0-9._:-]{1,100}$"  # e.g. a UUID or "risk-engine:2026-11-25:42"
 
 
@@ -84,11 +85,14 @@ def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 
 class SignalEventIn(Schema):
-    event_id: str = Field(pattern=EVENT_ID, description="Unique per event; resent events "
-                          "change nothing.")  # fmt: skip
-    account: str = Field(pattern=REFERENCE, description="The account reference.")
-    observed_at: datetime = Field(description="When the upstream system observed the values; "
-                                  "an older event never overwrites a newer one.")  # fmt: skip
+    event_id: str = Field(
+        pattern=EVENT_ID, description="Unique per event; resent events change nothing."
+    )
+    account: str = Field(pattern=ACCOUNT_REFERENCE, description="The account reference.")
+    observed_at: datetime = Field(
+        description="When the upstream system observed the values; "
+        "an older event never overwrites a newer one."
+    )
     signals: dict[str, bool | int | float | str | None] = Field(
         description='Signal name to value, e.g. {"lender_applications_30d": 4}.'
     )
@@ -130,10 +134,12 @@ def signal_events(request: HttpRequest, batch: SignalBatchIn) -> SignalBatchOut:
     for result in results:
         counts[result.status] += 1
     return SignalBatchOut(
-        results=[EventResultOut(event_id=r.event_id, status=r.status, errors=r.errors)  # type: ignore[arg-type]
-                 for r in results],
+        results=[
+            EventResultOut(event_id=r.event_id, status=r.status, errors=r.errors)  # type: ignore[arg-type]
+            for r in results
+        ],
         **counts,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------
@@ -177,7 +183,7 @@ class ExplanationOut(Schema):
 )
 def explanation(
     request: HttpRequest,
-    reference: Annotated[str, Path(pattern=REFERENCE)],
+    reference: Annotated[str, Path(pattern=ACCOUNT_REFERENCE)],
     lang: Literal["en", "zh-hans"] = "en",
 ) -> ExplanationOut:
     _require(request, ApiKey.Scope.DECISIONS_READ)
@@ -189,13 +195,17 @@ def explanation(
         account=found.account.reference,
         language=lang,
         decision=DecisionSummaryOut(
-            action=decision.action, old_limit=str(decision.old_limit),
-            new_limit=str(decision.new_limit), status=decision.new_status,
+            action=decision.action,
+            old_limit=str(decision.old_limit),
+            new_limit=str(decision.new_limit),
+            status=decision.new_status,
             decided_at=decision.created_at,
-        ) if decision else None,
+        )
+        if decision
+        else None,
         reasons=[ReasonOut(**reason) for reason in found.reasons],
         restoration=found.restoration,
-    )  # fmt: skip
+    )
 
 
 class DecisionOut(Schema):
@@ -215,8 +225,9 @@ class DecisionOut(Schema):
 
 class FeedOut(Schema):
     decisions: list[DecisionOut]
-    next_cursor: str = Field(description="Pass as `after` to read on; the same when nothing "
-                             "is new yet.")  # fmt: skip
+    next_cursor: str = Field(
+        description="Pass as `after` to read on; the same when nothing is new yet."
+    )
 
 
 class FeedQuery(Schema):
@@ -235,16 +246,23 @@ def decisions(request: HttpRequest, query: Query[FeedQuery]) -> FeedOut:
     return FeedOut(
         decisions=[
             DecisionOut(
-                id=row["pk"], account=row["account__reference"], sequence=row["sequence"],
-                action=row["action"], source=row["source"], old_limit=str(row["old_limit"]),
-                new_limit=str(row["new_limit"]), old_status=row["old_status"],
-                new_status=row["new_status"], reasons=row["reasons"],
-                policy_version=row["policy_version"], decided_at=row["created_at"],
+                id=row["pk"],
+                account=row["account__reference"],
+                sequence=row["sequence"],
+                action=row["action"],
+                source=row["source"],
+                old_limit=str(row["old_limit"]),
+                new_limit=str(row["new_limit"]),
+                old_status=row["old_status"],
+                new_status=row["new_status"],
+                reasons=row["reasons"],
+                policy_version=row["policy_version"],
+                decided_at=row["created_at"],
             )
             for row in rows
         ],
         next_cursor=str(rows[-1]["pk"]) if rows else query.after,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------
@@ -255,7 +273,7 @@ MAX_FILES = 5
 
 
 class AppealIn(Schema):
-    account: str = Field(pattern=REFERENCE, description="The account reference.")
+    account: str = Field(pattern=ACCOUNT_REFERENCE, description="The account reference.")
     channel: Literal["app", "written"] = Field(
         description="The in-app help centre or a written limit-adjustment application."
     )
@@ -282,11 +300,16 @@ class AppealOut(Schema):
 @api.post(
     "/appeals",
     response={
-        200: AppealOut, 201: AppealOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut,
-        413: ErrorOut, 422: ErrorOut,
+        200: AppealOut,
+        201: AppealOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        413: ErrorOut,
+        422: ErrorOut,
     },
     summary="An appeal from the help centre or a written application, with evidence files",
-)  # fmt: skip
+)
 def appeal_create(
     request: HttpRequest,
     appeal: Form[AppealIn],
@@ -298,18 +321,29 @@ def appeal_create(
         raise HttpError(422, f"At most {MAX_FILES} evidence files per appeal.")
     try:
         result = appeal_services.appeal_from_integration(
-            reference=appeal.account, channel=appeal.channel, category=appeal.category,
-            statement=appeal.statement, requested_limit=appeal.requested_limit,
-            uploads=uploads, via=key.name,
-        )  # fmt: skip
+            reference=appeal.account,
+            channel=appeal.channel,
+            category=appeal.category,
+            statement=appeal.statement,
+            requested_limit=appeal.requested_limit,
+            uploads=uploads,
+            via=key.name,
+        )
     except appeal_services.UnknownAccount:
         raise HttpError(404, "No account with this reference.") from None
-    except appeal_services.AppealError as error:
+    except workflow.AppealError as error:
         raise HttpError(422, str(error)) from None
     created = result.intake.appeal
-    return Status(200 if result.intake.duplicate else 201, AppealOut(
-        appeal=created.pk, duplicate=result.intake.duplicate, state=created.state,
-        sla_due=created.sla_due,
-        evidence=[EvidenceOut(name=e.name, content_type=e.content_type, size=e.size,
-                              sha256=e.sha256) for e in result.evidence],
-    ))  # fmt: skip
+    return Status(
+        200 if result.intake.duplicate else 201,
+        AppealOut(
+            appeal=created.pk,
+            duplicate=result.intake.duplicate,
+            state=created.state,
+            sla_due=created.sla_due,
+            evidence=[
+                EvidenceOut(name=e.name, content_type=e.content_type, size=e.size, sha256=e.sha256)
+                for e in result.evidence
+            ],
+        ),
+    )

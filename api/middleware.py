@@ -25,8 +25,10 @@ class ApiCallLog:
         response = self.get_response(request)
         key = getattr(request, "auth", None)
         api_call_record(
-            key=key if isinstance(key, ApiKey) else None, method=request.method or "",
-            path=request.path, status=response.status_code,
+            key=key if isinstance(key, ApiKey) else None,
+            method=request.method or "",
+            path=request.path,
+            status=response.status_code,
             milliseconds=int((time.perf_counter() - started) * 1000),
-        )  # fmt: skip
+        )
         return response

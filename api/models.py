@@ -3,6 +3,8 @@ call, and the signal events already taken (idempotency)."""
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -10,6 +12,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
+
+KEY_PREFIX = "ld"  # a key reads ld_<prefix>_<secret>
+
+
+def key_hash(key: str) -> str:
+    # The key is 32 random bytes: a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class ApiKey(models.Model):
@@ -37,10 +46,11 @@ class ApiKey(models.Model):
         # A revoked key's integration may be given a new key (a leaked key is replaced).
         constraints = [
             models.UniqueConstraint(
-                fields=["name"], condition=models.Q(revoked_at__isnull=True),
+                fields=["name"],
+                condition=models.Q(revoked_at__isnull=True),
                 name="one_live_key_per_integration",
             )
-        ]  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -12,10 +12,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 
 from accounts.models import Account
-from api.models import ApiCall, ApiKey
-from api.services import KEY_PREFIX, key_hash
+from api.models import KEY_PREFIX, ApiCall, ApiKey, key_hash
+from decisions.explanations import reason_catalogue, reason_rows, restoration_text
 from decisions.models import LimitDecision
-from decisions.selectors import reason_catalogue, reason_rows, restoration_text
 
 # A decision is in the feed once its transaction has surely committed: ids are
 # taken at insert, so a long transaction could commit a lower id after a
@@ -55,11 +54,15 @@ def customer_explanation(reference: str, *, language: str) -> Explanation | None
         rows = reason_rows(decision, reason_catalogue(decision.reasons), language)
         restoration = restoration_text(decision)
     reasons = [
-        {"code": row.code, "text": row.customer, "suggestion": row.suggestion,
-         "facts": list(row.facts)}
+        {
+            "code": row.code,
+            "text": row.customer,
+            "suggestion": row.suggestion,
+            "facts": list(row.facts),
+        }
         for row in rows
         if row.customer
-    ]  # fmt: skip
+    ]
     return Explanation(account, decision, reasons, restoration)
 
 
@@ -69,10 +72,20 @@ def decision_feed(*, after: int, limit: int) -> list[dict[str, Any]]:
         LimitDecision.objects.filter(pk__gt=after, created_at__lt=timezone.now() - FEED_SETTLE)
         .order_by("pk")
         .values(
-            "pk", "account__reference", "sequence", "action", "source", "old_limit",
-            "new_limit", "old_status", "new_status", "reasons", "policy_version", "created_at",
+            "pk",
+            "account__reference",
+            "sequence",
+            "action",
+            "source",
+            "old_limit",
+            "new_limit",
+            "old_status",
+            "new_status",
+            "reasons",
+            "policy_version",
+            "created_at",
         )[:limit]
-    )  # fmt: skip
+    )
     return [dict(row) for row in rows]
 
 

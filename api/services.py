@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,30 +11,22 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import permissions as perms
 from accounts.access import may
 from accounts.models import Account, AccountSignals
-from accounts.signal_spec import SIGNALS_BY_NAME, SQL_TYPES, range_problems
-from api import signals as signal_values
-from api.models import ApiCall, ApiKey, SignalEvent
+from accounts.signal_spec import parse_signals, range_problems
+from api.models import KEY_PREFIX, ApiCall, ApiKey, SignalEvent, key_hash
 from config.text import NAME_MAX, too_long
-from decisions.runs import rescore_accounts_request
-from decisions.services import update_from_rows
-
-KEY_PREFIX = "ld"
+from decisions import signal_intake
 
 
 class ApiKeyError(Exception):
     pass
 
 
-def key_hash(key: str) -> str:
-    # The key is 32 random bytes: a plain SHA-256 cannot be brute-forced.
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def api_key_create(*, name: str, scopes: list[str], actor: Any) -> tuple[ApiKey, str]:
     """A new key for an integration; returns it with the key itself, shown only now."""
-    if not may(actor, "accounts.manage_integrations"):
+    if not may(actor, perms.MANAGE_INTEGRATIONS):
         raise ApiKeyError(_("Only an administrator creates API keys."))
     name = (name or "").strip()
     if not name:
@@ -52,9 +43,12 @@ def api_key_create(*, name: str, scopes: list[str], actor: Any) -> tuple[ApiKey,
     try:
         with transaction.atomic():
             created = ApiKey.objects.create(
-                name=name, prefix=prefix, key_hash=key_hash(key), scopes=sorted(set(scopes)),
+                name=name,
+                prefix=prefix,
+                key_hash=key_hash(key),
+                scopes=sorted(set(scopes)),
                 created_by=actor,
-            )  # fmt: skip
+            )
     except IntegrityError:
         raise ApiKeyError(
             _("An integration of that name has a live key already: revoke it first.")
@@ -65,7 +59,7 @@ def api_key_create(*, name: str, scopes: list[str], actor: Any) -> tuple[ApiKey,
 def api_key_revoke(*, actor: Any, name: str = "", key_id: int | None = None) -> ApiKey:
     """Revoke a live key, named by its integration (the command) or by its id (the page:
     a page left open must not revoke a newer key of the same integration)."""
-    if not may(actor, "accounts.manage_integrations"):
+    if not may(actor, perms.MANAGE_INTEGRATIONS):
         raise ApiKeyError(_("Only an administrator revokes API keys."))
     with transaction.atomic():
         live = ApiKey.objects.select_for_update().filter(revoked_at__isnull=True)
@@ -83,9 +77,13 @@ def api_call_record(
     *, key: ApiKey | None, method: str, path: str, status: int, milliseconds: int
 ) -> None:
     ApiCall.objects.create(
-        key=key, key_name=key.name if key else "", method=method[:8], path=path[:300],
-        status=status, milliseconds=milliseconds,
-    )  # fmt: skip
+        key=key,
+        key_name=key.name if key else "",
+        method=method[:8],
+        path=path[:300],
+        status=status,
+        milliseconds=milliseconds,
+    )
 
 
 @dataclass
@@ -155,7 +153,6 @@ def _apply_batch(key: ApiKey, events: list[Event]) -> list[EventResult]:
                     changed.setdefault(account_id, set()).update(event.signals)
         _signals_write(on_file, changed)
         _events_record(taken, key)
-        rescore_accounts_request(changed)
     return results
 
 
@@ -178,25 +175,22 @@ def _events_record(taken: list[tuple[str, int, datetime, str]], key: ApiKey) -> 
 
 
 def _signals_write(on_file: dict[int, AccountSignals], changed: dict[int, set[str]]) -> None:
-    """Write the changed accounts' signals (as the batch left them in memory) in one
-    UPDATE from a COPYed table: Django's bulk_update builds a CASE per field and row."""
+    """Write the changed accounts' signals as the batch left them in memory, and ask
+    for their re-scores."""
     if not changed:
         return
     names = sorted(set().union(*changed.values()))
-    columns = ", ".join(
-        ["account_id bigint", "observed_at timestamptz"]
-        + [f"{name} {SQL_TYPES[SIGNALS_BY_NAME[name].kind]}" for name in names]
+    signal_intake.signals_update(
+        names,
+        [
+            (
+                account_id,
+                on_file[account_id].observed_at,
+                *(getattr(on_file[account_id], name) for name in names),
+            )
+            for account_id in sorted(changed)
+        ],
     )
-    assignments = ", ".join(f"{name} = u.{name}" for name in ["observed_at", *names])
-    with connection.cursor() as cursor:
-        update_from_rows(
-            cursor, table="signal_event_updates", columns=columns,
-            rows=[(account_id, on_file[account_id].observed_at,
-                   *(getattr(on_file[account_id], name) for name in names))
-                  for account_id in sorted(changed)],
-            update=f"UPDATE {AccountSignals._meta.db_table} AS s SET {assignments} "  # noqa: S608
-                   f"FROM signal_event_updates AS u WHERE s.account_id = u.account_id",
-        )  # fmt: skip
 
 
 def _check_event(
@@ -209,7 +203,7 @@ def _check_event(
     and, when it is good and newer, apply it to them in memory."""
     if event.event_id in seen:
         return EventResult(event.event_id, "duplicate")
-    values, errors = signal_values.parse_signals(event.signals)
+    values, errors = parse_signals(event.signals)
     if timezone.is_naive(event.observed_at):
         errors["observed_at"] = _("needs a time zone, e.g. 2026-11-25T08:00:00+08:00")
     elif event.observed_at > timezone.now() + timedelta(minutes=5):

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import permissions as perms
 from accounts.access import requires
 from api import selectors, services
 from api.models import ApiKey
@@ -20,14 +21,16 @@ from api.models import ApiKey
 
 class KeyForm(forms.Form):
     name = forms.CharField(
-        label=gettext_lazy("Integration"), max_length=100,
+        label=gettext_lazy("Integration"),
+        max_length=100,
         help_text=gettext_lazy("The system that will use the key, e.g. “help centre”."),
-    )  # fmt: skip
+    )
     scopes = forms.MultipleChoiceField(
-        label=gettext_lazy("It may"), choices=ApiKey.Scope.choices,
+        label=gettext_lazy("It may"),
+        choices=ApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": gettext_lazy("Choose at least one thing the key may do.")},
-    )  # fmt: skip
+    )
 
 
 def _page(request: HttpRequest, form: KeyForm, **extra: Any) -> HttpResponse:
@@ -46,13 +49,13 @@ def _page(request: HttpRequest, form: KeyForm, **extra: Any) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.open_integrations")
+@requires(perms.OPEN_INTEGRATIONS)
 def keys(request: HttpRequest) -> HttpResponse:
     return _page(request, KeyForm())
 
 
 @require_POST
-@requires("accounts.manage_integrations")
+@requires(perms.MANAGE_INTEGRATIONS)
 def key_create(request: HttpRequest) -> HttpResponse:
     form = KeyForm(request.POST)
     if not form.is_valid():
@@ -69,7 +72,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.manage_integrations")
+@requires(perms.MANAGE_INTEGRATIONS)
 def key_revoke(request: HttpRequest) -> HttpResponse:
     key_id = request.POST.get("key", "")
     try:

@@ -16,9 +16,12 @@ class QueueFilterForm(forms.Form):
         label=_("Category"), required=False, choices=[("", _("any")), *Appeal.Category.choices]
     )
     priority = forms.TypedChoiceField(
-        label=_("Priority"), required=False, coerce=int, empty_value=None,
+        label=_("Priority"),
+        required=False,
+        coerce=int,
+        empty_value=None,
         choices=[("", _("any")), *Appeal.Priority.choices],
-    )  # fmt: skip
+    )
     channel = forms.ChoiceField(
         label=_("Channel"), required=False, choices=[("", _("any")), *Appeal.Channel.choices]
     )
@@ -35,36 +38,48 @@ class QueueFilterForm(forms.Form):
 
 
 class IntakeForm(forms.Form):
-    channel = forms.ChoiceField(label=_("Came in by"), choices=Appeal.Channel.choices,
-                                initial=Appeal.Channel.HOTLINE)  # fmt: skip
+    channel = forms.ChoiceField(
+        label=_("Came in by"), choices=Appeal.Channel.choices, initial=Appeal.Channel.HOTLINE
+    )
     category = forms.ChoiceField(label=_("The customer asks"), choices=Appeal.Category.choices)
     decision = forms.IntegerField(widget=forms.HiddenInput, required=False)
     statement = forms.CharField(
-        label=_("What the customer says"), widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("What the customer says"),
+        widget=forms.Textarea(attrs={"rows": 3}),
         max_length=STATEMENT_MAX,
-    )  # fmt: skip
-    requested_limit = forms.CharField(label=_("Requested limit (optional)"), required=False,
-                                      max_length=20)  # fmt: skip
-    priority = forms.TypedChoiceField(label=_("Priority"), coerce=int,
-                                      choices=Appeal.Priority.choices,
-                                      initial=Appeal.Priority.NORMAL)  # fmt: skip
+    )
+    requested_limit = forms.CharField(
+        label=_("Requested limit (optional)"), required=False, max_length=20
+    )
+    priority = forms.TypedChoiceField(
+        label=_("Priority"),
+        coerce=int,
+        choices=Appeal.Priority.choices,
+        initial=Appeal.Priority.NORMAL,
+    )
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}),
-                           max_length=JUSTIFICATION_MAX, required=False)  # fmt: skip
+    note = forms.CharField(
+        label=_("Note"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=JUSTIFICATION_MAX,
+        required=False,
+    )
 
 
 class DecideForm(forms.Form):
     outcome = forms.ChoiceField(
         label=_("Outcome"), choices=Appeal.Outcome.choices, widget=forms.RadioSelect
     )
-    limit = forms.CharField(label=_("Restore to (partial restoration)"), required=False,
-                            max_length=20)  # fmt: skip
+    limit = forms.CharField(
+        label=_("Restore to (partial restoration)"), required=False, max_length=20
+    )
     justification = forms.CharField(
-        label=_("Reason for the outcome"), widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Reason for the outcome"),
+        widget=forms.Textarea(attrs={"rows": 3}),
         max_length=JUSTIFICATION_MAX,
-    )  # fmt: skip
+    )
     # Re-evaluation: what the evidence verifies (checked by the service).
     verified_monthly_income = forms.CharField(
         label=_("Verified monthly income (yuan)"), required=False, max_length=20
@@ -84,6 +99,8 @@ class SlaTargetsForm(forms.Form):
         super().__init__(*args, **kwargs)
         for value, label in Appeal.Category.choices:
             self.fields[value] = forms.IntegerField(
-                label=label, min_value=1, max_value=720,
+                label=label,
+                min_value=1,
+                max_value=720,
                 widget=forms.NumberInput(attrs={"class": "short"}),
-            )  # fmt: skip
+            )

@@ -52,23 +52,35 @@ class Appeal(models.Model):
 
     account = models.ForeignKey(Account, models.PROTECT, related_name="appeals")
     decision = models.ForeignKey(
-        LimitDecision, models.PROTECT, null=True, blank=True, related_name="appeals",
+        LimitDecision,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appeals",
         verbose_name=_("contested decision"),
-    )  # fmt: skip
+    )
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     category = models.CharField(_("category"), max_length=10, choices=Category.choices)
     statement = models.TextField(_("customer's statement"), max_length=5000)
     requested_limit = models.DecimalField(
-        _("requested limit"), max_digits=12, decimal_places=2, null=True, blank=True,
+        _("requested limit"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(Decimal("0"))],
-    )  # fmt: skip
+    )
     priority = models.PositiveSmallIntegerField(
         _("priority"), choices=Priority.choices, default=Priority.NORMAL
     )
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("assignee"),
-    )  # fmt: skip
+    )
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.NEW)
     sla_due = models.DateTimeField(_("SLA due"))
     # While waiting for the customer the SLA clock stops; on reply the due

@@ -16,10 +16,10 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+import scoring
 from accounts.signal_spec import SIGNALS_BY_NAME
-from decisions import policy
 
-VERIFIABLE = policy.VERIFIABLE
+VERIFIABLE = scoring.VERIFIABLE
 
 
 class EvidenceValueError(ValueError):
@@ -61,9 +61,11 @@ def verified_values(
         values["verified_assets"] = total
     if not values:
         raise EvidenceValueError(
-            _("Enter what the evidence verifies: the monthly income, the provident fund "
-              "or the assets.")
-        )  # fmt: skip
+            _(
+                "Enter what the evidence verifies: the monthly income, the provident fund "
+                "or the assets."
+            )
+        )
     return values
 
 
@@ -85,7 +87,7 @@ class Reevaluation:
     score_before: int
     band_before: str
     start_limit: Decimal  # the limit the policy was applied to (before the contested decision)
-    outcome: policy.Outcome
+    outcome: scoring.Outcome
     target: Decimal | None  # the restored limit; None: the decision stands
 
     @property
@@ -95,7 +97,7 @@ class Reevaluation:
 
 
 def reevaluate(
-    compiled: policy.CompiledRules,
+    compiled: scoring.CompiledRules,
     signals: Mapping[str, Any],
     verified: Mapping[str, Any],
     *,
@@ -107,10 +109,26 @@ def reevaluate(
     good_cycles: int,
 ) -> Reevaluation:
     seen = {**signals, **verified}
-    outcome = policy.evaluate(
-        compiled, seen, limit=policy.cents(start_limit), status=start_status,
-        in_cooldown=False, good_cycles=good_cycles,
-    )  # fmt: skip
+    outcome = scoring.evaluate(
+        compiled,
+        seen,
+        limit=scoring.cents(start_limit),
+        status=start_status,
+        in_cooldown=False,
+        good_cycles=good_cycles,
+    )
     proposed = outcome.new_limit_decimal if outcome.new_status == "active" else Decimal("0.00")
     target = proposed.quantize(Decimal("0.01")) if proposed > limit_now else None
     return Reevaluation(seen, score_before, band_before, start_limit, outcome, target)
+
+
+def deciding_rule_of(result: Reevaluation, rules: scoring.PolicyRules) -> str | None:
+    """The rule that set the re-evaluation's limit, as a decision's explanation names it."""
+    scored = result.outcome
+    return scoring.deciding_rule(
+        scored.action,
+        scored.triggers,
+        limit=scored.old_limit,
+        band_index=[band.name for band in rules.bands].index(scored.band),
+        compiled=scoring.compile_rules(rules),
+    )

@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 NEW, IN_REVIEW, WAITING, DECIDED, CLOSED, WITHDRAWN = (
-    "new", "in_review", "waiting", "decided", "closed", "withdrawn",
-)  # fmt: skip
+    "new",
+    "in_review",
+    "waiting",
+    "decided",
+    "closed",
+    "withdrawn",
+)
 OPEN = (NEW, IN_REVIEW, WAITING)
 
 
@@ -50,9 +55,12 @@ def next_state(state: str, move: str) -> str:
         allowed = [name for name, m in MOVES.items() if state in m.sources]
         raise IllegalMove(
             f"an appeal that is {state} cannot {move.replace('_', ' ')}; "
-            + (f"it can: {', '.join(a.replace('_', ' ') for a in allowed)}" if allowed
-               else "it is finished")
-        )  # fmt: skip
+            + (
+                f"it can: {', '.join(a.replace('_', ' ') for a in allowed)}"
+                if allowed
+                else "it is finished"
+            )
+        )
     return rule.target
 
 

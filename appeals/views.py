@@ -9,12 +9,14 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import permissions as perms
 from accounts import selectors as account_selectors
 from accounts.access import may, requires
-from appeals import forms, selectors, services
+from appeals import evidence_files, forms, outcomes, responses, selectors, services, workflow
 from appeals.models import Appeal
+from config import charts
 from config.requests import HtmxHttpRequest
-from decisions import charts
+from decisions import explanations
 from decisions import selectors as decision_selectors
 
 # Decisions of the account shown on the workbench; older ones load on demand.
@@ -22,42 +24,39 @@ HISTORY_ROWS = 10
 
 
 @require_GET
-@requires("accounts.open_appeals")
+@requires(perms.OPEN_APPEALS)
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     form = forms.QueueFilterForm(request.GET)
-    page = selectors.QueuePage([], False, 1)
-    view = "mine"
+    page = selectors.QueuePage([], False, 1, selectors.queue_view(request.user, ""))
     if form.is_valid():
         data = form.cleaned_data
-        works = may(request.user, "accounts.work_appeals")
-        # Leads, and readers such as auditors, see all; handlers theirs and the unassigned.
-        sees_all = may(request.user, "accounts.lead_appeals") or not works
-        view = data["view"] or ("mine" if works else "all")
-        if view == "all" and not sees_all:
-            view = "mine"
         page = selectors.appeal_queue(
             selectors.QueueFilters(
-                view=view, category=data["category"], priority=data["priority"],
-                channel=data["channel"], sla=data["sla"],
+                view=data["view"],
+                category=data["category"],
+                priority=data["priority"],
+                channel=data["channel"],
+                sla=data["sla"],
             ),
             user=request.user,
             page=data["page"] or 1,
-        )  # fmt: skip
+        )
     params = request.GET.copy()
     params.pop("page", None)
     template = "appeals/queue.html#results" if request.htmx else "appeals/queue.html"
     return render(
-        request, template,
-        {"form": form, "page": page, "view": view, "params": params.urlencode()},
-    )  # fmt: skip
+        request,
+        template,
+        {"form": form, "page": page, "view": page.view, "params": params.urlencode()},
+    )
 
 
 @require_POST
-@requires("accounts.work_appeals")
+@requires(perms.WORK_APPEALS)
 def claim_next(request: HttpRequest) -> HttpResponse:
     try:
         appeal = services.appeal_claim_next(handler=request.user)
-    except services.AppealError as error:
+    except workflow.AppealError as error:
         messages.error(request, str(error))
         return redirect("appeals:queue")
     if appeal is None:
@@ -68,7 +67,7 @@ def claim_next(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.open_appeals")
+@requires(perms.OPEN_APPEALS)
 def detail(request: HttpRequest, appeal_id: int) -> HttpResponse:
     return _render_detail(request, _appeal_or_404(appeal_id))
 
@@ -85,12 +84,12 @@ def _render_detail(
     appeal: Appeal,
     *,
     decide_form: forms.DecideForm | None = None,
-    preview: selectors.ResponsePreview | None = None,
+    preview: responses.ResponsePreview | None = None,
 ) -> HttpResponse:
     """The workbench: the statement and evidence beside the contested decision's
     explanation and the account's recent history."""
     why = (
-        decision_selectors.decision_explanation(
+        explanations.decision_explanation(
             appeal.decision,
             language=get_language() or "en",
             current_signals=selectors.account_signals(appeal.account_id),
@@ -110,15 +109,13 @@ def _render_detail(
             "note_form": forms.NoteForm(),
             "decide_form": decide_form or forms.DecideForm(),
             "preview": preview,
-            "workers": selectors.appeal_workers()
-            if may(request.user, "accounts.lead_appeals")
-            else [],
+            "workers": selectors.appeal_workers() if may(request.user, perms.LEAD_APPEALS) else [],
         },
     )
 
 
 @require_POST
-@requires("accounts.work_appeals")
+@requires(perms.WORK_APPEALS)
 def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
     """First the customer response preview (zh-Hans and en), then the decision."""
     appeal = _appeal_or_404(appeal_id)
@@ -133,7 +130,7 @@ def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
     }
     if request.POST.get("confirm") != "1":
         try:
-            preview = selectors.response_preview(
+            preview = responses.response_preview(
                 appeal, outcome=data["outcome"], limit=data["limit"], verified=verified
             )
         except ValueError as error:
@@ -141,12 +138,15 @@ def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
             return _render_detail(request, appeal, decide_form=form)
         return _render_detail(request, appeal, decide_form=form, preview=preview)
     try:
-        result = services.appeal_decide(
-            appeal_id=appeal.pk, actor=request.user, outcome=data["outcome"],
-            justification=data["justification"], limit=data["limit"],
+        result = outcomes.appeal_decide(
+            appeal_id=appeal.pk,
+            actor=request.user,
+            outcome=data["outcome"],
+            justification=data["justification"],
+            limit=data["limit"],
             verified=verified if data["outcome"] == Appeal.Outcome.REEVALUATED else None,
-        )  # fmt: skip
-    except services.AppealError as error:
+        )
+    except workflow.AppealError as error:
         form.add_error(None, str(error))
         return _render_detail(request, appeal, decide_form=form)
     if result.pending:
@@ -159,7 +159,7 @@ def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.lead_appeals")
+@requires(perms.LEAD_APPEALS)
 def approve_outcome(request: HttpRequest, appeal_id: int) -> HttpResponse:
     choice = request.POST.get("decision")
     if choice not in ("approve", "reject"):
@@ -168,12 +168,12 @@ def approve_outcome(request: HttpRequest, appeal_id: int) -> HttpResponse:
     approve = choice == "approve"
     try:
         if approve:
-            services.appeal_outcome_approve(appeal_id=appeal_id, lead=request.user)
+            outcomes.appeal_outcome_approve(appeal_id=appeal_id, lead=request.user)
         else:
-            services.appeal_outcome_reject(
+            outcomes.appeal_outcome_reject(
                 appeal_id=appeal_id, lead=request.user, note=request.POST.get("note", "")
             )
-    except services.AppealError as error:
+    except workflow.AppealError as error:
         messages.error(request, str(error))
     else:
         messages.success(
@@ -191,7 +191,7 @@ MOVES: dict[str, Callable[..., Appeal]] = {
 
 
 @require_POST
-@requires("accounts.work_appeals")
+@requires(perms.WORK_APPEALS)
 def move(request: HttpRequest, appeal_id: int) -> HttpResponse:
     """One of the workbench's steps; a refused step says why and changes nothing."""
     step = MOVES.get(request.POST.get("move", ""))
@@ -201,7 +201,7 @@ def move(request: HttpRequest, appeal_id: int) -> HttpResponse:
         return redirect("appeals:detail", appeal_id=appeal_id)
     try:
         step(appeal_id=appeal_id, actor=request.user, note=form.cleaned_data["note"])
-    except services.AppealError as error:
+    except workflow.AppealError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, _("Done; the step is on the appeal's timeline."))
@@ -209,7 +209,7 @@ def move(request: HttpRequest, appeal_id: int) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.lead_appeals")
+@requires(perms.LEAD_APPEALS)
 def assign(request: HttpRequest, appeal_id: int) -> HttpResponse:
     chosen = request.POST.get("assignee", "")
     assignee = selectors.appeal_worker(int(chosen)) if chosen.isdigit() else None
@@ -218,7 +218,7 @@ def assign(request: HttpRequest, appeal_id: int) -> HttpResponse:
         return redirect("appeals:detail", appeal_id=appeal_id)
     try:
         services.appeal_assign(appeal_id=appeal_id, assignee=assignee, lead=request.user)
-    except services.AppealError as error:
+    except workflow.AppealError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, _("Reassigned to %(name)s.") % {"name": assignee.username})
@@ -226,7 +226,7 @@ def assign(request: HttpRequest, appeal_id: int) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.open_accounts", "accounts.record_appeals")
+@requires(perms.OPEN_ACCOUNTS, perms.RECORD_APPEALS)
 def intake(request: HttpRequest, reference: str) -> HttpResponse:
     """Staff record an appeal for a caller, from the account page."""
     account = account_selectors.account_with_signals(reference)
@@ -244,12 +244,16 @@ def intake(request: HttpRequest, reference: str) -> HttpResponse:
     data = form.cleaned_data
     try:
         result = services.appeal_intake(
-            account=account, actor=request.user, channel=data["channel"],
-            category=data["category"], statement=data["statement"],
-            decision_id=data["decision"], requested_limit=data["requested_limit"],
+            account=account,
+            actor=request.user,
+            channel=data["channel"],
+            category=data["category"],
+            statement=data["statement"],
+            decision_id=data["decision"],
+            requested_limit=data["requested_limit"],
             priority=data["priority"],
-        )  # fmt: skip
-    except services.AppealError as error:
+        )
+    except workflow.AppealError as error:
         messages.error(request, str(error))
         return redirect("accounts:detail", reference=reference)
     if result.duplicate:
@@ -264,13 +268,13 @@ def intake(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.work_appeals")
+@requires(perms.WORK_APPEALS)
 def evidence_upload(request: HttpRequest, appeal_id: int) -> HttpResponse:
     try:
-        item = services.evidence_add(
+        item = evidence_files.evidence_add(
             appeal_id=appeal_id, actor=request.user, upload=request.FILES.get("file")
         )
-    except services.AppealError as error:
+    except workflow.AppealError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, _("%(name)s added.") % {"name": item.name})
@@ -278,14 +282,14 @@ def evidence_upload(request: HttpRequest, appeal_id: int) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.open_appeals")
+@requires(perms.OPEN_APPEALS)
 def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
     """The file, to staff who may open appeals only; its type is the one checked on
     upload, never guessed, and the browser is told not to sniff or cache it."""
     item = selectors.evidence_item(evidence_id)
     if item is None:
         raise Http404("No such evidence.")
-    path = services.evidence_path(item.stored_as)
+    path = evidence_files.evidence_path(item.stored_as)
     if not path.is_file():
         raise Http404("The stored file is missing.")
     response = FileResponse(
@@ -297,7 +301,7 @@ def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
     return response
 
 
-@requires("accounts.lead_appeals")
+@requires(perms.LEAD_APPEALS)
 def sla_targets(request: HttpRequest) -> HttpResponse:
     """A lead sets how many hours each category of appeal may take."""
     if request.method == "POST":
@@ -305,7 +309,7 @@ def sla_targets(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 services.sla_targets_set(lead=request.user, hours=form.cleaned_data)
-            except services.AppealError as error:
+            except workflow.AppealError as error:
                 form.add_error(None, str(error))
             else:
                 messages.success(request, _("SLA targets saved; new appeals use them."))

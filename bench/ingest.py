@@ -59,16 +59,18 @@ def _batches(references: list[str], rng: random.Random) -> list[bytes]:
         for n in range(BATCH):
             number = batch * BATCH + n
             applications = rng.randrange(0, 12)
-            events.append({
-                "event_id": f"bench:{run_id}:{number}",
-                "account": rng.choice(references),
-                "observed_at": (start + timedelta(milliseconds=number)).isoformat(),
-                "signals": {
-                    "lender_applications_30d": applications,
-                    "lender_applications_90d": applications + rng.randrange(0, 6),
-                    "utilization": round(rng.random(), 4),
-                },
-            })  # fmt: skip
+            events.append(
+                {
+                    "event_id": f"bench:{run_id}:{number}",
+                    "account": rng.choice(references),
+                    "observed_at": (start + timedelta(milliseconds=number)).isoformat(),
+                    "signals": {
+                        "lender_applications_30d": applications,
+                        "lender_applications_90d": applications + rng.randrange(0, 6),
+                        "utilization": round(rng.random(), 4),
+                    },
+                }
+            )
         bodies.append(json.dumps({"events": events}).encode())
     return bodies
 

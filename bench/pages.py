@@ -38,18 +38,19 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import get_resolver
 from django.utils import timezone
 
-from accounts import demo
+import scoring
 from accounts import forms as account_forms
 from accounts.models import Account
-from accounts.services import DEMO_PASSWORD
 from accounts.signal_spec import SIGNALS_BY_NAME
 from bench.processes import stop_process_tree
 from bench.rescore import _bins
 from config.stack import app_environment, free_port
-from decisions import policy
 from decisions import selectors as decision_selectors
-from decisions.models import DecisionTally, LimitDecision, Policy, ReasonCode
+from decisions.models import DecisionTally, LimitDecision, ReasonCode
 from decisions.services import decision_tally_rebuild
+from demo import stories
+from demo.services import DEMO_PASSWORD
+from policies.models import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +117,9 @@ def _hash(sequence: str) -> str:
 
 
 def _band(score: str) -> str:
-    branches = " ".join(f"WHEN {score} >= {low} THEN '{band}'" for low, band in demo.BAND_CUTOFFS)
+    branches = " ".join(
+        f"WHEN {score} >= {low} THEN '{band}'" for low, band in stories.BAND_CUTOFFS
+    )
     return f"CASE {branches} ELSE 'E' END"
 
 
@@ -150,7 +153,7 @@ def _state(sequence: str) -> tuple[str, str, str]:
 def _inputs_sql() -> str:
     """The signals a decision used, shaped as the decision writer stores them."""
     parts = []
-    for name in policy.INPUT_SIGNALS:
+    for name in scoring.INPUT_SIGNALS:
         kind = SIGNALS_BY_NAME[name].kind
         value = f"s.{name}" if kind in {"int", "bool"} else f"s.{name}::text"
         parts.append(f"'{name}', {value}")
@@ -160,7 +163,7 @@ def _inputs_sql() -> str:
 def _contributions_sql() -> str:
     """Points per scorecard characteristic, from the account's signals (as the floor SQL
     of the rescore benchmark computes them)."""
-    parts = [f"'{c.signal}', {_bins(c)}" for c in policy.SCORECARD]
+    parts = [f"'{c.signal}', {_bins(c)}" for c in scoring.SCORECARD]
     return f"jsonb_build_object({', '.join(parts)})"
 
 
@@ -177,10 +180,10 @@ def _reason_combos() -> Combos:
     adverse = [code for code, kind in codes.items() if kind == ReasonCode.Kind.ADVERSE]
     closing = [
         code
-        for code in (policy.SERIOUS_OVERDUE, policy.PUBLIC_RECORD, policy.INELIGIBLE)
+        for code in (scoring.SERIOUS_OVERDUE, scoring.PUBLIC_RECORD, scoring.INELIGIBLE)
         if code in codes
     ] or adverse[:1]
-    cutting = [code for code in adverse if code not in closing and code != policy.COOLDOWN]
+    cutting = [code for code in adverse if code not in closing and code != scoring.COOLDOWN]
     if not cutting:
         raise RuntimeError("no adverse reason codes in decisions_reasoncode: run the migrations")
 
@@ -190,10 +193,10 @@ def _reason_combos() -> Combos:
         return next(code for code, k in codes.items() if k == kind)
 
     fixed = {
-        "raise": [pick(policy.GOOD_HISTORY, ReasonCode.Kind.FAVOURABLE)],
+        "raise": [pick(scoring.GOOD_HISTORY, ReasonCode.Kind.FAVOURABLE)],
         "reopen": [
-            pick(policy.REOPENED, ReasonCode.Kind.FAVOURABLE),
-            pick(policy.GOOD_HISTORY, ReasonCode.Kind.FAVOURABLE),
+            pick(scoring.REOPENED, ReasonCode.Kind.FAVOURABLE),
+            pick(scoring.GOOD_HISTORY, ReasonCode.Kind.FAVOURABLE),
         ],
         "set": [pick("MANUAL_OVERRIDE", ReasonCode.Kind.HUMAN)],
         "freeze": [pick("FROZEN", ReasonCode.Kind.HUMAN)],
@@ -204,7 +207,7 @@ def _reason_combos() -> Combos:
     by_action["reduce"] = [
         [cutting[(start + i) % len(cutting)] for i in range(size)]
         for start in range(len(cutting))
-        for size in range(1, min(policy.MAX_REASONS, len(cutting)) + 1)
+        for size in range(1, min(scoring.MAX_REASONS, len(cutting)) + 1)
     ]
     by_action["close"] = [
         [trigger, *(cutting[(start + i) % len(cutting)] for i in range(extra))]
@@ -215,7 +218,7 @@ def _reason_combos() -> Combos:
     rows = []
     for action, combos in by_action.items():
         for index, reasons in enumerate(combos):
-            triggers = [code for code in policy.TRIGGER_ORDER if code in reasons]
+            triggers = [code for code in scoring.TRIGGER_ORDER if code in reasons]
             rows.append({"action": action, "idx": index, "reasons": reasons, "triggers": triggers})
     return Combos(rows=rows, counts={action: len(c) for action, c in by_action.items()})
 
@@ -355,7 +358,7 @@ def _insert_decisions(cursor: CursorWrapper, now: datetime) -> None:
         {
             "policy_id": active.pk,
             "policy_version": active.version,
-            "scorecard": policy.SCORECARD_VERSION,
+            "scorecard": scoring.SCORECARD_VERSION,
             "actor": _override_actor(),
             "prefix": KEY_PREFIX,
             "now": now,
@@ -503,7 +506,7 @@ def _book_ready() -> bool:
     """The bench database holds exactly this book: the generated accounts and the story
     accounts, the generated decisions plus the story ones, every chain head set and the
     per-day tally matching the decisions."""
-    story_decisions = sum(len(story.history) for story in demo.STORY_ACCOUNTS)
+    story_decisions = sum(len(story.history) for story in stories.STORY_ACCOUNTS)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*), count(*) FILTER (WHERE id <= %s), "
@@ -511,7 +514,7 @@ def _book_ready() -> bool:
             [ACCOUNTS, ACCOUNTS],
         )
         accounts, generated, headless = cursor.fetchone()
-        if (accounts, generated, headless) != (ACCOUNTS + len(demo.STORY_ACCOUNTS), ACCOUNTS, 0):
+        if (accounts, generated, headless) != (ACCOUNTS + len(stories.STORY_ACCOUNTS), ACCOUNTS, 0):
             return False
         cursor.execute(
             "SELECT count(*), count(*) FILTER (WHERE idempotency_key LIKE %s) "
@@ -808,7 +811,7 @@ def account_requests(rng: random.Random) -> list[Request]:
         )
         for group, reference in cursor.fetchall():
             requests.append(Request("account", group, f"/accounts/{reference}/", expect=reference))
-    for story in demo.STORY_ACCOUNTS:
+    for story in stories.STORY_ACCOUNTS:
         path = f"/accounts/{story.reference}/"
         requests.append(Request("account", "story account", path, expect=story.reference))
     rng.shuffle(requests)

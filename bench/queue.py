@@ -45,7 +45,6 @@ from django.utils import timezone
 from accounts.access import may
 from accounts.models import Account
 from accounts.roles import APPEAL_HANDLER, APPEAL_LEAD
-from accounts.services import DEMO_PASSWORD
 from appeals.forms import QueueFilterForm
 from appeals.models import Appeal
 from appeals.services import appeal_claim_next
@@ -64,6 +63,7 @@ from bench.pages import (
     web_server,
 )
 from bench.processes import CpuUse, cpu_use, server_pids
+from demo.services import DEMO_PASSWORD
 
 # The queue.
 APPEALS = 100_000

@@ -24,13 +24,15 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
 
+import scoring
 from accounts.signal_spec import SIGNALS_BY_NAME
 from bench.processes import stop_process_tree
 from config.celery import app as celery_app
 from config.stack import app_environment
-from decisions import policy, runs
-from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
+from decisions import runs
+from decisions.models import LimitDecision, RescoreRun, RunChunk
 from decisions.reason_check import ReasonReport, reason_check_report
+from policies.models import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [100_000, 300_000, 1_000_000]
@@ -97,11 +99,28 @@ def celery_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     celery_app.control.purge()
     log: IO[bytes] = log_path.open("ab")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
-         "--concurrency", str(CONCURRENCY), "--hostname", "bench-worker@%h",
-         "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=app_environment(), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--concurrency",
+            str(CONCURRENCY),
+            "--hostname",
+            "bench-worker@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=app_environment(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while not celery_app.control.ping(timeout=0.5):
@@ -132,7 +151,7 @@ def _signal(name: str, row: str = "s") -> str:
     return f"COALESCE({row}.{name}, 0)"
 
 
-def _bins(characteristic: policy.Characteristic) -> str:
+def _bins(characteristic: scoring.Characteristic) -> str:
     """The points of one scorecard characteristic: bin i holds [edges[i-1], edges[i])."""
     value = _signal(characteristic.signal)
     branches = " ".join(
@@ -147,10 +166,10 @@ def _by_band(values: tuple[Any, ...]) -> str:
     return f"CASE band_ix {branches} END"
 
 
-def floor_sql(rules: policy.PolicyRules) -> str:
+def floor_sql(rules: scoring.PolicyRules) -> str:
     """Score every account and write the changes, in one statement, from the policy in force."""
-    c = policy.compile_rules(rules)
-    card = policy.SCORECARD
+    c = scoring.compile_rules(rules)
+    card = scoring.SCORECARD
     n_points = range(len(card))
     points = ",\n           ".join(
         f"{_bins(ch)} AS p{i}" for i, ch in zip(n_points, card, strict=True)
@@ -164,29 +183,29 @@ def floor_sql(rules: policy.PolicyRules) -> str:
         f"{_signal('bad_public_records')} >= 1" if rules.close_on_public_record else "false"
     )
     cuts = {
-        policy.OVERDUE_NOW: ("t_overdue", c.overdue_bp),
-        policy.MULTI_LENDING: ("t_multi", c.multi_lending_bp),
-        policy.HIGH_UTILIZATION: ("t_util", c.utilization_bp),
-        policy.LINKED_RISK: ("t_linked", c.linked_bp),
+        scoring.OVERDUE_NOW: ("t_overdue", c.overdue_bp),
+        scoring.MULTI_LENDING: ("t_multi", c.multi_lending_bp),
+        scoring.HIGH_UTILIZATION: ("t_util", c.utilization_bp),
+        scoring.LINKED_RISK: ("t_linked", c.linked_bp),
     }
     cut_terms = ", ".join(
         f"CASE WHEN {flag} THEN old_c * {10000 - bp} / 10000 END" for flag, bp in cuts.values()
     )
     fired_when = {
-        policy.INELIGIBLE: "t_ineligible",
-        policy.SERIOUS_OVERDUE: "t_serious",
-        policy.PUBLIC_RECORD: "t_public",
-        policy.COOLDOWN: "status = 'closed' AND NOT closing AND in_cooldown",
+        scoring.INELIGIBLE: "t_ineligible",
+        scoring.SERIOUS_OVERDUE: "t_serious",
+        scoring.PUBLIC_RECORD: "t_public",
+        scoring.COOLDOWN: "status = 'closed' AND NOT closing AND in_cooldown",
         **{code: flag for code, (flag, _bp) in cuts.items()},
-        policy.PORTFOLIO_OVERLAY: "status = 'active' AND NOT closing "
+        scoring.PORTFOLIO_OVERLAY: "status = 'active' AND NOT closing "
         "AND old_c <= raw_ceiling AND ceiling < old_c",
-        policy.BAND_CEILING: "status = 'active' AND NOT closing AND old_c > raw_ceiling",
+        scoring.BAND_CEILING: "status = 'active' AND NOT closing AND old_c > raw_ceiling",
     }
-    unknown = set(policy.TRIGGER_ORDER) - set(fired_when)
+    unknown = set(scoring.TRIGGER_ORDER) - set(fired_when)
     if unknown:
         raise ValueError(f"the floor SQL does not know the triggers {sorted(unknown)}")
     fired = ", ".join(
-        f"CASE WHEN {fired_when[code]} THEN '{code}' END" for code in policy.TRIGGER_ORDER
+        f"CASE WHEN {fired_when[code]} THEN '{code}' END" for code in scoring.TRIGGER_ORDER
     )
     # The rule that set a cut's figure: the lowest figure, ties in TRIGGER_ORDER.
     figures = ", ".join(
@@ -194,15 +213,15 @@ def floor_sql(rules: policy.PolicyRules) -> str:
         f"::int8, {position}, '{code}')"
         if code in cuts
         else f"(CASE WHEN {fired_when[code]} THEN ceiling END::int8, {position}, '{code}')"
-        for position, code in enumerate(policy.TRIGGER_ORDER)
-        if code in cuts or code in (policy.BAND_CEILING, policy.PORTFOLIO_OVERLAY)
+        for position, code in enumerate(scoring.TRIGGER_ORDER)
+        if code in cuts or code in (scoring.BAND_CEILING, scoring.PORTFOLIO_OVERLAY)
     )
     material = max(rules.reason_min_points, 1)
     lost = ", ".join(
         f"('{ch.reason}', {ch.best} - p{i}, {i})" for i, ch in enumerate(card) if ch.adverse
     )
     contributions = ", ".join(f"'{ch.signal}', p{i}" for i, ch in enumerate(card))
-    inputs = ", ".join(f"'{name}', (sig).{name}" for name in policy.INPUT_SIGNALS)
+    inputs = ", ".join(f"'{name}', (sig).{name}" for name in scoring.INPUT_SIGNALS)
     rgc = rules.raise_good_cycles
     reopen_at = f"LEAST({c.reopen_limit}, ceiling)"
     # OFFSET 0 keeps each step a subquery of its own: flattened, the planner would
@@ -228,8 +247,8 @@ WITH pts AS (
     OFFSET 0
 ), scored AS (
     SELECT pts.*,
-           LEAST(GREATEST({policy.BASE_SCORE} + {total}, {policy.MIN_SCORE}),
-                 {policy.MAX_SCORE}) AS score,
+           LEAST(GREATEST({scoring.BASE_SCORE} + {total}, {scoring.MIN_SCORE}),
+                 {scoring.MAX_SCORE}) AS score,
            (t_ineligible OR t_serious OR t_public) AS closing,
            NOT (t_ineligible OR t_serious OR t_public OR t_overdue OR t_multi OR t_util
                 OR t_linked) AS good
@@ -299,8 +318,8 @@ WITH pts AS (
     SELECT id, action, old_limit, new_c / 100.0, status, new_status, old_score, score,
            old_band, band, jsonb_build_object({contributions}), to_jsonb(fired),
            CASE action
-               WHEN 'raise' THEN '["{policy.GOOD_HISTORY}"]'::jsonb
-               WHEN 'reopen' THEN '["{policy.REOPENED}", "{policy.GOOD_HISTORY}"]'::jsonb
+               WHEN 'raise' THEN '["{scoring.GOOD_HISTORY}"]'::jsonb
+               WHEN 'reopen' THEN '["{scoring.REOPENED}", "{scoring.GOOD_HISTORY}"]'::jsonb
                ELSE (
                    SELECT COALESCE(jsonb_agg(code ORDER BY rank), '[]'::jsonb) FROM (
                        SELECT code, MIN(rank) AS rank FROM (
@@ -316,7 +335,7 @@ WITH pts AS (
                                GROUP BY reason HAVING SUM(lost) >= {material}
                            ) AS l
                        ) AS u
-                       GROUP BY code ORDER BY rank LIMIT {policy.MAX_REASONS}
+                       GROUP BY code ORDER BY rank LIMIT {scoring.MAX_REASONS}
                    ) AS r
                )
            END,
@@ -387,7 +406,7 @@ class Floor:
     accounts_differ: int  # accounts whose end state differs from the run's
 
 
-def floor_measure(rules: policy.PolicyRules, run_id: int) -> Floor:
+def floor_measure(rules: scoring.PolicyRules, run_id: int) -> Floor:
     """Time the one statement, then hold its result against the run's (not timed)."""
     sql = floor_sql(rules)
     try:
@@ -518,7 +537,7 @@ def _worker_activity() -> str:
     return f"tasks running {active}, reserved {reserved}, messages in the queue {queued}"
 
 
-def measure(size: int, rules: policy.PolicyRules, log_path: Path) -> Measure:
+def measure(size: int, rules: scoring.PolicyRules, log_path: Path) -> Measure:
     _book(size)
     floor_prepare()
     try:
@@ -557,10 +576,18 @@ def measure(size: int, rules: policy.PolicyRules, log_path: Path) -> Measure:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS bench_floor_decisions, bench_floor_accounts")
     return Measure(
-        size=size, accounts=run.accounts_total, seconds=seconds, decisions=decisions,
-        largest_mb=sampler.largest / MB, total_mb=sampler.total / MB, samples=sampler.samples,
-        run=run, floor=floor, reasons=reasons, reasons_seconds=reasons_seconds,
-    )  # fmt: skip
+        size=size,
+        accounts=run.accounts_total,
+        seconds=seconds,
+        decisions=decisions,
+        largest_mb=sampler.largest / MB,
+        total_mb=sampler.total / MB,
+        samples=sampler.samples,
+        run=run,
+        floor=floor,
+        reasons=reasons,
+        reasons_seconds=reasons_seconds,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -644,7 +671,7 @@ def report(results: list[Measure]) -> str:
         "account is written into all of them, in the run as in the floor; the decisions go "
         "to a regular table, `bench_floor_decisions`). It "
         "computes every scorecard characteristic's points (CASE over the bins of "
-        "`decisions.policy.SCORECARD`) and the score of every account, the band and its "
+        "`scoring.SCORECARD`) and the score of every account, the band and its "
         "ceiling, the close triggers, the percentage cuts, hysteresis, raises after good "
         "cycles and reopening after the cool-down, from the active policy; it inserts one row "
         "per changed account with its contributions, triggers, principal reasons and inputs "
@@ -674,7 +701,7 @@ def run() -> str:
             "breaker_max_exposure_cut_pct": "100",
         }
         active.save(update_fields=["rules"])
-        rules = policy.parse_policy(active.rules)
+        rules = scoring.parse_policy(active.rules)
         for size in SIZES:
             print(f"  rescore: {size:,} accounts ...", flush=True)
             result = measure(size, rules, log_path)

@@ -18,9 +18,9 @@ from django.db import connection
 from accounts import roles
 from accounts.models import Account
 from bench.rescore import MB, MemorySampler, celery_worker
-from decisions.models import LimitDecision, Policy
-from policies import services
-from policies.models import Simulation
+from decisions.models import LimitDecision
+from policies import services, simulations
+from policies.models import Policy, Simulation
 
 ACCOUNTS = 1_000_000
 TIMEOUT_SECONDS = 600.0
@@ -52,10 +52,11 @@ def _draft(admin: User) -> Policy:
     bands = [dict(band) for band in rules["bands"]]
     bands[3]["ceiling"] = "7000"
     return services.policy_draft_update(
-        version=draft.version, author=admin,
+        version=draft.version,
+        author=admin,
         rules={**rules, "multi_lending_applications_30d": 5, "bands": bands},
         rationale="Benchmark: a tightening of the multi-lending trigger.",
-    )  # fmt: skip
+    )
 
 
 def run() -> str:
@@ -70,7 +71,7 @@ def run() -> str:
         sampler.start()
         try:
             started = time.perf_counter()
-            simulation = services.simulation_start(version=draft.version, actor=admin)
+            simulation = simulations.simulation_start(version=draft.version, actor=admin)
             deadline = started + TIMEOUT_SECONDS
             while Simulation.objects.get(pk=simulation.pk).running:
                 if time.perf_counter() > deadline:

@@ -22,7 +22,7 @@ from psycopg.conninfo import make_conninfo
 
 logger = logging.getLogger(__name__)
 
-BEAT_LOCK = 7_310_002  # beside decisions.runs.RESCORE_BATCH_LOCK
+BEAT_LOCK = 7_310_002  # beside decisions.rescore_requests.RESCORE_BATCH_LOCK
 STANDBY_SECONDS = 5.0
 
 
@@ -37,14 +37,18 @@ class SchedulerLock:
     def _connect(self) -> psycopg.Connection[Any]:
         database = settings.DATABASES["default"]
         params = {
-            "dbname": database["NAME"], "user": database["USER"],
-            "password": database["PASSWORD"], "host": database["HOST"],
+            "dbname": database["NAME"],
+            "user": database["USER"],
+            "password": database["PASSWORD"],
+            "host": database["HOST"],
             "port": database["PORT"],
-        }  # fmt: skip
+        }
         conninfo = make_conninfo(
-            "", **{name: str(value) for name, value in params.items() if value},
-            connect_timeout="5", application_name=f"limitdesk beat {os.getpid()}",
-        )  # fmt: skip
+            "",
+            **{name: str(value) for name, value in params.items() if value},
+            connect_timeout="5",
+            application_name=f"limitdesk beat {os.getpid()}",
+        )
         return psycopg.connect(conninfo, autocommit=True)
 
     def held(self) -> bool:

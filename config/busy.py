@@ -42,15 +42,23 @@ class DatabaseBusy:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not busy_error(exception):
             return None
-        logger.warning("busy: %s %s gave up waiting: %s", request.method, request.path,
-                       str(exception).splitlines()[0])  # fmt: skip
+        logger.warning(
+            "busy: %s %s gave up waiting: %s",
+            request.method,
+            request.path,
+            str(exception).splitlines()[0],
+        )
         match = request.resolver_match
         if match is not None and match.namespace == "accounts":
-            message = _("This account is busy: another change to it is still being written. "
-                        "Nothing was changed; try again in a moment.")  # fmt: skip
+            message = _(
+                "This account is busy: another change to it is still being written. "
+                "Nothing was changed; try again in a moment."
+            )
         else:
-            message = _("What you asked to change is busy: another change to it is still "
-                        "being written. Nothing was changed; try again in a moment.")  # fmt: skip
+            message = _(
+                "What you asked to change is busy: another change to it is still "
+                "being written. Nothing was changed; try again in a moment."
+            )
         # 409, not 5xx: the request was fine, the record was not free.
         if request.path.startswith("/api/"):
             response: HttpResponse = JsonResponse({"detail": message}, status=409)

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "appeals",
     "policies",
     "api",
+    "desk",
+    "demo",
     "ninja",
 ]
 
@@ -111,7 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "accounts.context_processors.navigation",
+                "desk.context_processors.navigation",
             ],
         },
     },
@@ -185,8 +187,11 @@ CELERY_RESULT_EXPIRES = timedelta(hours=6)
 # a send fails within a second (three tries) instead of twenty seconds.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2,
-}  # fmt: skip
+    "max_retries": 3,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 # One scheduler sends at a time, however many beat processes run (config/beat.py).
 CELERY_BEAT_SCHEDULER = "config.beat:SingleScheduler"
 CELERY_TASK_ACKS_LATE = True
@@ -253,7 +258,7 @@ RESCORE_STALL_SECONDS = envint("RESCORE_STALL_SECONDS", 300)
 # Every account's chain head, signed with HMAC-SHA256 under a key the database
 # never holds, written daily to files (docs/architecture.md, "Who can rewrite the
 # audit trail"). The key: AUDIT_CHECKPOINT_KEY, or a file holding it; read only when
-# a checkpoint is written or checked (decisions.services.audit_checkpoint_key).
+# a checkpoint is written or checked (decisions.audit_trail.audit_checkpoint_key).
 AUDIT_CHECKPOINT_DIR = Path(
     os.environ.get("AUDIT_CHECKPOINT_DIR", "") or STATE_DIR / "audit-checkpoints"
 )

@@ -279,15 +279,20 @@ class EmbeddedRedis:
         port = free_port()
         args = [
             self.binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(self.data_dir),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(self.data_dir),
             # Each save point is "<seconds> <changes>", given as separate arguments:
             # one argument "60 1" is read as no save point at all.
             *(["--save", "60", "1"] if self.persist else ["--save", ""]),
-            "--appendonly", "no",
-            "--logfile", str(self.data_dir / "redis.log"),
-        ]  # fmt: skip
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
         # A session of its own: Ctrl-C reaches the command, and this process then
         # shuts Redis down after the command has finished with it.
         self.process = subprocess.Popen(args, start_new_session=True)

@@ -3,13 +3,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import views as account_views
 from api.api import api
+from desk import views as desk_views
 
 urlpatterns = [
-    path("", account_views.overview, name="overview"),
-    path("worker-status/", account_views.worker_status, name="worker_status"),
-    path("worker-status/check/", account_views.worker_check, name="worker_check"),
+    path("", desk_views.overview, name="overview"),
+    path("worker-status/", desk_views.worker_status, name="worker_status"),
+    path("worker-status/check/", desk_views.worker_check, name="worker_check"),
     path(
         "login/",
         auth_views.LoginView.as_view(
@@ -20,7 +20,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("desk.urls")),
     path("", include("decisions.urls")),
     path("appeals/", include("appeals.urls")),
     path("policy/", include("policies.urls")),

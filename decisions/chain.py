@@ -17,11 +17,32 @@ from typing import Any
 # The fields a hash covers, in the order they are named (order does not
 # matter to the hash: the JSON is written with sorted keys).
 HASHED_FIELDS = (
-    "account_id", "sequence", "action", "source", "old_limit", "new_limit", "old_status",
-    "new_status", "score_before", "score_after", "band_before", "band_after", "contributions",
-    "triggers", "reasons", "inputs", "policy_version", "scorecard_version", "run_id",
-    "actor_id", "justification", "approver_id", "reverts_id", "idempotency_key", "created_at",
-)  # fmt: skip
+    "account_id",
+    "sequence",
+    "action",
+    "source",
+    "old_limit",
+    "new_limit",
+    "old_status",
+    "new_status",
+    "score_before",
+    "score_after",
+    "band_before",
+    "band_after",
+    "contributions",
+    "triggers",
+    "reasons",
+    "inputs",
+    "policy_version",
+    "scorecard_version",
+    "run_id",
+    "actor_id",
+    "justification",
+    "approver_id",
+    "reverts_id",
+    "idempotency_key",
+    "created_at",
+)
 
 
 def _canonical(value: Any) -> str:
@@ -61,20 +82,26 @@ def verify_chain(account_id: int, rows: Iterable[Mapping[str, Any]]) -> BrokenLi
     for row in rows:
         if row["sequence"] != expected_sequence:
             return BrokenLink(
-                account_id, row["sequence"], row["id"],
+                account_id,
+                row["sequence"],
+                row["id"],
                 f"sequence {row['sequence']} follows {expected_sequence - 1}: "
                 "a decision is missing",
-            )  # fmt: skip
+            )
         if row["prev_hash"] != prev_hash:
             return BrokenLink(
-                account_id, row["sequence"], row["id"],
+                account_id,
+                row["sequence"],
+                row["id"],
                 "it does not point at the previous decision's hash",
-            )  # fmt: skip
+            )
         if decision_hash(prev_hash, row) != row["hash"]:
             return BrokenLink(
-                account_id, row["sequence"], row["id"],
+                account_id,
+                row["sequence"],
+                row["id"],
                 "its content no longer matches its hash: the row was changed",
-            )  # fmt: skip
+            )
         prev_hash = row["hash"]
         expected_sequence += 1
     return None

@@ -1,7 +1,7 @@
 """What a decision's reasons say in figures, and what would restore the limit. Pure Python.
 
 Both read a decision's stored inputs against the policy version it used, with the
-scoring code itself (decisions.policy), so a page never explains with other
+scoring code itself (the `scoring` package), so a page never explains with other
 numbers than the ones that decided (docs/architecture.md, "Reasons").
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
+import scoring
 from accounts.signal_spec import SIGNALS_BY_NAME
-from decisions import policy
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,10 @@ class ScoreFact:
 def scorecard_facts(code: str, inputs: Mapping[str, Any]) -> list[ScoreFact]:
     """The signals behind a scorecard reason, with the best bin each fell short of."""
     facts = []
-    for characteristic in policy.SCORECARD:
+    for characteristic in scoring.SCORECARD:
         if characteristic.reason != code or not characteristic.adverse:
             continue
-        value = policy.as_number(inputs.get(characteristic.signal))
+        value = scoring.as_number(inputs.get(characteristic.signal))
         lost = characteristic.best - characteristic.points_for(value)
         if lost <= 0:
             continue
@@ -98,7 +98,7 @@ class Restoration:
     ceiling: int  # cents: the band's ceiling
 
 
-def _thresholds(signal: str, rules: policy.PolicyRules) -> list[float]:
+def _thresholds(signal: str, rules: scoring.PolicyRules) -> list[float]:
     """The policy's own thresholds on a signal, besides the scorecard's bins."""
     return {
         "days_past_due": [1.0],
@@ -108,11 +108,11 @@ def _thresholds(signal: str, rules: policy.PolicyRules) -> list[float]:
     }.get(signal, [])
 
 
-def _steps(signal: str, value: float, rules: policy.PolicyRules) -> list[Step]:
+def _steps(signal: str, value: float, rules: scoring.PolicyRules) -> list[Step]:
     higher = ACTIONABLE[signal]
     if signal in BOOLEAN:
         return [] if value else [Step(signal, value, 1.0, 1.0, True)]
-    characteristic = next((c for c in policy.SCORECARD if c.signal == signal), None)
+    characteristic = next((c for c in scoring.SCORECARD if c.signal == signal), None)
     edges = sorted({*(characteristic.edges if characteristic else ()), *_thresholds(signal, rules)})
     steps = []
     for edge in edges:
@@ -126,7 +126,7 @@ def _steps(signal: str, value: float, rules: policy.PolicyRules) -> list[Step]:
 
 
 def restoration(
-    compiled: policy.CompiledRules,
+    compiled: scoring.CompiledRules,
     inputs: Mapping[str, Any],
     *,
     limit: int,
@@ -137,25 +137,30 @@ def restoration(
     cut or closure (the limit stays at `limit`), or else moved the account to a better
     band than `band`; None when no such change exists. Fewer signals first, then the
     smaller move (fewer bins crossed), then the higher limit. Evaluated by
-    policy.evaluate, between cycles (no raise)."""
+    scoring.evaluate, between cycles (no raise)."""
     names = [band_rule.name for band_rule in compiled.rules.bands]
     current = names.index(band) if band in names else len(names) - 1
     options = {
         signal: steps
         for signal in ACTIONABLE
-        if (steps := _steps(signal, policy.as_number(inputs.get(signal)), compiled.rules))
+        if (steps := _steps(signal, scoring.as_number(inputs.get(signal)), compiled.rules))
     }
     best: tuple[tuple[int, int, int], Restoration] | None = None
     for size in range(1, MAX_SIGNALS + 1):
         for signals in combinations(options, size):
             for chosen in _product([options[s] for s in signals]):
                 changed = {**inputs, **{step.signal: step.target for step in chosen}}
-                outcome = policy.evaluate(
-                    compiled, changed, limit=limit, status=status,
-                    in_cooldown=False, good_cycles=0, cycle=False,
-                )  # fmt: skip
+                outcome = scoring.evaluate(
+                    compiled,
+                    changed,
+                    limit=limit,
+                    status=status,
+                    in_cooldown=False,
+                    good_cycles=0,
+                    cycle=False,
+                )
                 index = names.index(outcome.band)
-                lifted = outcome.action not in (policy.REDUCE, policy.CLOSE)
+                lifted = outcome.action not in (scoring.REDUCE, scoring.CLOSE)
                 if not lifted and index >= current:
                     continue
                 moves = sum(
@@ -164,10 +169,16 @@ def restoration(
                 )
                 key = (0 if lifted else 1, moves, -outcome.new_limit)
                 if best is None or key < best[0]:
-                    best = (key, Restoration(
-                        steps=tuple(chosen), lifts_the_cut=lifted, band=outcome.band,
-                        limit=outcome.new_limit, ceiling=compiled.band_ceilings[index],
-                    ))  # fmt: skip
+                    best = (
+                        key,
+                        Restoration(
+                            steps=tuple(chosen),
+                            lifts_the_cut=lifted,
+                            band=outcome.band,
+                            limit=outcome.new_limit,
+                            ceiling=compiled.band_ceilings[index],
+                        ),
+                    )
         if best is not None:
             return best[1]
     return None

@@ -1,7 +1,7 @@
 """Does each reason a decision states hold for its own numbers? Pure Python.
 
 This checker is written apart from the code that chooses reasons
-(decisions.policy: evaluate, deciding_rule, principal_reasons) and calls none of
+(scoring: evaluate, deciding_rule, principal_reasons) and calls none of
 it: it reads the scorecard's bins and the policy version's thresholds as data,
 the decision's stored inputs, limits and reasons, and recomputes the points,
 the score, the rules that fired and the figure each rule gives by itself. What
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from decisions.policy import (
+from scoring import (
     BASE_SCORE,
     MAX_SCORE,
     MIN_SCORE,

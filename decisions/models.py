@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
-from decisions.failures import FailureView, failures_of
+from config.failures import FailureView, failures_of
+from policies.models import Policy
 
 
 class WorkerHeartbeat(models.Model):
@@ -70,56 +71,6 @@ class ReasonCode(models.Model):
         return str(getattr(self, f"{field[audience]}_{suffix}"))
 
 
-class Policy(models.Model):
-    """A versioned set of thresholds (decisions.policy.PolicyRules as JSON)."""
-
-    class State(models.TextChoices):
-        DRAFT = "draft", _("draft")
-        PENDING = "pending", _("pending approval")
-        ACTIVE = "active", _("active")
-        # Approved and scoring a share of the accounts beside the active version.
-        ROLLOUT = "rollout", _("in staged rollout")
-        RETIRED = "retired", _("retired")
-
-    version = models.PositiveIntegerField(_("version"), unique=True)
-    state = models.CharField(_("state"), max_length=8, choices=State.choices)
-    rules = models.JSONField(_("thresholds"))
-    rationale = models.TextField(_("rationale"))
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    approver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
-    activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
-    # Percent of the accounts (by a hash of the reference) scored with this
-    # version while it is in staged rollout.
-    rollout_share = models.PositiveSmallIntegerField(_("rollout share (%)"), default=0)
-    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
-    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
-    review_comment = models.TextField(_("reviewer's comment"), blank=True)
-    retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
-
-    class Meta:
-        ordering = ["-version"]
-        verbose_name_plural = _("policies")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["state"], condition=Q(state="active"), name="one_active_policy"
-            ),
-            models.UniqueConstraint(
-                fields=["state"], condition=Q(state="rollout"), name="one_policy_in_rollout"
-            ),
-            models.CheckConstraint(
-                condition=Q(rollout_share__lte=100), name="policy_rollout_share_percent"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"policy v{self.version} ({self.state})"
-
-
 class RescoreRun(models.Model):
     class Trigger(models.TextChoices):
         BUTTON = "button", _("started by a person")
@@ -145,9 +96,13 @@ class RescoreRun(models.Model):
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
     )
     account = models.ForeignKey(
-        Account, models.PROTECT, null=True, blank=True, related_name="+",
+        Account,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text=_("set for a single-account re-score"),
-    )  # fmt: skip
+    )
     policy = models.ForeignKey(Policy, models.PROTECT, related_name="runs")
     # A version in staged rollout scores the accounts of its share beside `policy`.
     candidate = models.ForeignKey(
@@ -177,15 +132,17 @@ class RescoreRun(models.Model):
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
     )
     error = models.TextField(blank=True)
-    # Each time the run stopped on an error: decisions.failures.failure_record, plus
+    # Each time the run stopped on an error: config.failures.failure_record, plus
     # who retried it and when (docs/architecture.md, "When a run fails").
     failures = models.JSONField(default=list, blank=True)
     # What was written, as opposed to the proposal counted above while scoring.
     decisions_written = models.PositiveIntegerField(default=0)
     exposure_change = models.DecimalField(
-        max_digits=16, decimal_places=2, default=Decimal(0),
+        max_digits=16,
+        decimal_places=2,
+        default=Decimal(0),
         help_text=_("change in open exposure of the decisions written"),
-    )  # fmt: skip
+    )
     created_at = models.DateTimeField(default=timezone.now)
     compute_started_at = models.DateTimeField(null=True, blank=True)
     compute_finished_at = models.DateTimeField(null=True, blank=True)
@@ -247,7 +204,7 @@ class RescoreRequest(models.Model):
 
     Written in the transaction that changes the signals, so a change is never
     committed without its request; the worker takes requests in batches
-    (decisions.runs.rescore_requested) and deletes them in the transaction that
+    (decisions.rescore_requests.rescore_requested) and deletes them in the transaction that
     writes their decisions. Several requests for one account give one re-score.
     """
 

@@ -12,8 +12,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from decisions import fidelity, policy
-from decisions.models import LimitDecision, Policy
+import scoring
+from decisions import fidelity
+from decisions.models import LimitDecision
+from policies.models import Policy
 
 BATCH = 5000
 
@@ -33,7 +35,7 @@ class ReasonReport:
     by_code: dict[str, int] = field(default_factory=dict)  # how often each code was checked
 
 
-def _stated(row: Any, rules: policy.PolicyRules) -> fidelity.Stated:
+def _stated(row: Any, rules: scoring.PolicyRules) -> fidelity.Stated:
     return fidelity.Stated(
         action=row["action"],
         reasons=row["reasons"],
@@ -79,7 +81,7 @@ def reason_check_report(
 ) -> ReasonReport:
     """Every decision made by a policy version since `since` (of one run, with `run_id`),
     checked reason by reason."""
-    rules = {p.pk: policy.parse_policy(p.rules) for p in Policy.objects.only("id", "rules")}
+    rules = {p.pk: scoring.parse_policy(p.rules) for p in Policy.objects.only("id", "rules")}
     report = ReasonReport()
     for row in _rows(since, run_id):
         stated = _stated(row, rules[row["policy_id"]])

@@ -2,38 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import astuple, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Min, Q, Sum
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 
-from accounts.models import Account, PersonalDataReveal
+import scoring
+from accounts.models import Account
 from accounts.selectors import portfolio_figures, users_with_permission
-from accounts.signal_spec import SIGNALS_BY_NAME
-from config import db
-from decisions import chain, checkpoint, explain, policy, wording
+from decisions.chunk_data import chunk_arrays
+from decisions.errors import DecisionError
+from decisions.explanations import reason_catalogue
 from decisions.models import (
     DecisionTally,
     LimitDecision,
     OverrideRequest,
-    Policy,
-    ReasonCode,
     RescoreRequest,
     RescoreRun,
     WorkerHeartbeat,
 )
-from decisions.services import active_policy, audit_checkpoint_key
+from policies import selectors as policy_selectors
+from policies.models import Policy
+
+
+def require_active_policy() -> Policy:
+    """The active version (policies.selectors.active_policy); none is a DecisionError."""
+    found = policy_selectors.active_policy()
+    if found is None:
+        raise DecisionError(_("No policy version is active."))
+    return found
 
 
 @dataclass(frozen=True)
@@ -49,177 +53,6 @@ def worker_status() -> WorkerStatus:
         last is not None and last.recorded_at >= timezone.now() - 2 * settings.HEARTBEAT_INTERVAL
     )
     return WorkerStatus(last=last, healthy=healthy)
-
-
-@dataclass(frozen=True)
-class NamedBrokenLink:
-    reference: str
-    account_id: int
-    sequence: int
-    decision_id: int
-    problem: str
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    accounts: int
-    decisions: int
-    broken: list[NamedBrokenLink]
-
-
-def audit_chain_report(*, account_reference: str | None = None) -> ChainReport:
-    """Recompute every decision's hash, account by account, streaming the table.
-
-    Also checks that each account's chain head is its last decision's hash, so
-    a deleted latest decision is caught too.
-    """
-    decisions = LimitDecision.objects.order_by("account_id", "sequence")
-    accounts = Account.objects.exclude(chain_head="")
-    if account_reference:
-        decisions = decisions.filter(account__reference=account_reference)
-        accounts = Account.objects.filter(reference=account_reference)
-    heads = dict(accounts.values_list("pk", "chain_head"))
-    references = dict(accounts.values_list("pk", "reference"))
-    fields = ["id", "prev_hash", "hash", *chain.HASHED_FIELDS]
-    broken: list[NamedBrokenLink] = []
-    count = 0
-    seen: set[int] = set()
-
-    def check(account_id: int, rows: list[dict[str, Any]]) -> None:
-        seen.add(account_id)
-        link = chain.verify_chain(account_id, rows)
-        if link is None and rows and heads.get(account_id) != rows[-1]["hash"]:
-            link = chain.BrokenLink(
-                account_id, rows[-1]["sequence"] + 1, 0,
-                "the account's latest decision is missing",
-            )  # fmt: skip
-        if link is not None:
-            reference = references.get(account_id) or str(account_id)
-            broken.append(NamedBrokenLink(reference, *astuple(link)))
-
-    current: int | None = None
-    rows: list[dict[str, Any]] = []
-    for row in decisions.values(*fields).iterator(chunk_size=5000):
-        count += 1
-        if row["account_id"] != current:
-            if current is not None:
-                check(current, rows)
-            current, rows = row["account_id"], []
-        rows.append(row)
-    if current is not None:
-        check(current, rows)
-    for account_id in heads.keys() - seen:
-        broken.append(NamedBrokenLink(
-            references[account_id], account_id, 1, 0,
-            "the account has a chain head but its decisions are gone",
-        ))  # fmt: skip
-    return ChainReport(accounts=len(seen | heads.keys()), decisions=count, broken=broken)
-
-
-@dataclass(frozen=True)
-class CheckpointMismatch:
-    """Accounts of one bucket whose chain heads no longer match the checkpoint."""
-
-    first_id: int
-    last_id: int
-    accounts: int
-    references: list[str]  # the first few accounts of the bucket
-    missing: list[tuple[str, int, int]]  # (reference, account id, sequence) gone
-
-
-@dataclass(frozen=True)
-class CheckpointCheck:
-    directory: Path
-    path: Path | None  # the latest checkpoint; None: none written yet
-    checkpoint: checkpoint.Checkpoint | None  # None: none, or one that cannot be trusted
-    problem: str  # why the latest checkpoint cannot be trusted
-    accounts: int  # accounts compared with it
-    mismatches: list[CheckpointMismatch]
-
-    @property
-    def broken(self) -> bool:
-        return bool(self.problem or self.mismatches)
-
-
-def audit_checkpoint_latest() -> Path | None:
-    directory = Path(settings.AUDIT_CHECKPOINT_DIR)
-    try:
-        names = sorted(
-            entry.name for entry in directory.iterdir() if checkpoint.is_file_name(entry.name)
-        )
-    except FileNotFoundError:
-        return None
-    return directory / names[-1] if names else None
-
-
-_HASHES_AT_SQL = """
-    SELECT d.account_id, d.hash
-    FROM unnest(%s::bigint[], %s::integer[]) AS c(account_id, sequence)
-    JOIN decisions_limitdecision AS d
-      ON d.account_id = c.account_id AND d.sequence = c.sequence
-"""
-CHECKPOINT_BUCKETS_PER_QUERY = 100
-
-
-def audit_checkpoint_check(*, account_reference: str | None = None) -> CheckpointCheck:
-    """Compare the decisions with the latest signed checkpoint: the decision at each
-    account's checkpointed head must still be there, with the hash it had.
-
-    Raises ImproperlyConfigured when a checkpoint exists but no key is set."""
-    directory = Path(settings.AUDIT_CHECKPOINT_DIR)
-    path = audit_checkpoint_latest()
-    if path is None:
-        return CheckpointCheck(directory, None, None, "", 0, [])
-    key = audit_checkpoint_key()
-    try:
-        made = checkpoint.decode(path.read_bytes(), key)
-    except checkpoint.CheckpointError as error:
-        return CheckpointCheck(directory, path, None, str(error), 0, [])
-    except OSError as error:
-        return CheckpointCheck(
-            directory, path, None, f"it cannot be read ({error.strerror or error})", 0, []
-        )
-    database = connection.settings_dict["NAME"]
-    if made.database != database:
-        problem = f"it is a checkpoint of the database {made.database}, not of {database}"
-        return CheckpointCheck(directory, path, None, problem, 0, [])
-    size = made.bucket_size
-    buckets: Sequence[checkpoint.Bucket] = made.buckets
-    if account_reference:
-        account_id = (
-            Account.objects.filter(reference=account_reference).values_list("pk", flat=True).first()
-        )
-        bucket = made.bucket_of(account_id) if account_id is not None else None
-        buckets = [bucket] if bucket is not None else []
-    found_mismatches: list[checkpoint.Mismatch] = []
-    compared = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(buckets), CHECKPOINT_BUCKETS_PER_QUERY):
-            batch = buckets[start : start + CHECKPOINT_BUCKETS_PER_QUERY]
-            heads = [head for bucket in batch for head in bucket.heads(size)]
-            cursor.execute(_HASHES_AT_SQL, [[a for a, _s in heads], [s for _a, s in heads]])
-            found = dict(cursor.fetchall())
-            compared += len(heads)
-            found_mismatches += [
-                mismatch
-                for bucket in batch
-                if (mismatch := checkpoint.compare(bucket, size, found)) is not None
-            ]
-    shown = 5
-    wanted = {i for m in found_mismatches for i in m.account_ids[:shown]}
-    wanted |= {account_id for m in found_mismatches for account_id, _seq in m.missing}
-    references = dict(Account.objects.filter(pk__in=wanted).values_list("pk", "reference"))
-    mismatches = [
-        CheckpointMismatch(
-            first_id=m.first_id,
-            last_id=m.last_id,
-            accounts=len(m.account_ids),
-            references=[references.get(i, f"id {i}") for i in m.account_ids[:shown]],
-            missing=[(references.get(i, f"id {i}"), i, seq) for i, seq in m.missing],
-        )
-        for m in found_mismatches
-    ]
-    return CheckpointCheck(directory, path, made, "", compared, mismatches)
 
 
 def run_detail(run_id: int) -> RescoreRun | None:
@@ -257,9 +90,7 @@ class RunPreview:
 def run_preview(run: RescoreRun, *, top: int = 10) -> RunPreview:
     """What a computed run would do: accounts and amounts per action, and the
     largest cuts; read from the chunks' stored results, nothing applied."""
-    from decisions.runs import chunk_arrays
-
-    codes = policy.ACTION_CODES
+    codes = scoring.ACTION_CODES
     counts = np.zeros(len(codes), dtype=np.int64)
     amounts = np.zeros(len(codes), dtype=np.int64)
     candidates: list[np.ndarray] = []  # rows of (cut, id, old, new, action), cents
@@ -276,9 +107,11 @@ def run_preview(run: RescoreRun, *, top: int = 10) -> RunPreview:
         if len(cuts) > top:
             cuts = cuts[np.argpartition(new[cuts] - old[cuts], top)[:top]]
         candidates.append(
-            np.stack([new[cuts] - old[cuts], arrays["ids"][cuts], old[cuts], new[cuts],
-                      action[cuts]], axis=1)
-        )  # fmt: skip
+            np.stack(
+                [new[cuts] - old[cuts], arrays["ids"][cuts], old[cuts], new[cuts], action[cuts]],
+                axis=1,
+            )
+        )
     labels = dict(LimitDecision.Action.choices)
     largest: list[PreviewCut] = []
     if candidates:
@@ -305,7 +138,7 @@ def run_preview(run: RescoreRun, *, top: int = 10) -> RunPreview:
             amount=Decimal(int(amounts[code])) / 100,
         )
         for name, code in codes.items()
-        if name != policy.KEEP
+        if name != scoring.KEEP
     ]
     return RunPreview(actions=actions, largest_cuts=largest)
 
@@ -357,11 +190,9 @@ class PortfolioRunPlan:
 
 
 def portfolio_run_plan() -> PortfolioRunPlan:
-    from policies.selectors import reductions_paused
-
     figures = portfolio_figures()
-    active = active_policy()
-    rules = policy.parse_policy(active.rules)
+    active = require_active_policy()
+    rules = scoring.parse_policy(active.rules)
     busy = (
         RescoreRun.objects.filter(account__isnull=True, state__in=RescoreRun.MOVING)
         .order_by("-created_at")
@@ -372,10 +203,10 @@ def portfolio_run_plan() -> PortfolioRunPlan:
         active_accounts=figures.by_status.get(Account.Status.ACTIVE, 0),
         exposure=figures.exposure,
         policy=active,
-        candidate=Policy.objects.filter(state=Policy.State.ROLLOUT).first(),
+        candidate=policy_selectors.version_in_rollout(),
         breaker_accounts_pct=rules.breaker_max_accounts_cut_pct,
         breaker_exposure_pct=rules.breaker_max_exposure_cut_pct,
-        reductions_paused=reductions_paused(),
+        reductions_paused=policy_selectors.reductions_paused(),
         busy=busy,
     )
 
@@ -407,268 +238,22 @@ def signal_rescores(*, since: datetime) -> SignalRescores:
     done = RescoreRun.objects.filter(
         trigger=RescoreRun.Trigger.SIGNAL, account__isnull=True, created_at__gte=since
     ).aggregate(
-        runs=Count("id"), accounts=Sum("accounts_total"), raised=Sum("raised"),
-        reduced=Sum("reduced"), closed=Sum("closed"), reopened=Sum("reopened"),
+        runs=Count("id"),
+        accounts=Sum("accounts_total"),
+        raised=Sum("raised"),
+        reduced=Sum("reduced"),
+        closed=Sum("closed"),
+        reopened=Sum("reopened"),
         held_cuts=Sum("held_cuts"),
-    )  # fmt: skip
+    )
     waiting = RescoreRequest.objects.aggregate(
         accounts=Count("account_id", distinct=True), oldest=Min("requested_at")
     )
     return SignalRescores(
         **{name: value or 0 for name, value in done.items()},
-        waiting=waiting["accounts"], oldest_wait=waiting["oldest"],
-    )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ContributionRow:
-    signal: str
-    label: Any
-    points: int
-    lost: int  # points below the signal's best bin
-
-
-@dataclass(frozen=True)
-class ReasonRow:
-    code: str
-    staff: str
-    customer: str
-    suggestion: str
-    facts: tuple[str, ...] = ()  # the account's own figures behind the reason
-    deciding: bool = False  # the rule that set the decision's figure
-
-
-@dataclass(frozen=True)
-class InputRow:
-    label: Any
-    then: Any
-    now: Any
-    changed: bool
-
-
-@dataclass(frozen=True)
-class ThresholdRow:
-    code: str
-    label: Any
-    value: str  # the value at the decision
-    comparison: str  # "≥ 8"
-    effect: str
-
-
-@dataclass(frozen=True)
-class Explanation:
-    decision: LimitDecision
-    reasons: list[ReasonRow]
-    contributions: list[ContributionRow]
-    inputs: list[InputRow]
-    thresholds: list[ThresholdRow]
-    restoration: str = ""  # what would have kept or restored the limit, in words
-
-
-OPERATORS = {">=": "≥", ">": ">", "<": "<", "=": "=", "": ""}
-SPECIAL_LABELS = {
-    "limit": _lazy("limit before the decision"),
-    "overlay": _lazy("portfolio overlay factor"),
-    "cooldown": _lazy("cool-down after a closure"),
-}
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(_("yes") if value else _("no"))
-    return str(value)
-
-
-def _effect(row: policy.Crossed) -> str:
-    if row.effect == "close":
-        return _("closes the line")
-    if row.effect == "reduce":
-        return _("cuts the limit by %(pct)s%%") % {"pct": row.pct}
-    if row.effect == "cap":
-        return _("caps the limit")
-    return _("keeps the line closed for %(days)s days after the closure") % {"days": row.value}
-
-
-def threshold_rows(decision: LimitDecision) -> list[ThresholdRow]:
-    """The thresholds the decision crossed, read against its own policy version."""
-    if not decision.triggers or decision.policy is None:
-        return []
-    rules = policy.parse_policy(decision.policy.rules)
-    rows = []
-    for row in policy.crossed_thresholds(
-        decision.triggers, decision.inputs, rules,
-        old_limit=decision.old_limit, band=decision.band_after,
-    ):  # fmt: skip
-        spec = SIGNALS_BY_NAME.get(row.signal)
-        rows.append(
-            ThresholdRow(
-                code=row.code,
-                label=spec.label if spec else SPECIAL_LABELS.get(row.signal, row.signal),
-                value="" if row.effect == "keep_closed" else _plain(row.value),
-                comparison=""
-                if row.effect == "keep_closed"
-                else f"{OPERATORS.get(row.op, row.op)} {_plain(row.threshold)}",
-                effect=_effect(row),
-            )
-        )
-    return rows
-
-
-def decision_explanation(
-    decision: LimitDecision,
-    *,
-    language: str,
-    current_signals: dict[str, Any] | None,
-    catalogue: dict[str, ReasonCode] | None = None,
-) -> Explanation:
-    """Why a decision moved the limit: reasons in words, points per signal, inputs then vs now.
-
-    Pass `catalogue` (ReasonCode by code) to explain one decision in several languages
-    with one query."""
-    if catalogue is None:
-        catalogue = reason_catalogue(decision.reasons)
-    with translation.override(language):
-        reasons = reason_rows(decision, catalogue, language)
-        restoration = restoration_text(decision)
-    best = {c.signal: c.best for c in policy.SCORECARD}
-    contributions = sorted(
-        (
-            ContributionRow(
-                signal=name,
-                label=SIGNALS_BY_NAME[name].label if name in SIGNALS_BY_NAME else name,
-                points=points,
-                lost=best.get(name, points) - points,
-            )
-            for name, points in decision.contributions.items()
-        ),
-        key=lambda row: (-row.lost, row.signal),
+        waiting=waiting["accounts"],
+        oldest_wait=waiting["oldest"],
     )
-    inputs = []
-    for name, then in decision.inputs.items():
-        now = (current_signals or {}).get(name)
-        now_text = "" if now is None else str(now)
-        inputs.append(
-            InputRow(
-                label=SIGNALS_BY_NAME[name].label if name in SIGNALS_BY_NAME else name,
-                then=then,
-                now=now_text,
-                changed=current_signals is not None and _differs(then, now),
-            )
-        )
-    return Explanation(
-        decision, reasons, contributions, inputs, threshold_rows(decision), restoration
-    )
-
-
-def _rules_of(decision: LimitDecision) -> policy.PolicyRules | None:
-    if decision.policy is None:
-        return None
-    return policy.parse_policy(decision.policy.rules)
-
-
-def deciding_code(decision: LimitDecision) -> str | None:
-    """The rule named first because it set the figure (a cut or a closure)."""
-    if decision.action not in (policy.REDUCE, policy.CLOSE) or not decision.reasons:
-        return None
-    first = decision.reasons[0]
-    return first if first in decision.triggers else None
-
-
-def reason_rows(
-    decision: LimitDecision, catalogue: dict[str, ReasonCode], language: str
-) -> list[ReasonRow]:
-    """Each reason the decision states in words, with the account's own figures."""
-    deciding = deciding_code(decision)
-    return explained_reasons(
-        decision.reasons,
-        catalogue,
-        language,
-        rules=_rules_of(decision),
-        triggers=decision.triggers,
-        inputs=decision.inputs,
-        old_limit=decision.old_limit,
-        band=decision.band_after,
-        deciding=deciding,
-        figure=decision.new_limit if deciding and decision.action == policy.REDUCE else None,
-    )
-
-
-def explained_reasons(
-    codes: Sequence[str],
-    catalogue: dict[str, ReasonCode],
-    language: str,
-    *,
-    rules: policy.PolicyRules | None,
-    triggers: Sequence[str],
-    inputs: dict[str, Any],
-    old_limit: Decimal,
-    band: str,
-    deciding: str | None = None,
-    figure: Decimal | None = None,
-) -> list[ReasonRow]:
-    """Reasons in words (call inside translation.override(language)): the catalogue's
-    texts, and the figures behind each, read from `inputs` against `rules`: the
-    threshold a rule crossed (with the limit it set, `figure`, for the `deciding`
-    rule) and the signals below their best bins."""
-    rows = []
-    for code in codes:
-        facts: list[str] = []
-        if rules is not None:
-            if code in triggers:
-                facts += [
-                    wording.rule_fact(
-                        row, band=band, new_limit=figure if code == deciding else None
-                    )
-                    for row in policy.crossed_thresholds(
-                        [code], inputs, rules, old_limit=old_limit, band=band
-                    )
-                ]
-            facts += [wording.score_fact(f) for f in explain.scorecard_facts(code, inputs)]
-        if code == "VERIFIED_CAPACITY":  # what the appeal's evidence verified
-            facts += [
-                f"{wording.label(name)}: {wording.value(name, inputs[name])}"
-                for name in policy.VERIFIABLE
-                if inputs.get(name) not in (None, False, "0", "0.00")
-            ]
-        entry = catalogue.get(code)
-        rows.append(
-            ReasonRow(
-                code=code,
-                staff=entry.text("staff", language) if entry else code,
-                customer=entry.text("customer", language) if entry else "",
-                suggestion=entry.text("suggestion", language) if entry else "",
-                facts=tuple(facts),
-                deciding=code == deciding,
-            )
-        )
-    return rows
-
-
-def restoration_text(decision: LimitDecision) -> str:
-    """For a cut or closure by the policy: the smallest change of one or two signals the
-    customer can act on that would have kept the limit or moved the band."""
-    rules = _rules_of(decision)
-    if rules is None or decision.action not in (policy.REDUCE, policy.CLOSE):
-        return ""
-    found = explain.restoration(
-        policy.compile_rules(rules),
-        decision.inputs,
-        limit=policy.cents(decision.old_limit),
-        status=decision.old_status,
-        band=decision.band_after,
-    )
-    if found is None:
-        return _("No change of one or two signals the customer controls would restore it.")
-    return wording.restoration(found, old_limit=decision.old_limit)
-
-
-def _differs(then: Any, now: Any) -> bool:
-    try:
-        return float(then if then is not None else 0) != float(now if now is not None else 0)
-    except (TypeError, ValueError):
-        return str(then) != str(now)
 
 
 @dataclass(frozen=True)
@@ -753,18 +338,6 @@ def decision_neighbour(decision: LimitDecision, *, before: bool) -> LimitDecisio
         .order_by()
         .first()
     )
-
-
-def reason_catalogue(codes: list[str]) -> dict[str, ReasonCode]:
-    return ReasonCode.objects.in_bulk(list(codes))
-
-
-def reason_choices(language: str) -> list[tuple[str, str]]:
-    """Reason codes for a filter: (code, "CODE — staff text")."""
-    return [
-        (reason.code, f"{reason.code} — {reason.text('staff', language)}")
-        for reason in ReasonCode.objects.order_by("code")
-    ]
 
 
 def latest_decision(account_id: int) -> LimitDecision | None:
@@ -859,7 +432,7 @@ def watch_list(*, margin: int = 10, limit: int = 10) -> list[WatchRow]:
     active = Policy.objects.filter(state="active").only("rules").first()
     if active is None:
         return []
-    bands = policy.parse_policy(active.rules).bands
+    bands = scoring.parse_policy(active.rules).bands
     edges = [(band.min_score, lower.name) for band, lower in pairwise(bands)]
     near = Q()
     for cutoff, _lower in edges:
@@ -880,65 +453,6 @@ def watch_list(*, margin: int = 10, limit: int = 10) -> list[WatchRow]:
     return rows
 
 
-RULE_LABELS: dict[str, Any] = {
-    "close_dpd": _lazy("Close the line at days past due of at least"),
-    "close_on_public_record": _lazy("Close on a bad public record"),
-    "min_age": _lazy("Minimum age"),
-    "overdue_reduce_pct": _lazy("Cut while overdue (%)"),
-    "multi_lending_applications_30d": _lazy("Multi-lending: applications in 30 days of at least"),
-    "multi_lending_reduce_pct": _lazy("Multi-lending cut (%)"),
-    "utilization_threshold": _lazy("High utilisation: utilisation of at least"),
-    "utilization_months": _lazy("High utilisation: for at least (months)"),
-    "utilization_reduce_pct": _lazy("High-utilisation cut (%)"),
-    "linked_risk_threshold": _lazy("Linked risk: share of bad linked accounts of at least"),
-    "linked_risk_reduce_pct": _lazy("Linked-risk cut (%)"),
-    "hysteresis_pct": _lazy("Hysteresis: no change smaller than (%)"),
-    "raise_cap_pct": _lazy("A raise is at most (% per cycle)"),
-    "raise_good_cycles": _lazy("Good cycles needed before a raise"),
-    "reopen_limit": _lazy("Limit of a reopened line"),
-    "cooldown_days": _lazy("Cool-down after a closure (days)"),
-    "overlay_factor": _lazy("Portfolio overlay factor"),
-    "overlay_rationale": _lazy("Overlay rationale"),
-    "breaker_max_accounts_cut_pct": _lazy("Circuit breaker: accounts cut above (%)"),
-    "breaker_max_exposure_cut_pct": _lazy("Circuit breaker: exposure removed above (%)"),
-    "rounding": _lazy("Cuts are rounded down to a multiple of"),
-    "reason_min_points": _lazy("A score factor is a reason from (points lost)"),
-}
-
-
-@dataclass(frozen=True)
-class PolicyView:
-    policy: Policy
-    bands: list[dict[str, Any]]
-    rules: list[tuple[Any, Any]]  # (label, value)
-
-
-def policy_versions() -> list[PolicyView]:
-    """Every policy version, newest first, with its thresholds in words."""
-    views = []
-    for version in Policy.objects.select_related("author", "approver").order_by("-version"):
-        rules = dict(version.rules)
-        for name, default in policy.READ_AS_DEFAULT.items():
-            rules.setdefault(name, default)  # what the version is read with
-        bands = rules.pop("bands", [])
-        views.append(
-            PolicyView(
-                policy=version,
-                bands=bands,
-                rules=[(RULE_LABELS.get(name, name), value) for name, value in rules.items()],
-            )
-        )
-    return views
-
-
-def personal_data_reveals(*, limit: int = 100) -> list[PersonalDataReveal]:
-    return list(
-        PersonalDataReveal.objects.select_related("user", "account").order_by("-revealed_at")[
-            :limit
-        ]
-    )
-
-
 def latest_account_run(
     account_id: int, *, within: timedelta = timedelta(minutes=10)
 ) -> RescoreRun | None:
@@ -947,98 +461,6 @@ def latest_account_run(
         RescoreRun.objects.filter(account_id=account_id, created_at__gte=timezone.now() - within)
         .order_by("-created_at")
         .first()
-    )
-
-
-DECISIONS_CSV_SQL = """
-    COPY (
-        SELECT d.id, a.reference AS account, d.sequence, d.created_at AS decided_at, d.action,
-               d.source, d.old_limit, d.new_limit, d.old_status, d.new_status, d.score_before,
-               d.score_after, d.band_before, d.band_after,
-               (SELECT string_agg(code, ' ') FROM jsonb_array_elements_text(d.reasons) AS code)
-                   AS reasons,
-               d.policy_version, d.run_id, actor.username AS actor,
-               approver.username AS approver, d.justification, d.reverts_id, d.prev_hash, d.hash
-        FROM decisions_limitdecision d
-        JOIN accounts_account a ON a.id = d.account_id
-        LEFT JOIN auth_user actor ON actor.id = d.actor_id
-        LEFT JOIN auth_user approver ON approver.id = d.approver_id
-        WHERE d.created_at >= %s AND d.created_at < %s
-        ORDER BY d.id
-    ) TO STDOUT WITH (FORMAT csv, HEADER true)
-"""
-
-
-def decisions_csv(since: date, until: date) -> Iterator[bytes]:
-    """Every decision from `since` to `until` (whole UTC days, both included) as CSV,
-    streamed from PostgreSQL's COPY: any number of rows in constant memory."""
-    start = datetime.combine(since, time.min, tzinfo=UTC)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
-    with connection.cursor() as cursor, db.copy(cursor, DECISIONS_CSV_SQL, [start, end]) as copy:
-        for block in copy:
-            yield bytes(block)
-
-
-@dataclass(frozen=True)
-class LimitAsSet:
-    """How the limit of an account that no decision has changed was set, and what the
-    active policy makes of it today."""
-
-    opened_at: datetime
-    limit: Decimal
-    status: str
-    policy_version: int
-    score: int
-    band: str
-    ceiling: Decimal
-    proposal: str  # the policy's action today: keep, reduce, close ...
-    proposed_limit: Decimal
-    facts: list[str]  # the rules that fire today and the material scorecard reasons
-
-
-def limit_as_set(account: Account) -> LimitAsSet | None:
-    """For an account without decisions: its opening limit, scored by the active policy
-    now (between cycles: nothing is raised), with the figures behind what it would do."""
-    signals = getattr(account, "signals", None)
-    found = Policy.objects.filter(state=Policy.State.ACTIVE).first()
-    if signals is None or found is None:
-        return None
-    compiled = policy.compile_rules(policy.parse_policy(found.rules))
-    inputs = signals.as_dict()
-    outcome = policy.evaluate(
-        compiled,
-        inputs,
-        limit=policy.cents(account.current_limit),
-        status=account.status,
-        in_cooldown=account.in_cooldown(),
-        good_cycles=account.good_cycles,
-        cycle=False,
-    )
-    names = [band.name for band in compiled.rules.bands]
-    facts = [
-        wording.rule_fact(row, band=outcome.band, new_limit=None)
-        for row in policy.crossed_thresholds(
-            outcome.triggers,
-            inputs,
-            compiled.rules,
-            old_limit=account.current_limit,
-            band=outcome.band,
-        )
-    ]
-    material = policy.material_reasons(outcome.contributions, compiled.rules.reason_min_points)
-    for code in material[: policy.MAX_REASONS]:
-        facts += [wording.score_fact(fact) for fact in explain.scorecard_facts(code, inputs)]
-    return LimitAsSet(
-        opened_at=account.opened_at,
-        limit=account.current_limit,
-        status=account.status,
-        policy_version=found.version,
-        score=outcome.score,
-        band=outcome.band,
-        ceiling=Decimal(compiled.band_ceilings[names.index(outcome.band)]) / 100,
-        proposal=outcome.action,
-        proposed_limit=outcome.new_limit_decimal,
-        facts=facts,
     )
 
 

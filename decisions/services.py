@@ -2,8 +2,8 @@
 
 Each public function runs in one transaction and leaves its LimitDecision (the
 audit row) in that same transaction. Re-scoring runs, which write decisions in
-bulk with the same rules, live in decisions/runs.py.
-"""
+bulk with the same rules (`decisions_write`), live in decisions/runs.py and
+decisions/chunks.py."""
 
 from __future__ import annotations
 
@@ -15,27 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.access import may
+import scoring
 from accounts.models import Account
 from config import db
 from config.text import JUSTIFICATION_MAX, too_long
-from decisions import chain, checkpoint, policy
-from decisions.models import LimitDecision, OverrideRequest, Policy, WorkerHeartbeat
+from decisions import chain, checkpoint
+from decisions.audit_trail import CHAIN_HEADS_SQL, audit_checkpoint_key
+from decisions.errors import DecisionError, StaleAccount
+from decisions.models import LimitDecision, WorkerHeartbeat
+from decisions.selectors import require_active_policy
 
 HEARTBEATS_KEPT = timedelta(days=7)
-
-
-class DecisionError(Exception):
-    """A limit change that cannot be made; the message says why, for the user."""
-
-
-class StaleAccount(DecisionError):
-    """Someone else changed the account since the caller read it."""
 
 
 def heartbeat_record(
@@ -49,13 +43,6 @@ def heartbeat_record(
         )
         WorkerHeartbeat.objects.filter(recorded_at__lt=timezone.now() - HEARTBEATS_KEPT).delete()
     return beat
-
-
-def active_policy() -> Policy:
-    found = Policy.objects.filter(state=Policy.State.ACTIVE).first()
-    if found is None:
-        raise DecisionError(_("No policy version is active."))
-    return found
 
 
 def parse_amount(raw: Any) -> Decimal:
@@ -105,12 +92,35 @@ class Change:
 
 
 DECISION_COLUMNS = (
-    "account_id", "sequence", "action", "source", "old_limit", "new_limit", "old_status",
-    "new_status", "score_before", "score_after", "band_before", "band_after", "contributions",
-    "triggers", "reasons", "inputs", "policy_id", "policy_version", "scorecard_version",
-    "run_id", "actor_id", "justification", "approver_id", "reverts_id", "idempotency_key",
-    "prev_hash", "hash", "created_at",
-)  # fmt: skip
+    "account_id",
+    "sequence",
+    "action",
+    "source",
+    "old_limit",
+    "new_limit",
+    "old_status",
+    "new_status",
+    "score_before",
+    "score_after",
+    "band_before",
+    "band_after",
+    "contributions",
+    "triggers",
+    "reasons",
+    "inputs",
+    "policy_id",
+    "policy_version",
+    "scorecard_version",
+    "run_id",
+    "actor_id",
+    "justification",
+    "approver_id",
+    "reverts_id",
+    "idempotency_key",
+    "prev_hash",
+    "hash",
+    "created_at",
+)
 JSON_COLUMNS = {"contributions", "triggers", "reasons", "inputs"}
 
 
@@ -177,7 +187,7 @@ def decisions_write(
                 "inputs": change.inputs or {},
                 "policy_id": change.policy_id,
                 "policy_version": change.policy_version,
-                "scorecard_version": policy.SCORECARD_VERSION if change.contributions else "",
+                "scorecard_version": scoring.SCORECARD_VERSION if change.contributions else "",
                 "run_id": change.run_id,
                 "actor_id": change.actor_id,
                 "justification": change.justification,
@@ -188,9 +198,14 @@ def decisions_write(
             }
             fields["prev_hash"] = head
             fields["hash"] = chain.decision_hash(head, fields)
-            current[change.account_id] = (version + 1, fields["hash"], change.new_limit,
-                                          change.new_status, fields["score_after"],
-                                          fields["band_after"])  # fmt: skip
+            current[change.account_id] = (
+                version + 1,
+                fields["hash"],
+                change.new_limit,
+                change.new_status,
+                fields["score_after"],
+                fields["band_after"],
+            )
             last_sequence[change.account_id] = fields["sequence"]
             rows.append(
                 tuple(
@@ -199,12 +214,20 @@ def decisions_write(
                 )
             )
             closing = change.new_status == "closed" and old_status != "closed"
-            updates.append((
-                change.account_id, change.new_limit, change.new_status, fields["score_after"],
-                fields["band_after"], change.good_cycles, closing,
-                change.new_status == "active" and old_status == "closed", fields["hash"],
-                list(change.reasons),
-            ))  # fmt: skip
+            updates.append(
+                (
+                    change.account_id,
+                    change.new_limit,
+                    change.new_status,
+                    fields["score_after"],
+                    fields["band_after"],
+                    change.good_cycles,
+                    closing,
+                    change.new_status == "active" and old_status == "closed",
+                    fields["hash"],
+                    list(change.reasons),
+                )
+            )
             tally[(change.action, "")] += 1
             for reason in change.reasons:
                 tally[(change.action, reason)] += 1
@@ -273,14 +296,14 @@ def update_from_rows(
 
 def decision_record(*, change: Change) -> LimitDecision:
     """Write one decision; raise StaleAccount when the account moved meanwhile."""
-    cooldown = policy.parse_policy(active_policy().rules).cooldown_days
+    cooldown = scoring.parse_policy(require_active_policy().rules).cooldown_days
     result = decisions_write([change], cooldown_days=cooldown)
     if result.skipped:
         raise StaleAccount(_("Someone else changed this account meanwhile. Reload and try again."))
     return LimitDecision.objects.get(idempotency_key=change.idempotency_key)
 
 
-def _locked_account(account_id: int, expected_version: int | None) -> Account:
+def locked_account(account_id: int, expected_version: int | None) -> Account:
     account = Account.objects.select_for_update(no_key=True).filter(pk=account_id).first()
     if account is None:
         raise DecisionError(_("This account does not exist."))
@@ -295,7 +318,7 @@ def _locked_account(account_id: int, expected_version: int | None) -> Account:
     return account
 
 
-def _require_justification(text: str) -> str:
+def justification_checked(text: str) -> str:
     text = (text or "").strip()
     if len(text) < 10:
         raise DecisionError(
@@ -304,173 +327,6 @@ def _require_justification(text: str) -> str:
     if problem := too_long(text, JUSTIFICATION_MAX):
         raise DecisionError(problem)
     return text
-
-
-@dataclass(frozen=True)
-class OverrideResult:
-    decision: LimitDecision | None
-    request: OverrideRequest | None
-
-    @property
-    def pending(self) -> bool:
-        return self.decision is None
-
-
-def account_override_limit(
-    *, account_id: int, expected_version: int, new_limit: Any, actor: Any, justification: str
-) -> OverrideResult:
-    """Set a limit by hand. Above OVERRIDE_APPROVAL_ABOVE it waits for a second person."""
-    if not may(actor, "accounts.propose_override"):
-        raise DecisionError(_("Your role cannot override limits."))
-    amount = parse_amount(new_limit)
-    text = _require_justification(justification)
-    with transaction.atomic(durable=True):
-        account = _locked_account(account_id, expected_version)
-        if account.status != Account.Status.ACTIVE:
-            raise DecisionError(
-                _("Only an active line can be overridden; this one is %(status)s.")
-                % {"status": account.get_status_display()}
-            )
-        if amount == account.current_limit:
-            raise DecisionError(_("The account already has this limit."))
-        if amount > settings.OVERRIDE_APPROVAL_ABOVE:
-            if account.override_requests.filter(state=OverrideRequest.State.PENDING).exists():
-                raise DecisionError(
-                    _("An override of this account is already waiting for approval.")
-                )
-            request = OverrideRequest.objects.create(
-                account=account, new_limit=amount, justification=text,
-                requested_by=actor, account_version=account.version,
-            )  # fmt: skip
-            return OverrideResult(decision=None, request=request)
-        decision = decision_record(
-            change=_override_change(
-                account,
-                amount,
-                text,
-                actor_id=actor.pk,
-                idempotency_key=f"override:{account.pk}:v{account.version}",
-            )
-        )
-    return OverrideResult(decision=decision, request=None)
-
-
-def _override_change(
-    account: Account,
-    new_limit: Decimal,
-    justification: str,
-    *,
-    actor_id: int,
-    idempotency_key: str,
-    approver_id: int | None = None,
-) -> Change:
-    return Change(
-        account_id=account.pk,
-        expected_version=account.version,
-        action=LimitDecision.Action.SET,
-        source=LimitDecision.Source.OVERRIDE,
-        new_limit=new_limit,
-        new_status=account.status,
-        reasons=("MANUAL_OVERRIDE",),
-        justification=justification,
-        actor_id=actor_id,
-        approver_id=approver_id,
-        idempotency_key=idempotency_key,
-    )
-
-
-def override_approve(*, request_id: int, approver: Any) -> LimitDecision:
-    """A second person approves a pending override; the author never can."""
-    if not may(approver, "accounts.approve_override"):
-        raise DecisionError(_("Your role cannot approve overrides."))
-    with transaction.atomic(durable=True):
-        request = _pending_request(request_id)
-        if request.requested_by_id == approver.pk:
-            raise DecisionError(_("You cannot approve your own override: a second person must."))
-        account = _locked_account(request.account_id, None)
-        if account.version != request.account_version:
-            raise StaleAccount(
-                _(
-                    "The account changed after this override was proposed; "
-                    "reject it and propose again."
-                )
-            )
-        decision = decision_record(
-            change=_override_change(
-                account,
-                request.new_limit,
-                request.justification,
-                actor_id=request.requested_by_id,
-                approver_id=approver.pk,
-                idempotency_key=f"override-request:{request.pk}",
-            )
-        )
-        request.state = OverrideRequest.State.APPROVED
-        request.decided_by = approver
-        request.decided_at = timezone.now()
-        request.decision = decision
-        request.save()
-    return decision
-
-
-def override_reject(*, request_id: int, approver: Any) -> OverrideRequest:
-    if not may(approver, "accounts.approve_override"):
-        raise DecisionError(_("Your role cannot reject overrides."))
-    with transaction.atomic(durable=True):
-        request = _pending_request(request_id)
-        request.state = OverrideRequest.State.REJECTED
-        request.decided_by = approver
-        request.decided_at = timezone.now()
-        request.save()
-    return request
-
-
-def _pending_request(request_id: int) -> OverrideRequest:
-    """The override request, locked, if it still waits for a decision."""
-    request = OverrideRequest.objects.select_for_update().filter(pk=request_id).first()
-    if request is None or request.state != OverrideRequest.State.PENDING:
-        raise DecisionError(_("This override is no longer waiting for approval."))
-    return request
-
-
-def account_set_frozen(
-    *, account_id: int, expected_version: int, frozen: bool, actor: Any, justification: str
-) -> LimitDecision:
-    """Freeze or unfreeze a line: a decision like any other, with its reason."""
-    if not may(actor, "accounts.propose_override"):
-        raise DecisionError(_("Your role cannot freeze or unfreeze accounts."))
-    text = _require_justification(justification)
-    with transaction.atomic(durable=True):
-        account = _locked_account(account_id, expected_version)
-        wanted, needed = (
-            (Account.Status.FROZEN, Account.Status.ACTIVE)
-            if frozen
-            else (Account.Status.ACTIVE, Account.Status.FROZEN)
-        )
-        if account.status != needed:
-            raise DecisionError(
-                _("Only an %(needed)s account can be %(verb)s; this one is %(status)s.")
-                % {
-                    "needed": Account.Status(needed).label,
-                    "verb": _("frozen") if frozen else _("unfrozen"),
-                    "status": account.get_status_display(),
-                }
-            )
-        action = LimitDecision.Action.FREEZE if frozen else LimitDecision.Action.UNFREEZE
-        return decision_record(
-            change=Change(
-                account_id=account.pk,
-                expected_version=account.version,
-                action=action,
-                source=LimitDecision.Source.OVERRIDE,
-                new_limit=account.current_limit,
-                new_status=wanted,
-                reasons=("FROZEN" if frozen else "UNFROZEN",),
-                justification=text,
-                actor_id=actor.pk,
-                idempotency_key=f"{action}:{account.pk}:v{account.version}",
-            ),
-        )
 
 
 def decision_tally_rebuild() -> int:
@@ -500,56 +356,8 @@ def decision_tally_rebuild() -> int:
 
 # --- Audit checkpoints (docs/architecture.md, "Who can rewrite the audit trail") ----
 
+
 # With DEBUG on and no key set (the demo run outside `make run`): never in production.
-DEBUG_CHECKPOINT_KEY = "debug-only-audit-checkpoint-key-not-for-production"
-
-# Every account's latest decision, in account order (one index probe per account).
-_CHAIN_HEADS_SQL = """
-    SELECT a.id, d.sequence, d.hash
-    FROM accounts_account AS a
-    CROSS JOIN LATERAL (
-        SELECT sequence, hash FROM decisions_limitdecision
-        WHERE account_id = a.id ORDER BY sequence DESC LIMIT 1
-    ) AS d
-    ORDER BY a.id
-"""
-
-
-def audit_checkpoint_key() -> bytes:
-    """The key checkpoints are signed with: AUDIT_CHECKPOINT_KEY, else the file that
-    AUDIT_CHECKPOINT_KEY_FILE names. Read here, when a checkpoint is written or
-    checked, so other commands run without one; ImproperlyConfigured says what is wrong."""
-    if settings.AUDIT_CHECKPOINT_KEY:
-        text, source = settings.AUDIT_CHECKPOINT_KEY, "AUDIT_CHECKPOINT_KEY"
-    elif settings.AUDIT_CHECKPOINT_KEY_FILE:
-        path = Path(settings.AUDIT_CHECKPOINT_KEY_FILE)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ImproperlyConfigured(
-                f"AUDIT_CHECKPOINT_KEY_FILE names {path}, which cannot be read "
-                f"({error.strerror or error})."
-            ) from None
-        except UnicodeDecodeError:
-            raise ImproperlyConfigured(
-                f"AUDIT_CHECKPOINT_KEY_FILE names {path}, which does not hold text."
-            ) from None
-        source = f"The key in {path}"
-    elif settings.DEBUG:
-        return DEBUG_CHECKPOINT_KEY.encode()
-    else:
-        raise ImproperlyConfigured(
-            "No key to sign or check audit checkpoints with: set AUDIT_CHECKPOINT_KEY, or "
-            "AUDIT_CHECKPOINT_KEY_FILE to a file holding it, and keep it where the "
-            'database and its administrators cannot read it (README, "Database roles '
-            'and audit checkpoints").'
-        )
-    try:
-        return checkpoint.key_bytes(text, source)
-    except checkpoint.CheckpointError as error:
-        raise ImproperlyConfigured(str(error)) from None
-
-
 @dataclass(frozen=True)
 class CheckpointWritten:
     path: Path
@@ -573,7 +381,7 @@ def audit_checkpoint_write() -> CheckpointWritten:
             taken_at, database = cursor.fetchone()
         # A server-side cursor: a million heads stream through, never all in memory.
         with connection.chunked_cursor() as cursor:
-            cursor.execute(_CHAIN_HEADS_SQL)
+            cursor.execute(CHAIN_HEADS_SQL)
             while rows := cursor.fetchmany(10_000):
                 for account_id, sequence, head_hash in rows:
                     builder.add(account_id, sequence, head_hash)
@@ -585,3 +393,10 @@ def audit_checkpoint_write() -> CheckpointWritten:
     partial.write_bytes(checkpoint.encode(made, key))
     partial.replace(path)  # the file appears whole or not at all
     return CheckpointWritten(path=path, checkpoint=made)
+
+
+def scoring_inputs(signals: dict[str, Any]) -> dict[str, Any]:
+    """Signal values as a decision's input snapshot (JSON-friendly)."""
+    return {
+        name: str(value) if isinstance(value, Decimal) else value for name, value in signals.items()
+    }

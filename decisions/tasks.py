@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from decisions import runs, services
+from decisions import chunks, errors, rescore_requests, runs, services
 
 
 @shared_task(bind=True)
@@ -50,25 +50,25 @@ def _chunk_step(task: Task, step: Callable[..., bool], run_id: int, index: int, 
 
 @shared_task(bind=True)
 def compute_chunk(self: Task, run_id: int, index: int) -> bool:
-    return _chunk_step(self, runs.run_compute_chunk, run_id, index, "compute")
+    return _chunk_step(self, chunks.run_compute_chunk, run_id, index, "compute")
 
 
 @shared_task(bind=True)
 def apply_chunk(self: Task, run_id: int, index: int) -> bool:
-    return _chunk_step(self, runs.run_apply_chunk, run_id, index, "apply")
+    return _chunk_step(self, chunks.run_apply_chunk, run_id, index, "apply")
 
 
 @shared_task
 def nightly_rescore() -> int | None:
     try:
         return runs.run_start(trigger="schedule").pk
-    except services.DecisionError:
+    except errors.DecisionError:
         return None  # a run is already going; tomorrow night then
 
 
 @shared_task
 def rescore_requested() -> list[int]:
-    return runs.rescore_requested()
+    return rescore_requests.rescore_requested()
 
 
 @shared_task

@@ -11,7 +11,6 @@ urlpatterns = [
     path("runs/<int:run_id>/decide/", views.run_decide, name="run_decide"),
     path("runs/<int:run_id>/revert/", views.run_revert, name="run_revert"),
     path("runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
-    path("policy/", views.policy, name="policy"),
     path("audit/", views.audit, name="audit"),
     path("audit/decisions.csv", views.audit_export, name="audit_export"),
     path("decisions/<int:decision_id>/", views.decision_detail, name="decision"),

@@ -12,20 +12,24 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import permissions as perms
 from accounts import selectors as account_selectors
 from accounts.access import requires
+from config import charts, failures
 from config.text import JUSTIFICATION_MAX
-from decisions import charts, failures, selectors
+from decisions import audit_trail, explanations, selectors
 from decisions import runs as run_services
+from decisions.errors import DecisionError
 from decisions.models import RescoreRun
-from decisions.services import DecisionError
 
 
 class ExportForm(forms.Form):
-    since = forms.DateField(label=gettext_lazy("From (UTC day)"),
-                            widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
-    until = forms.DateField(label=gettext_lazy("To (UTC day, included)"),
-                            widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
+    since = forms.DateField(
+        label=gettext_lazy("From (UTC day)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=gettext_lazy("To (UTC day, included)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -49,7 +53,7 @@ class RevertForm(forms.Form):
 
 
 @require_GET
-@requires("accounts.open_runs")
+@requires(perms.OPEN_RUNS)
 def runs(request: HttpRequest) -> HttpResponse:
     signals = request.GET.get("show") == "signals"
     context: dict[str, Any] = {"runs": selectors.recent_runs(signals=signals), "signals": signals}
@@ -66,7 +70,7 @@ def _run_or_404(run_id: int) -> RescoreRun:
 
 
 @require_GET
-@requires("accounts.open_runs")
+@requires(perms.OPEN_RUNS)
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return _render_run(request, _run_or_404(run_id))
 
@@ -92,14 +96,14 @@ def _render_run(
 
 
 @require_GET
-@requires("accounts.open_runs")
+@requires(perms.OPEN_RUNS)
 def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
     """The live part of the run page, polled by HTMX while the run moves."""
     return render(request, "decisions/run.html#progress", _progress_context(_run_or_404(run_id)))
 
 
 @require_POST
-@requires("accounts.start_rescore")
+@requires(perms.START_RESCORE)
 def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     """Take up a failed run where it stopped; what it applied stays."""
     run = _run_or_404(run_id)
@@ -113,7 +117,7 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@requires("accounts.start_rescore")
+@requires(perms.START_RESCORE)
 def run_start(request: HttpRequest) -> HttpResponse:
     """A whole-portfolio run, once the person has read what it will do and confirmed."""
     if request.method == "POST":
@@ -131,7 +135,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.start_rescore")
+@requires(perms.START_RESCORE)
 def run_decide(request: HttpRequest, run_id: int) -> HttpResponse:
     """Approve or discard a run held by the circuit breaker."""
     run = _run_or_404(run_id)
@@ -158,7 +162,7 @@ def run_decide(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.start_rescore")
+@requires(perms.START_RESCORE)
 def run_revert(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     form = RevertForm(request.POST)
@@ -175,28 +179,12 @@ def run_revert(request: HttpRequest, run_id: int) -> HttpResponse:
     return _render_run(request, run, revert_form=form)
 
 
-@require_GET
-@requires("accounts.open_policy")
-def policy(request: HttpRequest) -> HttpResponse:
-    from policies import selectors as policy_selectors
-
-    return render(
-        request,
-        "decisions/policy.html",
-        {
-            "versions": selectors.policy_versions(),
-            "rollout": policy_selectors.version_in_rollout(),
-            "events": policy_selectors.policy_events(limit=30),
-        },
-    )
-
-
 def _render_audit(request: HttpRequest, form: ExportForm) -> HttpResponse:
     return render(
         request,
         "decisions/audit.html",
         {
-            "reveals": selectors.personal_data_reveals(),
+            "reveals": account_selectors.personal_data_reveals(),
             "searches": account_selectors.personal_data_searches(),
             "user_changes": account_selectors.user_changes(),
             "export_form": form,
@@ -205,7 +193,7 @@ def _render_audit(request: HttpRequest, form: ExportForm) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.open_audit")
+@requires(perms.OPEN_AUDIT)
 def audit(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     form = ExportForm(initial={"since": today - timedelta(days=30), "until": today})
@@ -213,7 +201,7 @@ def audit(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.export_audit")
+@requires(perms.EXPORT_AUDIT)
 def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The decisions of a date range as CSV, streamed (auditors)."""
     form = ExportForm(request.GET)
@@ -221,27 +209,29 @@ def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         return _render_audit(request, form)
     since, until = form.cleaned_data["since"], form.cleaned_data["until"]
     response = StreamingHttpResponse(
-        selectors.decisions_csv(since, until), content_type="text/csv; charset=utf-8"
+        audit_trail.decisions_csv(since, until), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="decisions-{since}-{until}.csv"'
     return response
 
 
 @require_GET
-@requires("accounts.open_accounts")
+@requires(perms.OPEN_ACCOUNTS)
 def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
     decision = selectors.decision_with_links(decision_id)
     if decision is None:
         raise Http404("No such decision.")
     signals = getattr(decision.account, "signals", None)
     current = signals.as_dict() if signals else None
-    catalogue = selectors.reason_catalogue(decision.reasons)
+    catalogue = explanations.reason_catalogue(decision.reasons)
 
-    def explain(language: str, with_current: bool) -> selectors.Explanation:
-        return selectors.decision_explanation(
-            decision, language=language, catalogue=catalogue,
+    def explain(language: str, with_current: bool) -> explanations.Explanation:
+        return explanations.decision_explanation(
+            decision,
+            language=language,
+            catalogue=catalogue,
             current_signals=current if with_current else None,
-        )  # fmt: skip
+        )
 
     why = explain(get_language() or "en", True)
     return render(

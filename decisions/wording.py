@@ -14,8 +14,9 @@ from typing import Any
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+import scoring
 from accounts.signal_spec import SIGNALS_BY_NAME
-from decisions import explain, policy
+from decisions import explain
 
 
 def money(amount: Decimal | int) -> str:
@@ -36,7 +37,7 @@ def label(signal: str) -> str:
 def value(signal: str, raw: Any) -> str:
     """A signal's value in its unit: 35 %, ¥9,000, 14, yes."""
     spec = SIGNALS_BY_NAME.get(signal)
-    number = policy.as_number(raw)
+    number = scoring.as_number(raw)
     kind = spec.kind if spec else "int"
     if kind == "bool":
         return _("yes") if number else _("no")
@@ -69,20 +70,20 @@ def score_fact(fact: explain.ScoreFact) -> str:
 OPERATORS = {">=": "≥", ">": ">", "<": "<", "=": "=", "": ""}
 
 
-def rule_fact(row: policy.Crossed, *, band: str, new_limit: Decimal | None) -> str:
+def rule_fact(row: scoring.Crossed, *, band: str, new_limit: Decimal | None) -> str:
     """A rule the decision crossed, with the limit it gave when it set the figure."""
-    if row.code == policy.BAND_CEILING:
+    if row.code == scoring.BAND_CEILING:
         text = _("the limit %(limit)s is above band %(band)s's ceiling of %(ceiling)s") % {
             "limit": money(row.value),
             "band": band,
             "ceiling": money(row.threshold),
         }
-    elif row.code == policy.PORTFOLIO_OVERLAY:
+    elif row.code == scoring.PORTFOLIO_OVERLAY:
         text = _("the portfolio overlay (factor %(factor)s) lowers band %(band)s's ceiling") % {
             "factor": row.value,
             "band": band,
         }
-    elif row.code == policy.COOLDOWN:
+    elif row.code == scoring.COOLDOWN:
         return _("the line stays closed for %(days)s days after a closure") % {"days": row.value}
     else:
         if isinstance(row.threshold, bool):

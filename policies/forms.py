@@ -1,5 +1,5 @@
 """The draft editor: one field per threshold. Values stay text here; the policy
-parser (decisions.policy.parse_policy) checks them and names every problem."""
+parser (scoring.parse_policy) checks them and names every problem."""
 
 from __future__ import annotations
 
@@ -8,15 +8,22 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+import scoring
 from config.text import RATIONALE_MAX, REASON_MAX
-from decisions import policy
-from decisions.selectors import RULE_LABELS
+from policies.labels import RULE_LABELS
 
 # Scalar thresholds in the editor's order (bands come first, as a table).
 NOT_SCALAR = {"bands", "close_on_public_record", "overlay_rationale"}
-SCALARS = [name for name in policy.DEFAULT_POLICY if name not in NOT_SCALAR]
-INTEGERS = {"close_dpd", "min_age", "multi_lending_applications_30d", "utilization_months",
-            "raise_good_cycles", "cooldown_days", "reason_min_points"}  # fmt: skip
+SCALARS = [name for name in scoring.DEFAULT_POLICY if name not in NOT_SCALAR]
+INTEGERS = {
+    "close_dpd",
+    "min_age",
+    "multi_lending_applications_30d",
+    "utilization_months",
+    "raise_good_cycles",
+    "cooldown_days",
+    "reason_min_points",
+}
 
 
 def band_field(index: int, part: str) -> str:
@@ -58,7 +65,7 @@ class DraftForm(forms.Form):
     @classmethod
     def for_rules(cls, rules: dict[str, Any], rationale: str) -> DraftForm:
         # A version written before a threshold existed shows the value it is read with.
-        rules = {**policy.READ_AS_DEFAULT, **rules}
+        rules = {**scoring.READ_AS_DEFAULT, **rules}
         initial: dict[str, Any] = {name: rules.get(name) for name in SCALARS}
         initial["close_on_public_record"] = rules.get("close_on_public_record")
         initial["overlay_rationale"] = rules.get("overlay_rationale")

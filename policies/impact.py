@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from decisions import policy
+import scoring
 
 TOP_MOVERS = 20
 
@@ -23,27 +23,29 @@ def chunk_summary(
     ids: np.ndarray,
     old_limit: np.ndarray,
     old_status: np.ndarray,
-    result: policy.ChunkResult,
-    rules: policy.PolicyRules,
+    result: scoring.ChunkResult,
+    rules: scoring.PolicyRules,
 ) -> dict[str, Any]:
     """One version's outcome on one chunk: counts per band and action, exposure
     before and after (active lines, in cents), reasons of the moves, the largest moves."""
     names = [band.name for band in rules.bands]
-    action_names = np.asarray(policy.ACTIONS)[result.action]
+    action_names = np.asarray(scoring.ACTIONS)[result.action]
     band_names = np.asarray(names)[result.band]
     counts: dict[str, dict[str, int]] = {}
     for band, action in zip(band_names.tolist(), action_names.tolist(), strict=True):
         row = counts.setdefault(band, {})
         row[action] = row.get(action, 0) + 1
-    active = policy.STATUS_CODES["active"]
+    active = scoring.STATUS_CODES["active"]
     exposure_before = int(old_limit[old_status == active].sum())
     exposure_after = int(result.new_limit[result.new_status == active].sum())
-    moved = result.action != policy.ACTION_CODES[policy.KEEP]
+    moved = result.action != scoring.ACTION_CODES[scoring.KEEP]
     reasons: Counter[str] = Counter()
-    for code in policy.TRIGGER_ORDER:
-        reasons[code] = int(((result.triggers & policy.TRIGGER_BITS[code]) != 0)[moved].sum())
-    reasons[policy.GOOD_HISTORY] = int((result.action == policy.ACTION_CODES[policy.RAISE]).sum())
-    reasons[policy.REOPENED] = int((result.action == policy.ACTION_CODES[policy.REOPEN]).sum())
+    for code in scoring.TRIGGER_ORDER:
+        reasons[code] = int(((result.triggers & scoring.TRIGGER_BITS[code]) != 0)[moved].sum())
+    reasons[scoring.GOOD_HISTORY] = int(
+        (result.action == scoring.ACTION_CODES[scoring.RAISE]).sum()
+    )
+    reasons[scoring.REOPENED] = int((result.action == scoring.ACTION_CODES[scoring.REOPEN]).sum())
     change = result.new_limit - old_limit
     order = np.argsort(-np.abs(change), kind="stable")[:TOP_MOVERS]
     movers = [
@@ -63,9 +65,13 @@ def chunk_summary(
 
 def merge_summaries(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {
-        "accounts": 0, "counts": {}, "exposure_before": 0, "exposure_after": 0,
-        "reasons": {}, "movers": [],
-    }  # fmt: skip
+        "accounts": 0,
+        "counts": {},
+        "exposure_before": 0,
+        "exposure_after": 0,
+        "reasons": {},
+        "movers": [],
+    }
     for part in summaries:
         total["accounts"] += part["accounts"]
         total["exposure_before"] += part["exposure_before"]
@@ -103,11 +109,11 @@ def band_rows(summary: Mapping[str, Any], bands: Sequence[str]) -> list[dict[str
 
 
 def _direction(action: str) -> str:
-    if action in {policy.RAISE, policy.REOPEN}:
+    if action in {scoring.RAISE, scoring.REOPEN}:
         return "up"
-    if action == policy.REDUCE:
+    if action == scoring.REDUCE:
         return "down"
-    if action == policy.CLOSE:
+    if action == scoring.CLOSE:
         return "closed"
     return "unchanged"
 

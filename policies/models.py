@@ -3,12 +3,76 @@ simulations of a draft on the whole portfolio, and the kill switch."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from decisions.models import Policy
+
+class Policy(models.Model):
+    """A versioned set of thresholds (scoring.PolicyRules as JSON)."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        PENDING = "pending", _("pending approval")
+        ACTIVE = "active", _("active")
+        # Approved and scoring a share of the accounts beside the active version.
+        ROLLOUT = "rollout", _("in staged rollout")
+        RETIRED = "retired", _("retired")
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices)
+    rules = models.JSONField(_("thresholds"))
+    rationale = models.TextField(_("rationale"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
+    # Percent of the accounts (by a hash of the reference) scored with this
+    # version while it is in staged rollout.
+    rollout_share = models.PositiveSmallIntegerField(_("rollout share (%)"), default=0)
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    review_comment = models.TextField(_("reviewer's comment"), blank=True)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name_plural = _("policies")
+        # Created by the decisions app before policy versions had an app of their own.
+        db_table = "decisions_policy"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state"], condition=Q(state="active"), name="one_active_policy"
+            ),
+            models.UniqueConstraint(
+                fields=["state"], condition=Q(state="rollout"), name="one_policy_in_rollout"
+            ),
+            models.CheckConstraint(
+                condition=Q(rollout_share__lte=100), name="policy_rollout_share_percent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy v{self.version} ({self.state})"
+
+    def edit_refusal(self, user: Any) -> str | None:
+        """Why `user` may not edit this version's thresholds, or None: only a draft is
+        edited, and only by its author (the page and the service both ask here)."""
+        if self.state != Policy.State.DRAFT:
+            return _("Only a draft can be edited; this version is %(state)s.") % {
+                "state": self.get_state_display()
+            }
+        if self.author_id != getattr(user, "pk", None):
+            return str(_("Only the author of a draft edits it."))
+        return None
 
 
 class PolicyEvent(models.Model):

@@ -11,11 +11,12 @@ from django.core.cache import cache
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
+import scoring
 from accounts.models import Account
-from decisions import failures, policy
-from decisions.models import Policy
+from config import charts, failures
 from policies import impact
-from policies.models import KillSwitch, PolicyEvent, Simulation
+from policies.labels import RULE_LABELS
+from policies.models import KillSwitch, Policy, PolicyEvent, Simulation
 
 
 def kill_switch() -> KillSwitch | None:
@@ -40,9 +41,11 @@ def kill_switch_banner() -> dict[str, Any] | None:
         cached = {"paused": False}
         if switch is not None:
             cached = {
-                "paused": True, "reason": switch.reason, "at": switch.changed_at,
+                "paused": True,
+                "reason": switch.reason,
+                "at": switch.changed_at,
                 "by": switch.changed_by.username if switch.changed_by else "",
-            }  # fmt: skip
+            }
         with contextlib.suppress(RedisError):
             cache.set(KILL_SWITCH_CACHE_KEY, cached, None)
     return cached if cached.get("paused") else None
@@ -56,11 +59,13 @@ def policy_version(version: int) -> Policy | None:
     return Policy.objects.select_related("author", "approver").filter(version=version).first()
 
 
-def active_version() -> Policy | None:
+def active_policy() -> Policy | None:
+    """The version in force. The one place that looks it up."""
     return Policy.objects.filter(state=Policy.State.ACTIVE).first()
 
 
 def version_in_rollout() -> Policy | None:
+    """The version scoring a share of the accounts beside the active one, if any."""
     return Policy.objects.filter(state=Policy.State.ROLLOUT).first()
 
 
@@ -90,8 +95,6 @@ class DiffRow:
 
 def rules_diff(before: dict[str, Any], after: dict[str, Any]) -> list[DiffRow]:
     """The thresholds that differ, labelled as on the Policy page."""
-    from decisions.selectors import RULE_LABELS
-
     rows = []
     for key, old, new in impact.rules_diff(before, after):
         if key.startswith("bands."):
@@ -155,9 +158,7 @@ class SimulationView:
 
     @property
     def chart(self) -> dict[str, Any]:
-        from decisions.charts import impact_chart
-
-        return impact_chart(self.both)
+        return charts.impact_chart(self.both)
 
 
 def _impact(version: int, summary: dict[str, Any], rules: dict[str, Any]) -> VersionImpact:
@@ -187,10 +188,13 @@ def simulation_view(simulation: Simulation) -> SimulationView:
     ]
     codes = sorted(set((draft or {}).get("reasons", {})) | set((active or {}).get("reasons", {})))
     shift = [
-        (code, (active or {}).get("reasons", {}).get(code, 0),
-         (draft or {}).get("reasons", {}).get(code, 0))
+        (
+            code,
+            (active or {}).get("reasons", {}).get(code, 0),
+            (draft or {}).get("reasons", {}).get(code, 0),
+        )
         for code in codes
-    ]  # fmt: skip
+    ]
     shift.sort(key=lambda row: (-abs(row[2] - row[1]), row[0]))
     return SimulationView(
         simulation=simulation,
@@ -214,5 +218,30 @@ def simulation_current(policy_obj: Policy, simulation: Simulation | None) -> boo
 
 def rollout_accounts(share_pct: int, references: list[str]) -> int:
     """How many of these references a share reaches (for tests and the page)."""
-    cutoff = policy.rollout_cutoff(share_pct)
-    return sum(policy.rollout_bucket(reference) < cutoff for reference in references)
+    cutoff = scoring.rollout_cutoff(share_pct)
+    return sum(scoring.rollout_bucket(reference) < cutoff for reference in references)
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    policy: Policy
+    bands: list[dict[str, Any]]
+    rules: list[tuple[Any, Any]]  # (label, value)
+
+
+def policy_versions() -> list[PolicyView]:
+    """Every policy version, newest first, with its thresholds in words."""
+    views = []
+    for version in Policy.objects.select_related("author", "approver").order_by("-version"):
+        rules = dict(version.rules)
+        for name, default in scoring.READ_AS_DEFAULT.items():
+            rules.setdefault(name, default)  # what the version is read with
+        bands = rules.pop("bands", [])
+        views.append(
+            PolicyView(
+                policy=version,
+                bands=bands,
+                rules=[(RULE_LABELS.get(name, name), value) for name, value in rules.items()],
+            )
+        )
+    return views

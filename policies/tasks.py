@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from policies import services
+from policies import simulations
 
 
 @shared_task
 def simulate_chunk(simulation_id: int, index: int) -> bool:
     try:
-        return services.simulation_compute_chunk(simulation_id=simulation_id, index=index)
+        return simulations.simulation_compute_chunk(simulation_id=simulation_id, index=index)
     except Exception as error:
         # A failure shows on the simulation instead of leaving it running forever.
-        services.simulation_fail(simulation_id=simulation_id, error=error, chunk=index)
+        simulations.simulation_fail(simulation_id=simulation_id, error=error, chunk=index)
         raise

@@ -4,6 +4,7 @@ from policies import views
 
 app_name = "policies"
 urlpatterns = [
+    path("", views.index, name="index"),
     path("new/", views.draft_new, name="new"),
     path("rollout/", views.rollout, name="rollout"),
     path("kill-switch/", views.kill_switch, name="kill_switch"),

@@ -6,9 +6,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import permissions as perms
 from accounts.access import may, requires
-from decisions.models import Policy
-from policies import forms, selectors, services
+from policies import forms, selectors, services, simulations
+from policies.models import Policy
 
 
 def _version_or_404(version: int) -> Policy:
@@ -21,12 +22,8 @@ def _version_or_404(version: int) -> Policy:
 def _render_version(
     request: HttpRequest, version: Policy, *, form: forms.DraftForm | None = None
 ) -> HttpResponse:
-    active = selectors.active_version()
-    editable = (
-        version.state == Policy.State.DRAFT
-        and version.author_id == request.user.pk
-        and may(request.user, "accounts.edit_policy")
-    )
+    active = selectors.active_policy()
+    editable = may(request.user, perms.EDIT_POLICY) and version.edit_refusal(request.user) is None
     simulation = selectors.latest_simulation(version.pk)
     return render(
         request,
@@ -47,19 +44,19 @@ def _render_version(
 
 
 @require_GET
-@requires("accounts.open_policy")
+@requires(perms.OPEN_POLICY)
 def version_detail(request: HttpRequest, version: int) -> HttpResponse:
     return _render_version(request, _version_or_404(version))
 
 
 @require_POST
-@requires("accounts.edit_policy")
+@requires(perms.EDIT_POLICY)
 def draft_new(request: HttpRequest) -> HttpResponse:
     try:
         draft = services.policy_draft_create(author=request.user)
     except services.PolicyAdminError as error:
         messages.error(request, str(error))
-        return redirect("decisions:policy")
+        return redirect("policies:index")
     messages.success(
         request,
         _("Draft v%(version)s started from the active thresholds.") % {"version": draft.version},
@@ -68,7 +65,7 @@ def draft_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.edit_policy")
+@requires(perms.EDIT_POLICY)
 def draft_save(request: HttpRequest, version: int) -> HttpResponse:
     draft = _version_or_404(version)
     form = forms.DraftForm(request.POST, bands=len(draft.rules.get("bands", [])))
@@ -76,9 +73,11 @@ def draft_save(request: HttpRequest, version: int) -> HttpResponse:
         return _render_version(request, draft, form=form)
     try:
         services.policy_draft_update(
-            version=version, author=request.user, rules=form.rules(),
+            version=version,
+            author=request.user,
+            rules=form.rules(),
             rationale=form.cleaned_data["rationale"],
-        )  # fmt: skip
+        )
     except services.PolicyAdminError as error:
         form.show_errors(error.errors)
         if not error.errors:
@@ -89,24 +88,24 @@ def draft_save(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.edit_policy")
+@requires(perms.EDIT_POLICY)
 def simulate(request: HttpRequest, version: int) -> HttpResponse:
     try:
-        services.simulation_start(version=version, actor=request.user)
+        simulations.simulation_start(version=version, actor=request.user)
     except services.PolicyAdminError as error:
         messages.error(request, str(error))
     return redirect("policies:version", version=version)
 
 
 @require_POST
-@requires("accounts.edit_policy")
+@requires(perms.EDIT_POLICY)
 def simulation_retry(request: HttpRequest, version: int, simulation_id: int) -> HttpResponse:
     """Score the chunks a failed simulation had not scored; the others are kept."""
     found = _version_or_404(version)
     if not found.simulations.filter(pk=simulation_id).exists():
         raise Http404("No such simulation of this version.")
     try:
-        services.simulation_retry(simulation_id=simulation_id, actor=request.user)
+        simulations.simulation_retry(simulation_id=simulation_id, actor=request.user)
     except services.PolicyAdminError as error:
         messages.error(request, str(error))
     else:
@@ -115,7 +114,7 @@ def simulation_retry(request: HttpRequest, version: int, simulation_id: int) -> 
 
 
 @require_GET
-@requires("accounts.open_policy")
+@requires(perms.OPEN_POLICY)
 def simulation_panel(request: HttpRequest, version: int) -> HttpResponse:
     """The simulation panel, polled by HTMX while the worker scores the portfolio."""
     found = _version_or_404(version)
@@ -132,7 +131,7 @@ def simulation_panel(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.edit_policy")
+@requires(perms.EDIT_POLICY)
 def submit(request: HttpRequest, version: int) -> HttpResponse:
     try:
         services.policy_submit(version=version, author=request.user)
@@ -144,7 +143,7 @@ def submit(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.approve_policy")
+@requires(perms.APPROVE_POLICY)
 def review(request: HttpRequest, version: int) -> HttpResponse:
     comment = request.POST.get("comment", "")
     choice = request.POST.get("decision")
@@ -154,9 +153,11 @@ def review(request: HttpRequest, version: int) -> HttpResponse:
     try:
         if choice == "approve":
             approved = services.policy_approve(
-                version=version, approver=request.user, comment=comment,
+                version=version,
+                approver=request.user,
+                comment=comment,
                 share=request.POST.get("share", ""),
-            )  # fmt: skip
+            )
             if approved.state == Policy.State.ACTIVE:
                 messages.success(request, _("Approved and active for every account."))
             else:
@@ -174,13 +175,13 @@ def review(request: HttpRequest, version: int) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.approve_policy")
+@requires(perms.APPROVE_POLICY)
 def rollout(request: HttpRequest) -> HttpResponse:
     """Widen the staged rollout, or roll back: one action each."""
     action = request.POST.get("action")
     if action not in ("widen", "rollback"):
         messages.error(request, _("Choose to widen the rollout or to roll back."))
-        return redirect("decisions:policy")
+        return redirect("policies:index")
     try:
         if action == "widen":
             widened = services.policy_rollout_widen(
@@ -204,20 +205,22 @@ def rollout(request: HttpRequest) -> HttpResponse:
             )
     except services.PolicyAdminError as error:
         messages.error(request, str(error))
-    return redirect("decisions:policy")
+    return redirect("policies:index")
 
 
 @require_POST
-@requires("accounts.edit_policy")
+@requires(perms.EDIT_POLICY)
 def kill_switch(request: HttpRequest) -> HttpResponse:
     paused = request.POST.get("paused") == "1"
     if paused and request.POST.get("confirm") != "1":
         messages.error(
             request,
-            _("Tick the confirmation to pause automatic reductions: it holds every cut, "
-              "portfolio-wide."),
-        )  # fmt: skip
-        return redirect("decisions:policy")
+            _(
+                "Tick the confirmation to pause automatic reductions: it holds every cut, "
+                "portfolio-wide."
+            ),
+        )
+        return redirect("policies:index")
     try:
         services.kill_switch_set(
             actor=request.user, paused=paused, reason=request.POST.get("reason", "")
@@ -227,7 +230,23 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(
             request,
-            _("Automatic reductions are paused.") if paused
+            _("Automatic reductions are paused.")
+            if paused
             else _("Automatic reductions are allowed again."),
-        )  # fmt: skip
-    return redirect("decisions:policy")
+        )
+    return redirect("policies:index")
+
+
+@require_GET
+@requires(perms.OPEN_POLICY)
+def index(request: HttpRequest) -> HttpResponse:
+    """Every version with its thresholds, the rollout and the latest changes."""
+    return render(
+        request,
+        "policies/index.html",
+        {
+            "versions": selectors.policy_versions(),
+            "rollout": selectors.version_in_rollout(),
+            "events": selectors.policy_events(limit=30),
+        },
+    )

@@ -6,17 +6,19 @@ erin policy admins, frank an auditor — the demo users of `make run`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
+from django.db.migrations.loader import MigrationLoader
 from django.db.models import Q
 from django.test import TestCase
 
 from accounts import roles
-from accounts.demo import HEALTHY
 from accounts.models import Account, AccountSignals
+from demo.stories import HEALTHY
 
 PASSWORD = "correct horse battery staple"
 
@@ -55,12 +57,20 @@ def ensure_roles() -> None:
         group.permissions.set(Permission.objects.filter(wanted))
 
 
+@functools.cache
+def _models_as_the_data_migrations_knew_them() -> Any:
+    """The models as they stood after decisions/0013, the state the data migrations
+    below were written for (Policy was the decisions app's then; policies/0004 moved
+    it, keeping its table)."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return loader.project_state(("decisions", "0013_one_moving_portfolio_run")).apps
+
+
 def ensure_reference_data() -> None:
     """Roles, the first policy version and the reason codes, as the data migrations
     leave them; a transactional test's flush removes them."""
     ensure_roles()
-    from django.apps import apps
-
+    apps = _models_as_the_data_migrations_knew_them()
     for name in (
         "0004_policy_v1_and_reason_codes",
         "0007_verified_capacity_reason",
@@ -74,11 +84,14 @@ def ensure_reference_data() -> None:
 
 def open_the_breaker() -> None:
     """Let every run apply: the active version's circuit breaker at 100%."""
-    from decisions.models import Policy
+    from policies.models import Policy
 
     active = Policy.objects.get(state="active")
-    active.rules = {**active.rules, "breaker_max_accounts_cut_pct": "100",
-                    "breaker_max_exposure_cut_pct": "100"}  # fmt: skip
+    active.rules = {
+        **active.rules,
+        "breaker_max_accounts_cut_pct": "100",
+        "breaker_max_exposure_cut_pct": "100",
+    }
     active.save()
 
 

@@ -59,7 +59,7 @@ def _no_rescore_task_marked_queued():
     left by an earlier test (whose task never ran) would hold it back."""
     from django.core.cache import cache
 
-    from decisions.runs import RESCORE_SCHEDULED_KEY
+    from decisions.rescore_requests import RESCORE_SCHEDULED_KEY
 
     cache.delete(RESCORE_SCHEDULED_KEY)
 
@@ -106,11 +106,26 @@ def worker_factory(transactional_db, profile):
     def start(name: str = "test-worker", concurrency: int = 1) -> subprocess.Popen:
         pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", *pool,
-             "--loglevel", "WARNING", "--hostname", f"{name}@%h", "--without-heartbeat",
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, start_new_session=True,  # a group of its own, to kill whole
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                *pool,
+                "--loglevel",
+                "WARNING",
+                "--hostname",
+                f"{name}@%h",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,  # a group of its own, to kill whole
+        )
         started.append(worker)
         return worker
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import selectors
-from decisions import services
+from decisions import overrides
 from tests.base import BaseTestCase, make_account, make_user
 
 URL = reverse("accounts:list")
@@ -108,7 +108,7 @@ class AccountListTests(BaseTestCase):
 
     def test_a_decision_sets_the_fields_the_list_filters_on(self):
         account = make_account(reference="LD-OVR", current_limit=Decimal("5000"))
-        services.account_override_limit(
+        overrides.account_override_limit(
             account_id=account.pk,
             expected_version=account.version,
             new_limit=Decimal("6000"),
@@ -136,8 +136,12 @@ class AccountListTests(BaseTestCase):
 
     def test_every_sort_gives_the_same_order_both_ways(self):
         for number in range(6):
-            make_account(reference=f"ORD{number}", band="C", score=640 + number % 3,
-                         current_limit=Decimal(1000 * (number % 2)))  # fmt: skip
+            make_account(
+                reference=f"ORD{number}",
+                band="C",
+                score=640 + number % 3,
+                current_limit=Decimal(1000 * (number % 2)),
+            )
         for sort in selectors.SORTS:
             params = {"band": "C", "sort": sort}
             narrow = references(self.client.get(URL, params))

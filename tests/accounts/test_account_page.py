@@ -55,8 +55,10 @@ class AccountPagePartsTests(BaseTestCase):
         call_command("seed_demo", "--accounts", "0", verbosity=0)
         self.client.force_login(User.objects.get(username="alice"))  # reset by the seed
         response = self.client.get(reverse("accounts:detail", args=["LD-CASE-B"]))
-        rows = {(row.code, str(row.label), row.value, row.comparison, row.effect)
-                for row in response.context["why"].thresholds}  # fmt: skip
+        rows = {
+            (row.code, str(row.label), row.value, row.comparison, row.effect)
+            for row in response.context["why"].thresholds
+        }
         assert ("SERIOUS_OVERDUE", "days past due now", "95", "≥ 90", "closes the line") in rows
         self.assertContains(response, "Thresholds crossed")
         self.assertContains(response, 'href="/policy/#policy-v1"')
@@ -68,17 +70,19 @@ class AccountPagePartsTests(BaseTestCase):
     def test_the_timeline_loads_older_decisions_page_by_page(self):
         from decimal import Decimal
 
-        from decisions import services
+        from decisions import overrides
         from tests.base import make_account
 
         account = make_account(current_limit=Decimal("5000.00"))
         for step in range(25):
             account.refresh_from_db()
-            services.account_override_limit(
-                account_id=account.pk, expected_version=account.version,
-                new_limit=Decimal(5100 + step * 100), actor=self.alice,
+            overrides.account_override_limit(
+                account_id=account.pk,
+                expected_version=account.version,
+                new_limit=Decimal(5100 + step * 100),
+                actor=self.alice,
                 justification="Step by step for the test.",
-            )  # fmt: skip
+            )
         self.client.force_login(self.alice)
         page = self.client.get(reverse("accounts:detail", args=[account.reference]))
         shown = [d.sequence for d in page.context["timeline"].decisions]
@@ -111,9 +115,10 @@ class AccountPagePartsTests(BaseTestCase):
         self.assertContains(response, "This field is required.")
         assert not AccountNote.objects.exists()
         response = self.client.post(
-            url, {"text": "Customer called: salary moved to another bank."},
+            url,
+            {"text": "Customer called: salary moved to another bank."},
             headers={"HX-Request": "true"},
-        )  # fmt: skip
+        )
         self.assertContains(response, "Customer called: salary moved to another bank.")
         self.assertContains(response, "bob")
         assert response.content.decode().lstrip().startswith('<section class="card" id="notes"')
@@ -130,9 +135,12 @@ class AccountPagePartsTests(BaseTestCase):
 
         account = make_account()
         Appeal.objects.create(
-            account=account, channel="hotline", category="closure",
-            statement="I repaid everything.", sla_due=timezone.now() - timedelta(hours=1),
-        )  # fmt: skip
+            account=account,
+            channel="hotline",
+            category="closure",
+            statement="I repaid everything.",
+            sla_due=timezone.now() - timedelta(hours=1),
+        )
         self.client.force_login(self.alice)
         page = self.client.get(reverse("accounts:detail", args=[account.reference]))
         self.assertContains(page, "Appeals on this account")

@@ -43,9 +43,12 @@ class OverviewTests(BaseTestCase):
 
         old = timezone.now() - timedelta(hours=1)
         WorkerHeartbeat.objects.create(
-            source="beat", worker="worker@host", requested_at=old, recorded_at=old,
+            source="beat",
+            worker="worker@host",
+            requested_at=old,
+            recorded_at=old,
             request_id="r1",
-        )  # fmt: skip
+        )
         self.client.force_login(self.alice)
         response = self.client.get(reverse("worker_status"))
         self.assertContains(response, "No recent heartbeat.")
@@ -80,24 +83,29 @@ class OverviewPanelsTests(BaseTestCase):
         from django.utils import timezone
 
         from appeals.models import Appeal
-        from decisions import runs, services
+        from decisions import overrides, runs
 
         # Two overrides today: the tally counts them by day, action and reason.
         for limit in ("6000", "2000"):
             account = make_account(current_limit=Decimal("5000.00"), score=780, band="A")
-            services.account_override_limit(
-                account_id=account.pk, expected_version=account.version,
-                new_limit=Decimal(limit), actor=self.alice,
+            overrides.account_override_limit(
+                account_id=account.pk,
+                expected_version=account.version,
+                new_limit=Decimal(limit),
+                actor=self.alice,
                 justification="Verified by phone with the customer.",
-            )  # fmt: skip
+            )
         # Open appeals: one past its SLA, one due in 3 hours; a closed one does not count.
         now = timezone.now()
         for due, state in ((-2, "new"), (3, "in_review"), (-5, "closed")):
             Appeal.objects.create(
-                account=account, channel="hotline", category="reason",
-                statement="Why was my limit cut?", state=state,
+                account=account,
+                channel="hotline",
+                category="reason",
+                statement="Why was my limit cut?",
+                state=state,
                 sla_due=now + timedelta(hours=due),
-            )  # fmt: skip
+            )
         # Watch-list: 705 is 5 points above band B's cut-off (700); 760 is not close.
         near = make_account(reference="NEAR-B", score=705, current_limit=Decimal("30000.00"))
         make_account(reference="FAR", score=760, current_limit=Decimal("90000.00"))

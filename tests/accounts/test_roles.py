@@ -9,7 +9,7 @@ PAGES = {
     "Accounts": reverse("accounts:list"),
     "Runs": reverse("decisions:runs"),
     "Appeals": reverse("appeals:queue"),
-    "Policy": reverse("decisions:policy"),
+    "Policy": reverse("policies:index"),
     "Audit": reverse("decisions:audit"),
 }
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from accounts import roles
 from accounts.models import Account, AccountSignals
-from accounts.services import DEMO_PASSWORD
-from decisions.selectors import audit_chain_report
+from decisions.audit_trail import audit_chain_report
+from demo.services import DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +32,14 @@ def story(reference: str) -> tuple[Account, AccountSignals]:
 
 def book_fingerprint() -> str:
     rows = AccountSignals.objects.order_by("account__reference").values_list(
-        "account__reference", "account__full_name", "account__current_limit",
-        "credit_score", "days_past_due", "utilization", "lender_applications_30d",
-    )  # fmt: skip
+        "account__reference",
+        "account__full_name",
+        "account__current_limit",
+        "credit_score",
+        "days_past_due",
+        "utilization",
+        "lender_applications_30d",
+    )
     return hashlib.sha256(repr(list(rows)).encode()).hexdigest()
 
 

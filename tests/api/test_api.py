@@ -14,7 +14,7 @@ from accounts import roles
 from accounts.models import AccountSignals
 from api import selectors, services
 from api.models import ApiCall, SignalEvent
-from decisions import services as decision_services
+from decisions import overrides
 from tests.base import make_account, make_signals, make_user
 
 pytestmark = pytest.mark.django_db
@@ -30,17 +30,21 @@ def admin():
 def keys(admin):
     made = {}
     for name, scopes in {
-        "risk-engine": ["signals:write"], "crm": ["decisions:read"],
-    }.items():  # fmt: skip
+        "risk-engine": ["signals:write"],
+        "crm": ["decisions:read"],
+    }.items():
         made[name] = services.api_key_create(name=name, scopes=scopes, actor=admin)[1]
     return made
 
 
 def post(client, key, path, body, **extra):
     return client.post(
-        URL + path, json.dumps(body), content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {key}", **extra,
-    )  # fmt: skip
+        URL + path,
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+        **extra,
+    )
 
 
 def get(client, key, path):
@@ -49,8 +53,12 @@ def get(client, key, path):
 
 def event(event_id, account, minutes_ago=0, **signals):
     at = timezone.now() - timedelta(minutes=minutes_ago)
-    return {"event_id": event_id, "account": account, "observed_at": at.isoformat(),
-            "signals": signals}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "account": account,
+        "observed_at": at.isoformat(),
+        "signals": signals,
+    }
 
 
 @pytest.fixture
@@ -69,8 +77,9 @@ def test_keys_are_stored_hashed_scoped_and_revocable(client, admin, keys, accoun
     assert secret.startswith(f"ld_{key.prefix}_") and secret not in key.key_hash
     assert selectors.api_key_for(secret) == key
     with pytest.raises(services.ApiKeyError, match="Only an administrator"):
-        services.api_key_create(name="x", scopes=["appeals:write"],
-                                actor=User.objects.create_user("mallory"))  # fmt: skip
+        services.api_key_create(
+            name="x", scopes=["appeals:write"], actor=User.objects.create_user("mallory")
+        )
     assert get(client, "ld_nope_nope", "/decisions").status_code == 401
     assert client.get(URL + "/decisions").status_code == 401
     forbidden = get(client, keys["risk-engine"], "/decisions")
@@ -86,14 +95,18 @@ def test_keys_are_stored_hashed_scoped_and_revocable(client, admin, keys, accoun
 def test_signal_events_apply_once_in_order_with_per_event_errors(
     client, keys, account, django_capture_on_commit_callbacks
 ):
-    batch = {"events": [
-        event("e1", "LD-API-1", lender_applications_30d=6, lender_applications_90d=9),
-        event("e2", "LD-API-1", minutes_ago=120, lender_applications_30d=1),  # older than on file
-        event("e3", "LD-API-1", utilization=5),  # out of range
-        event("e4", "LD-NOBODY", utilization=0.5),
-        event("e5", "LD-API-1", shoe_size=44),
-        event("e6", "LD-API-1", lender_applications_90d=3),  # fewer than in 30 days now
-    ]}  # fmt: skip
+    batch = {
+        "events": [
+            event("e1", "LD-API-1", lender_applications_30d=6, lender_applications_90d=9),
+            event(
+                "e2", "LD-API-1", minutes_ago=120, lender_applications_30d=1
+            ),  # older than on file
+            event("e3", "LD-API-1", utilization=5),  # out of range
+            event("e4", "LD-NOBODY", utilization=0.5),
+            event("e5", "LD-API-1", shoe_size=44),
+            event("e6", "LD-API-1", lender_applications_90d=3),  # fewer than in 30 days now
+        ]
+    }
     with django_capture_on_commit_callbacks() as callbacks:
         response = post(client, keys["risk-engine"], "/signals/events", batch)
     assert response.status_code == 200, response.content
@@ -164,10 +177,13 @@ def test_the_decision_feed_is_a_stable_cursor(client, keys, account, monkeypatch
     analyst = make_user("alice", roles.RISK_ANALYST)
     for limit in ("9000", "8000", "7000"):
         account.refresh_from_db()
-        decision_services.account_override_limit(
-            account_id=account.pk, expected_version=account.version, new_limit=Decimal(limit),
-            actor=analyst, justification="Bureau check.",
-        )  # fmt: skip
+        overrides.account_override_limit(
+            account_id=account.pk,
+            expected_version=account.version,
+            new_limit=Decimal(limit),
+            actor=analyst,
+            justification="Bureau check.",
+        )
     first = get(client, keys["crm"], "/decisions?limit=2").json()
     assert [d["new_limit"] for d in first["decisions"]] == ["9000.00", "8000.00"]
     rest = get(client, keys["crm"], f"/decisions?after={first['next_cursor']}").json()
@@ -198,9 +214,11 @@ def test_an_applied_event_asks_for_a_re_score_of_its_account_once(
 ):
     from decisions.models import RescoreRequest
 
-    events = [event("re1", "LD-API-1", minutes_ago=-1, age=30),
-              event("re2", "LD-API-1", minutes_ago=-2, age=31),
-              event("re3", "LD-API-1", minutes_ago=60 * 24 * 400, age=32)]  # fmt: skip
+    events = [
+        event("re1", "LD-API-1", minutes_ago=-1, age=30),
+        event("re2", "LD-API-1", minutes_ago=-2, age=31),
+        event("re3", "LD-API-1", minutes_ago=60 * 24 * 400, age=32),
+    ]
     with django_capture_on_commit_callbacks() as callbacks:
         answer = post(client, keys["risk-engine"], "/signals/events", {"events": events}).json()
     assert [r["status"] for r in answer["results"]] == ["applied", "applied", "stale"]

@@ -24,23 +24,31 @@ def test_events_that_cut_a_line_are_re_scored_by_the_worker(client, celery_worke
     key = services.api_key_create(name="risk-engine", scopes=["signals:write"], actor=admin)[1]
     accounts = []
     for number in range(3):
-        account = make_account(reference=f"LD-W-{number}", current_limit=Decimal("8000.00"),
-                               score=640)  # fmt: skip
-        make_signals(account, credit_score=640, lender_applications_30d=1,
-                     lender_applications_90d=2)  # fmt: skip
+        account = make_account(
+            reference=f"LD-W-{number}", current_limit=Decimal("8000.00"), score=640
+        )
+        make_signals(
+            account, credit_score=640, lender_applications_30d=1, lender_applications_90d=2
+        )
         accounts.append(account)
     AccountSignals.objects.update(observed_at=timezone.now() - timedelta(hours=1))
     # A rate shopper's burst: the first two accounts apply to 14 lenders in 30 days.
     events = [
-        {"event_id": f"w{number}:{step}", "account": f"LD-W-{number}",
-         "observed_at": (timezone.now() - timedelta(minutes=5 - step)).isoformat(),
-         "signals": {"lender_applications_30d": 7 * step, "lender_applications_90d": 7 * step}}
-        for number in range(2) for step in (1, 2)
-    ]  # fmt: skip
+        {
+            "event_id": f"w{number}:{step}",
+            "account": f"LD-W-{number}",
+            "observed_at": (timezone.now() - timedelta(minutes=5 - step)).isoformat(),
+            "signals": {"lender_applications_30d": 7 * step, "lender_applications_90d": 7 * step},
+        }
+        for number in range(2)
+        for step in (1, 2)
+    ]
     response = client.post(
-        "/api/v1/signals/events", json.dumps({"events": events}),
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+        "/api/v1/signals/events",
+        json.dumps({"events": events}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
     assert response.status_code == 200 and response.json()["applied"] == 4
 
     deadline = time.monotonic() + 60

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts import roles
 from api import services
 from appeals.models import Appeal, Evidence
-from decisions import services as decision_services
+from decisions import overrides
 from tests.base import make_account, make_user
 from tests.files import PNG
 
@@ -29,16 +29,24 @@ def account():
     from accounts import roles
 
     found = make_account(reference="LD-API-2")
-    decision_services.account_override_limit(
-        account_id=found.pk, expected_version=found.version, new_limit=found.current_limit / 2,
-        actor=make_user("alice", roles.RISK_ANALYST), justification="Bureau check.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=found.pk,
+        expected_version=found.version,
+        new_limit=found.current_limit / 2,
+        actor=make_user("alice", roles.RISK_ANALYST),
+        justification="Bureau check.",
+    )
     return found
 
 
 def send(client, key, files=(), **fields):
-    data = {"account": "LD-API-2", "channel": "app", "category": "evidence",
-            "statement": "My salary is paid into your bank.", **fields}  # fmt: skip
+    data = {
+        "account": "LD-API-2",
+        "channel": "app",
+        "category": "evidence",
+        "statement": "My salary is paid into your bank.",
+        **fields,
+    }
     if files:
         data["files"] = list(files)
     return client.post(URL, data, HTTP_AUTHORIZATION=f"Bearer {key}")
@@ -50,7 +58,10 @@ def test_an_appeal_with_evidence_is_recorded_and_a_second_one_joins_it(client, k
     body = response.json()
     appeal = Appeal.objects.get(pk=body["appeal"])
     assert (appeal.channel, appeal.category, appeal.decision) == (
-        "app", "evidence", account.decisions.get())  # fmt: skip
+        "app",
+        "evidence",
+        account.decisions.get(),
+    )
     assert body["evidence"][0]["content_type"] == "image/png" and len(body["evidence"]) == 1
     stored = Evidence.objects.get(appeal=appeal)
     assert (stored.uploaded_by, stored.uploaded_via) == (None, "help-centre")

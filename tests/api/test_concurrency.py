@@ -10,13 +10,15 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+import scoring
 from accounts import roles
 from accounts.models import Account, AccountSignals
 from api import services
 from api.models import ApiKey, SignalEvent
-from decisions import policy, runs
-from decisions.models import LimitDecision, Policy, RescoreRequest
-from decisions.selectors import audit_chain_report
+from decisions import rescore_requests
+from decisions.audit_trail import audit_chain_report
+from decisions.models import LimitDecision, RescoreRequest
+from policies.models import Policy
 from tests.base import make_account, make_signals, make_user
 
 THREADS = 4
@@ -94,8 +96,10 @@ def test_batches_and_the_re_scorer_writing_decisions_at_once_never_deadlock():
     events that point at the same accounts (a key-share lock each, at commit)."""
     references = [f"LD-RS-{number}" for number in range(12)]
     for reference in references:
-        make_signals(make_account(reference=reference, current_limit=Decimal("8000.00"),
-                                  score=640), credit_score=640)  # fmt: skip
+        make_signals(
+            make_account(reference=reference, current_limit=Decimal("8000.00"), score=640),
+            credit_score=640,
+        )
     AccountSignals.objects.update(observed_at=timezone.now() - timedelta(days=1))
     admin = make_user("root", roles.ADMINISTRATOR)
     key = services.api_key_create(name="risk-engine", scopes=["signals:write"], actor=admin)[0]
@@ -109,12 +113,17 @@ def test_batches_and_the_re_scorer_writing_decisions_at_once_never_deadlock():
             events = []
             for n in range(60):
                 applications = rng.choice([0, 2, 12, 14])  # rate shopping comes and goes
-                events.append(services.Event(
-                    f"r{sender}b{batch}e{n}", rng.choice(references),
-                    start + timedelta(seconds=sender * 1000 + batch * 100 + n),
-                    {"lender_applications_30d": applications,
-                     "lender_applications_90d": applications + 1},
-                ))  # fmt: skip
+                events.append(
+                    services.Event(
+                        f"r{sender}b{batch}e{n}",
+                        rng.choice(references),
+                        start + timedelta(seconds=sender * 1000 + batch * 100 + n),
+                        {
+                            "lender_applications_30d": applications,
+                            "lender_applications_90d": applications + 1,
+                        },
+                    )
+                )
             mine.append(events)
         batches.append(mine)
     errors: list[BaseException] = []
@@ -124,7 +133,7 @@ def test_batches_and_the_re_scorer_writing_decisions_at_once_never_deadlock():
     def rescore() -> None:
         try:
             while sending.is_set():
-                runs.rescore_requested(batch=4)
+                rescore_requests.rescore_requested(batch=4)
         except BaseException as error:
             errors.append(error)
         finally:
@@ -142,16 +151,19 @@ def test_batches_and_the_re_scorer_writing_decisions_at_once_never_deadlock():
     for rescorer in rescorers:
         rescorer.join()
     assert errors == []
-    runs.rescore_requested()  # what the beat would do for a last request
+    rescore_requests.rescore_requested()  # what the beat would do for a last request
     assert not RescoreRequest.objects.exists()
     assert LimitDecision.objects.filter(source="run").exists()
     assert audit_chain_report().broken == []
     # No re-score was lost: every account's score is its newest signals' score.
-    compiled = policy.compile_rules(policy.parse_policy(Policy.objects.get(state="active").rules))
+    compiled = scoring.compile_rules(scoring.parse_policy(Policy.objects.get(state="active").rules))
     for account in Account.objects.filter(reference__in=references).select_related("signals"):
-        outcome = policy.evaluate(
-            compiled, account.signals.as_dict(), limit=policy.cents(account.current_limit),
-            status=account.status, in_cooldown=account.in_cooldown(),
+        outcome = scoring.evaluate(
+            compiled,
+            account.signals.as_dict(),
+            limit=scoring.cents(account.current_limit),
+            status=account.status,
+            in_cooldown=account.in_cooldown(),
             good_cycles=account.good_cycles,
-        )  # fmt: skip
+        )
         assert account.score == outcome.score, account.reference

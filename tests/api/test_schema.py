@@ -51,9 +51,11 @@ def test_no_server_error_and_every_response_matches_the_schema(api_schema, key):
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=40, deadline=None, database=None,
+            max_examples=40,
+            deadline=None,
+            database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        )  # fmt: skip
+        )
         def check(case):
             # Schema-valid requests may still be refused on their meaning (an
             # evidence file that is no PDF, PNG or JPEG): that is a 4xx, not a failure.

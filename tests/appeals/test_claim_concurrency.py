@@ -21,10 +21,16 @@ def test_eight_handlers_never_get_the_same_appeal():
     account = make_account()
     now = timezone.now()
     Appeal.objects.bulk_create(
-        Appeal(account=account, channel="app", category="reason", statement="Why was I cut?",
-               priority=1 + n % 4, sla_due=now + timedelta(minutes=n))
+        Appeal(
+            account=account,
+            channel="app",
+            category="reason",
+            statement="Why was I cut?",
+            priority=1 + n % 4,
+            sla_due=now + timedelta(minutes=n),
+        )
         for n in range(APPEALS)
-    )  # fmt: skip
+    )
     handlers = [make_user(f"handler{n}", "Appeal handler") for n in range(HANDLERS)]
     claimed: dict[str, list[int]] = {h.username: [] for h in handlers}
     start = threading.Barrier(HANDLERS)

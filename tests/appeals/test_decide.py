@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account
-from appeals import services
+from appeals import outcomes, services, workflow
 from appeals.models import Appeal
-from decisions import services as decision_services
+from decisions import overrides
 from decisions.chain import verify_chain
 from decisions.models import LimitDecision
 from tests.base import BaseTestCase, make_account
@@ -18,28 +18,40 @@ class DecideTests(BaseTestCase):
     def contest(self, old: str, new: str, **account_fields) -> Appeal:
         """An account cut from `old` to `new` by an override, and bob's appeal on it."""
         account = make_account(current_limit=Decimal(old), **account_fields)
-        decision_services.account_override_limit(
-            account_id=account.pk, expected_version=account.version, new_limit=Decimal(new),
-            actor=self.alice, justification="Cut after the bureau check.",
-        )  # fmt: skip
+        overrides.account_override_limit(
+            account_id=account.pk,
+            expected_version=account.version,
+            new_limit=Decimal(new),
+            actor=self.alice,
+            justification="Cut after the bureau check.",
+        )
         result = services.appeal_intake(
-            account=account, actor=self.bob, channel="hotline", category="evidence",
+            account=account,
+            actor=self.bob,
+            channel="hotline",
+            category="evidence",
             statement="My salary is verified; please restore.",
             decision_id=account.decisions.get().pk,
-        )  # fmt: skip
+        )
         services.appeal_claim_next(handler=self.bob)
         return result.appeal
 
     def test_a_partial_restoration_is_a_limit_decision_from_the_appeal(self):
         appeal = self.contest("8000", "3000")
-        result = services.appeal_decide(
-            appeal_id=appeal.pk, actor=self.bob, outcome="partial", limit="5000",
+        result = outcomes.appeal_decide(
+            appeal_id=appeal.pk,
+            actor=self.bob,
+            outcome="partial",
+            limit="5000",
             justification="Salary flow of 9,000 a month verified.",
-        )  # fmt: skip
+        )
         assert not result.pending and result.decision is not None
         decision = result.decision
         assert (decision.source, decision.action, decision.new_limit) == (
-            "appeal", "restore", Decimal("5000.00"))  # fmt: skip
+            "appeal",
+            "restore",
+            Decimal("5000.00"),
+        )
         assert decision.reasons == ["APPEAL_OUTCOME"] and decision.actor == self.bob
         account = Account.objects.get(pk=appeal.account_id)
         assert account.current_limit == Decimal("5000.00")
@@ -50,8 +62,12 @@ class DecideTests(BaseTestCase):
 
     def test_upheld_writes_no_decision(self):
         appeal = self.contest("8000", "3000")
-        result = services.appeal_decide(appeal_id=appeal.pk, actor=self.bob, outcome="upheld",
-                                        justification="The applications are real.")  # fmt: skip
+        result = outcomes.appeal_decide(
+            appeal_id=appeal.pk,
+            actor=self.bob,
+            outcome="upheld",
+            justification="The applications are real.",
+        )
         assert result.decision is None
         assert LimitDecision.objects.filter(source="appeal").count() == 0
         appeal.refresh_from_db()
@@ -59,17 +75,19 @@ class DecideTests(BaseTestCase):
 
     def test_a_large_restoration_waits_for_a_lead_who_is_not_the_proposer(self):
         appeal = self.contest("40000", "9000")
-        result = services.appeal_decide(
-            appeal_id=appeal.pk, actor=self.bob, outcome="full",
+        result = outcomes.appeal_decide(
+            appeal_id=appeal.pk,
+            actor=self.bob,
+            outcome="full",
             justification="Assets of 2 million verified.",
-        )  # fmt: skip
+        )
         assert result.pending and result.decision is None
         assert Account.objects.get(pk=appeal.account_id).current_limit == Decimal("9000.00")
         appeal.refresh_from_db()
         assert appeal.state == "in_review" and appeal.outcome_pending
-        with pytest.raises(services.AppealError, match="Only an appeal lead"):
-            services.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.bob)
-        approved = services.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.carol)
+        with pytest.raises(workflow.AppealError, match="Only an appeal lead"):
+            outcomes.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.bob)
+        approved = outcomes.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.carol)
         assert approved.decision is not None
         assert (approved.decision.actor, approved.decision.approver) == (self.bob, self.carol)
         assert approved.decision.new_limit == Decimal("40000.00")
@@ -81,16 +99,26 @@ class DecideTests(BaseTestCase):
         Account.objects.filter(pk=appeal.account_id).update(
             status="closed", current_limit=0, cooldown_until=timezone.now() + timedelta(days=60)
         )
-        with pytest.raises(services.AppealError, match="only be restored by an appeal lead"):
-            services.appeal_decide(appeal_id=appeal.pk, actor=self.bob, outcome="full",
-                                   justification="Repaid in full yesterday.")  # fmt: skip
-        with pytest.raises(services.AppealError, match="at least 20 characters"):
-            services.appeal_decide(appeal_id=appeal.pk, actor=self.carol, outcome="full",
-                                   justification="Repaid in full.")  # fmt: skip
-        result = services.appeal_decide(
-            appeal_id=appeal.pk, actor=self.carol, outcome="full",
+        with pytest.raises(workflow.AppealError, match="only be restored by an appeal lead"):
+            outcomes.appeal_decide(
+                appeal_id=appeal.pk,
+                actor=self.bob,
+                outcome="full",
+                justification="Repaid in full yesterday.",
+            )
+        with pytest.raises(workflow.AppealError, match="at least 20 characters"):
+            outcomes.appeal_decide(
+                appeal_id=appeal.pk,
+                actor=self.carol,
+                outcome="full",
+                justification="Repaid in full.",
+            )
+        result = outcomes.appeal_decide(
+            appeal_id=appeal.pk,
+            actor=self.carol,
+            outcome="full",
             justification="Repaid in full; the overdue was a bank transfer error.",
-        )  # fmt: skip
+        )
         account = Account.objects.get(pk=appeal.account_id)
         assert (account.status, account.current_limit) == ("active", Decimal("6000.00"))
         assert result.decision is not None and result.decision.new_status == "active"
@@ -106,16 +134,21 @@ class DecideTests(BaseTestCase):
         ]
         for fields, message in cases:
             values: dict[str, Any] = {"justification": "Checked the statements.", **fields}
-            with pytest.raises(services.AppealError, match=message):
-                services.appeal_decide(appeal_id=appeal.pk, actor=self.bob, **values)
+            with pytest.raises(workflow.AppealError, match=message):
+                outcomes.appeal_decide(appeal_id=appeal.pk, actor=self.bob, **values)
         appeal.refresh_from_db()
         assert appeal.state == "in_review" and not appeal.outcome
         assert not LimitDecision.objects.filter(source="appeal").exists()
 
     def test_an_appeal_not_in_review_cannot_be_decided(self):
         appeal = self.contest("8000", "3000")
-        services.appeal_request_info(appeal_id=appeal.pk, actor=self.bob,
-                                     note="Send the salary flow.")  # fmt: skip
-        with pytest.raises(services.AppealError, match="cannot be decided now"):
-            services.appeal_decide(appeal_id=appeal.pk, actor=self.bob, outcome="upheld",
-                                   justification="Nothing changes here.")  # fmt: skip
+        services.appeal_request_info(
+            appeal_id=appeal.pk, actor=self.bob, note="Send the salary flow."
+        )
+        with pytest.raises(workflow.AppealError, match="cannot be decided now"):
+            outcomes.appeal_decide(
+                appeal_id=appeal.pk,
+                actor=self.bob,
+                outcome="upheld",
+                justification="Nothing changes here.",
+            )

@@ -18,9 +18,12 @@ ZIP = b"PK\x03\x04" + b"\x00" * 40
 def appeal(db, settings, tmp_path):
     settings.EVIDENCE_ROOT = tmp_path / "evidence"
     return Appeal.objects.create(
-        account=make_account(), channel="written", category="evidence",
-        statement="Salary flow attached.", sla_due=timezone.now() + timedelta(hours=8),
-    )  # fmt: skip
+        account=make_account(),
+        channel="written",
+        category="evidence",
+        statement="Salary flow attached.",
+        sla_due=timezone.now() + timedelta(hours=8),
+    )
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appeals.models import Appeal
-from decisions import services as decision_services
+from decisions import overrides
 from tests.base import BaseTestCase, make_account
 
 QUEUE = reverse("appeals:queue")
@@ -16,13 +16,21 @@ class QueuePageTests(BaseTestCase):
         self.account = make_account(reference="LD-APL", current_limit=Decimal("8000.00"))
         now = timezone.now()
         self.late = Appeal.objects.create(
-            account=self.account, channel="hotline", category="closure", priority=3,
-            statement="My line was closed although I repaid.", sla_due=now - timedelta(hours=1),
-        )  # fmt: skip
+            account=self.account,
+            channel="hotline",
+            category="closure",
+            priority=3,
+            statement="My line was closed although I repaid.",
+            sla_due=now - timedelta(hours=1),
+        )
         self.fresh = Appeal.objects.create(
-            account=self.account, channel="app", category="reason", priority=2,
-            statement="Why was my limit cut?", sla_due=now + timedelta(hours=2),
-        )  # fmt: skip
+            account=self.account,
+            channel="app",
+            category="reason",
+            priority=2,
+            statement="Why was my limit cut?",
+            sla_due=now + timedelta(hours=2),
+        )
 
     def test_a_handler_claims_the_next_appeal_and_works_it(self):
         self.client.force_login(self.bob)
@@ -77,15 +85,23 @@ class QueuePageTests(BaseTestCase):
 class IntakeFromTheAccountPageTests(BaseTestCase):
     def setUp(self) -> None:
         self.account = make_account(reference="LD-CALL", current_limit=Decimal("8000.00"))
-        decision_services.account_override_limit(
-            account_id=self.account.pk, expected_version=self.account.version,
-            new_limit=Decimal("3000"), actor=self.alice, justification="Cut after review.",
-        )  # fmt: skip
+        overrides.account_override_limit(
+            account_id=self.account.pk,
+            expected_version=self.account.version,
+            new_limit=Decimal("3000"),
+            actor=self.alice,
+            justification="Cut after review.",
+        )
         self.decision = self.account.decisions.get()
 
     def post(self, **fields):
-        data = {"channel": "hotline", "category": "misjudged", "priority": "2",
-                "statement": "I only compared rates.", "decision": self.decision.pk}  # fmt: skip
+        data = {
+            "channel": "hotline",
+            "category": "misjudged",
+            "priority": "2",
+            "statement": "I only compared rates.",
+            "decision": self.decision.pk,
+        }
         data.update(fields)
         return self.client.post(reverse("appeals:intake", args=["LD-CALL"]), data, follow=True)
 
@@ -119,15 +135,23 @@ class IntakeFromTheAccountPageTests(BaseTestCase):
 class DecidePageTests(BaseTestCase):
     def test_the_handler_previews_the_customer_response_then_confirms(self):
         account = make_account(reference="LD-DEC", current_limit=Decimal("8000.00"))
-        decision_services.account_override_limit(
-            account_id=account.pk, expected_version=account.version, new_limit=Decimal("3000"),
-            actor=self.alice, justification="Cut after review.",
-        )  # fmt: skip
+        overrides.account_override_limit(
+            account_id=account.pk,
+            expected_version=account.version,
+            new_limit=Decimal("3000"),
+            actor=self.alice,
+            justification="Cut after review.",
+        )
         appeal = Appeal.objects.create(
-            account=account, decision=account.decisions.get(), channel="hotline",
-            category="evidence", statement="Salary verified.", assignee=self.bob,
-            state="in_review", sla_due=timezone.now() + timedelta(hours=5),
-        )  # fmt: skip
+            account=account,
+            decision=account.decisions.get(),
+            channel="hotline",
+            category="evidence",
+            statement="Salary verified.",
+            assignee=self.bob,
+            state="in_review",
+            sla_due=timezone.now() + timedelta(hours=5),
+        )
         self.client.force_login(self.bob)
         url = reverse("appeals:decide", args=[appeal.pk])
         data = {"outcome": "partial", "limit": "5000", "justification": "Salary of 9,000 verified."}
@@ -162,9 +186,12 @@ class SlaTargetsPageTests(BaseTestCase):
 
         account = make_account()
         appeal = services.appeal_intake(
-            account=account, actor=self.bob, channel="app", category="reason",
+            account=account,
+            actor=self.bob,
+            channel="app",
+            category="reason",
             statement="Why was my limit cut?",
-        ).appeal  # fmt: skip
+        ).appeal
         due = appeal.sla_due - appeal.created_at
         assert abs(due - timedelta(hours=12)) < timedelta(seconds=1)
 

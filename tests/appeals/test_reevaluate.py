@@ -10,12 +10,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+import scoring
 from accounts.models import Account, AccountSignals
-from appeals import reevaluation, services
+from appeals import evidence_files, outcomes, reevaluation, services, workflow
 from appeals.models import Appeal
-from decisions import policy
-from decisions.models import LimitDecision, Policy
+from decisions.models import LimitDecision
 from decisions.services import Change, decision_record
+from policies.models import Policy
 from tests.base import BaseTestCase, make_account, make_signals
 from tests.files import PNG
 
@@ -53,41 +54,61 @@ class ReevaluateTests(BaseTestCase):
         account = make_account(current_limit=Decimal(limit), score=700, band="B")
         make_signals(account, **{**SHOPPER, **signals})
         active = Policy.objects.get(state="active")
-        compiled = policy.compile_rules(policy.parse_policy(active.rules))
+        compiled = scoring.compile_rules(scoring.parse_policy(active.rules))
         seen = AccountSignals.objects.get(account=account).as_dict()
-        outcome = policy.evaluate(
-            compiled, seen, limit=policy.cents(account.current_limit), status="active",
-            in_cooldown=False, good_cycles=0,
-        )  # fmt: skip
+        outcome = scoring.evaluate(
+            compiled,
+            seen,
+            limit=scoring.cents(account.current_limit),
+            status="active",
+            in_cooldown=False,
+            good_cycles=0,
+        )
         assert outcome.action == "reduce", outcome
         decision_record(
             change=Change(
-                account_id=account.pk, expected_version=account.version, action="reduce",
-                source="run", new_limit=outcome.new_limit_decimal, new_status="active",
-                reasons=outcome.reasons, score_after=outcome.score, band_after=outcome.band,
-                contributions=outcome.contributions, triggers=outcome.triggers,
-                policy_id=active.pk, policy_version=active.version, idempotency_key="cut",
+                account_id=account.pk,
+                expected_version=account.version,
+                action="reduce",
+                source="run",
+                new_limit=outcome.new_limit_decimal,
+                new_status="active",
+                reasons=outcome.reasons,
+                score_after=outcome.score,
+                band_after=outcome.band,
+                contributions=outcome.contributions,
+                triggers=outcome.triggers,
+                policy_id=active.pk,
+                policy_version=active.version,
+                idempotency_key="cut",
             )
-        )  # fmt: skip
+        )
         appeal = services.appeal_intake(
-            account=account, actor=self.bob, channel="hotline", category="evidence",
+            account=account,
+            actor=self.bob,
+            channel="hotline",
+            category="evidence",
             statement="I only compared rates; here is my salary flow.",
             decision_id=account.decisions.get().pk,
-        ).appeal  # fmt: skip
+        ).appeal
         services.appeal_claim_next(handler=self.bob)
         if evidence:
-            services.evidence_add(
-                appeal_id=appeal.pk, actor=self.bob,
+            evidence_files.evidence_add(
+                appeal_id=appeal.pk,
+                actor=self.bob,
                 upload=SimpleUploadedFile("salary.png", PNG, "image/png"),
-            )  # fmt: skip
+            )
         return appeal
 
     def decide(self, appeal: Appeal, actor=None, verified: Any = None, **fields: Any):
-        return services.appeal_decide(
-            appeal_id=appeal.pk, actor=actor or self.bob, outcome="reevaluated",
+        return outcomes.appeal_decide(
+            appeal_id=appeal.pk,
+            actor=actor or self.bob,
+            outcome="reevaluated",
             justification=fields.pop("justification", "Salary flow of 12,000 a month verified."),
-            verified=SALARY if verified is None else verified, **fields,
-        )  # fmt: skip
+            verified=SALARY if verified is None else verified,
+            **fields,
+        )
 
     def test_verified_income_rescores_and_partly_restores_the_cut(self):
         appeal = self.shopper()
@@ -99,7 +120,10 @@ class ReevaluateTests(BaseTestCase):
         # The applications at other lenders are still on file: the policy's 30% cut
         # of the 8,000 before the contested decision stays, the band cut goes.
         assert (decision.source, decision.action, decision.new_limit) == (
-            "appeal", "restore", Decimal("5600.00"))  # fmt: skip
+            "appeal",
+            "restore",
+            Decimal("5600.00"),
+        )
         assert cut_limit < decision.new_limit < Decimal("8000.00")
         assert decision.reasons == ["APPEAL_OUTCOME", "VERIFIED_CAPACITY"]
         assert decision.triggers == ["MULTI_LENDING"]
@@ -115,7 +139,10 @@ class ReevaluateTests(BaseTestCase):
         assert (account.current_limit, account.score) == (Decimal("5600.00"), decision.score_after)
         appeal.refresh_from_db()
         assert (appeal.state, appeal.outcome, appeal.outcome_decision) == (
-            "decided", "reevaluated", decision)  # fmt: skip
+            "decided",
+            "reevaluated",
+            decision,
+        )
         note = appeal.events.get(move="decide").note
         assert f"score {cut_score} → {decision.score_after}" in note and "5600" in note
 
@@ -151,13 +178,15 @@ class ReevaluateTests(BaseTestCase):
         appeal.refresh_from_db()
         assert appeal.outcome_limit is not None and appeal.outcome_limit > Decimal("20000")
         assert appeal.verified_signals == {
-            "verified_monthly_income": "30000.00", "verified_assets": "2000000.00"}  # fmt: skip
+            "verified_monthly_income": "30000.00",
+            "verified_assets": "2000000.00",
+        }
         # Nothing is written to the account until the lead approves.
         signals = AccountSignals.objects.get(account_id=appeal.account_id)
         assert signals.verified_monthly_income is None
-        with pytest.raises(services.AppealError, match="Only an appeal lead"):
-            services.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.bob)
-        approved = services.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.carol)
+        with pytest.raises(workflow.AppealError, match="Only an appeal lead"):
+            outcomes.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.bob)
+        approved = outcomes.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.carol)
         assert approved.decision is not None
         assert approved.decision.new_limit == appeal.outcome_limit
         assert (approved.decision.actor, approved.decision.approver) == (self.bob, self.carol)
@@ -170,8 +199,8 @@ class ReevaluateTests(BaseTestCase):
         AccountSignals.objects.filter(account_id=appeal.account_id).update(
             lender_applications_30d=14
         )
-        with pytest.raises(services.AppealError, match="account changed since"):
-            services.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.carol)
+        with pytest.raises(workflow.AppealError, match="account changed since"):
+            outcomes.appeal_outcome_approve(appeal_id=appeal.pk, lead=self.carol)
         appeal.refresh_from_db()
         assert appeal.outcome_pending and appeal.state == "in_review"
         assert not LimitDecision.objects.filter(source="appeal").exists()
@@ -186,7 +215,7 @@ class ReevaluateTests(BaseTestCase):
             ({"assets": "1e30"}, "verified assets as an amount"),
         ]
         for verified, message in cases:
-            with pytest.raises(services.AppealError, match=message):
+            with pytest.raises(workflow.AppealError, match=message):
                 self.decide(appeal, verified=verified)
         appeal.refresh_from_db()
         assert appeal.state == "in_review" and not appeal.outcome
@@ -194,7 +223,7 @@ class ReevaluateTests(BaseTestCase):
 
     def test_a_reevaluation_needs_the_evidence_on_file(self):
         appeal = self.shopper(evidence=False)
-        with pytest.raises(services.AppealError, match="Upload the evidence first"):
+        with pytest.raises(workflow.AppealError, match="Upload the evidence first"):
             self.decide(appeal)
         assert not LimitDecision.objects.filter(source="appeal").exists()
 
@@ -203,23 +232,28 @@ class ReevaluateTests(BaseTestCase):
         Account.objects.filter(pk=appeal.account_id).update(
             status="closed", current_limit=0, cooldown_until=timezone.now() + timedelta(days=60)
         )
-        with pytest.raises(services.AppealError, match="only be restored by an appeal lead"):
+        with pytest.raises(workflow.AppealError, match="only be restored by an appeal lead"):
             self.decide(appeal)
         result = self.decide(
-            appeal, actor=self.carol,
+            appeal,
+            actor=self.carol,
             justification="Salary and provident fund verified with the employer by phone.",
-        )  # fmt: skip
+        )
         assert result.decision is not None
         assert Account.objects.get(pk=appeal.account_id).status == "active"
 
     def test_a_frozen_line_is_not_restored_by_an_appeal(self):
         appeal = self.shopper()
         Account.objects.filter(pk=appeal.account_id).update(status="frozen")
-        with pytest.raises(services.AppealError, match="unfreeze it on the account page"):
+        with pytest.raises(workflow.AppealError, match="unfreeze it on the account page"):
             self.decide(appeal)
-        with pytest.raises(services.AppealError, match="unfreeze it on the account page"):
-            services.appeal_decide(appeal_id=appeal.pk, actor=self.bob, outcome="full",
-                                   justification="The cut was a misjudgment.")  # fmt: skip
+        with pytest.raises(workflow.AppealError, match="unfreeze it on the account page"):
+            outcomes.appeal_decide(
+                appeal_id=appeal.pk,
+                actor=self.bob,
+                outcome="full",
+                justification="The cut was a misjudgment.",
+            )
 
 
 def test_verified_values_are_typed_and_checked():
@@ -252,17 +286,20 @@ class WorkbenchTests(ReevaluateTests):
         self.client.force_login(self.bob)
         url = reverse("appeals:decide", args=[appeal.pk])
         data = {
-            "outcome": "reevaluated", "verified_monthly_income": "12000",
-            "provident_fund_verified": "on", "justification": "Salary flow verified.",
-        }  # fmt: skip
+            "outcome": "reevaluated",
+            "verified_monthly_income": "12000",
+            "provident_fund_verified": "on",
+            "justification": "Salary flow verified.",
+        }
         preview = self.client.post(url, data)
         self.assertContains(preview, "Re-evaluation")
         self.assertContains(preview, "band E → D")
         self.assertContains(preview, "¥3,000.00 → ¥5,600.00")
         self.assertContains(
-            preview, "We have re-assessed your line with the proof you sent. "
+            preview,
+            "We have re-assessed your line with the proof you sent. "
             "Your credit limit is restored to ¥5,600.00.",
-        )  # fmt: skip
+        )
         self.assertContains(preview, "您的信用额度已恢复至 ¥5600.00")
         self.assertContains(preview, "What still keeps it from the limit you had before:")
         assert not LimitDecision.objects.filter(source="appeal").exists()
@@ -275,8 +312,11 @@ class WorkbenchTests(ReevaluateTests):
         appeal = self.shopper()
         self.client.force_login(self.bob)
         url = reverse("appeals:decide", args=[appeal.pk])
-        data = {"outcome": "reevaluated", "verified_assets": "lots",
-                "justification": "Assets verified."}  # fmt: skip
+        data = {
+            "outcome": "reevaluated",
+            "verified_assets": "lots",
+            "justification": "Assets verified.",
+        }
         for extra in ({}, {"confirm": "1"}):
             page = self.client.post(url, {**data, **extra})
             self.assertContains(page, "Enter the verified assets as an amount in yuan")

@@ -4,9 +4,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from appeals import services
+from appeals import services, workflow
 from appeals.models import Appeal, AppealEvent
-from decisions import services as decision_services
+from decisions import overrides
 from tests.base import BaseTestCase, make_account, make_user
 
 
@@ -18,10 +18,13 @@ def claim(handler) -> Appeal:
 
 def a_cut(account, actor):
     """A decision to contest: an override down to 3,000."""
-    decision_services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=Decimal("3000"),
-        actor=actor, justification="Cut after the bureau check.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=Decimal("3000"),
+        actor=actor,
+        justification="Cut after the bureau check.",
+    )
     return account.decisions.get()
 
 
@@ -32,10 +35,13 @@ class IntakeTests(BaseTestCase):
 
     def intake(self, **fields):
         values = {
-            "account": self.account, "actor": self.bob, "channel": "hotline",
-            "category": "misjudged", "statement": "I only compared rates.",
+            "account": self.account,
+            "actor": self.bob,
+            "channel": "hotline",
+            "category": "misjudged",
+            "statement": "I only compared rates.",
             "decision_id": self.decision.pk,
-        }  # fmt: skip
+        }
         values.update(fields)
         return services.appeal_intake(**values)
 
@@ -44,7 +50,10 @@ class IntakeTests(BaseTestCase):
         appeal = result.appeal
         assert not result.duplicate
         assert (appeal.state, appeal.channel, appeal.requested_limit) == (
-            "new", "hotline", Decimal("8000.00"))  # fmt: skip
+            "new",
+            "hotline",
+            Decimal("8000.00"),
+        )
         # Misjudgment: 72 hours by the migration's targets.
         assert abs(appeal.sla_due - (appeal.created_at + timedelta(hours=72))) < timedelta(
             seconds=1
@@ -58,7 +67,9 @@ class IntakeTests(BaseTestCase):
         assert second.duplicate and second.appeal.pk == first.pk
         assert Appeal.objects.count() == 1
         assert list(first.events.values_list("move", flat=True)) == [
-            "received", "duplicate_contact"]  # fmt: skip
+            "received",
+            "duplicate_contact",
+        ]
         # Once that appeal is finished, a new contact opens a new one.
         services.appeal_assign(appeal_id=first.pk, assignee=self.bob, lead=self.carol)
         services.appeal_withdraw(appeal_id=first.pk, actor=self.bob)
@@ -76,7 +87,7 @@ class IntakeTests(BaseTestCase):
             ({"decision_id": other.pk}, "not one of this account's"),
         ]
         for fields, message in cases:
-            with pytest.raises(services.AppealError, match=message):
+            with pytest.raises(workflow.AppealError, match=message):
                 self.intake(**fields)
         assert not Appeal.objects.exists() and not AppealEvent.objects.exists()
 
@@ -86,17 +97,29 @@ class QueueMoveTests(BaseTestCase):
         self.account = make_account()
         now = timezone.now()
         self.low = Appeal.objects.create(
-            account=self.account, channel="app", category="reason", statement="Why?",
-            priority=1, sla_due=now + timedelta(hours=1),
-        )  # fmt: skip
+            account=self.account,
+            channel="app",
+            category="reason",
+            statement="Why?",
+            priority=1,
+            sla_due=now + timedelta(hours=1),
+        )
         self.urgent_later = Appeal.objects.create(
-            account=self.account, channel="app", category="reason", statement="Why?",
-            priority=4, sla_due=now + timedelta(hours=20),
-        )  # fmt: skip
+            account=self.account,
+            channel="app",
+            category="reason",
+            statement="Why?",
+            priority=4,
+            sla_due=now + timedelta(hours=20),
+        )
         self.urgent_sooner = Appeal.objects.create(
-            account=self.account, channel="app", category="reason", statement="Why?",
-            priority=4, sla_due=now + timedelta(hours=2),
-        )  # fmt: skip
+            account=self.account,
+            channel="app",
+            category="reason",
+            statement="Why?",
+            priority=4,
+            sla_due=now + timedelta(hours=2),
+        )
 
     def test_claim_next_takes_the_highest_priority_then_the_oldest_due(self):
         order = [services.appeal_claim_next(handler=self.bob) for _ in range(4)]
@@ -107,14 +130,15 @@ class QueueMoveTests(BaseTestCase):
         assert claimed.events.get().move == "claim"
 
     def test_only_appeal_roles_claim(self):
-        with pytest.raises(services.AppealError, match="cannot work appeals"):
+        with pytest.raises(workflow.AppealError, match="cannot work appeals"):
             services.appeal_claim_next(handler=self.alice)
 
     def test_asking_the_customer_pauses_the_sla_clock(self):
         appeal = claim(self.bob)
         due = appeal.sla_due
-        services.appeal_request_info(appeal_id=appeal.pk, actor=self.bob,
-                                     note="Send three months of salary flow.")  # fmt: skip
+        services.appeal_request_info(
+            appeal_id=appeal.pk, actor=self.bob, note="Send three months of salary flow."
+        )
         Appeal.objects.filter(pk=appeal.pk).update(
             sla_paused_at=timezone.now() - timedelta(hours=30)
         )  # the customer took 30 hours
@@ -125,9 +149,9 @@ class QueueMoveTests(BaseTestCase):
     def test_illegal_moves_and_strangers_are_refused_and_change_nothing(self):
         appeal = claim(self.bob)
         other = make_user("bill", "Appeal handler")
-        with pytest.raises(services.AppealError, match="assigned to someone else"):
+        with pytest.raises(workflow.AppealError, match="assigned to someone else"):
             services.appeal_escalate(appeal_id=appeal.pk, actor=other, note="Not mine at all.")
-        with pytest.raises(services.AppealError, match="cannot take the customer's reply"):
+        with pytest.raises(workflow.AppealError, match="cannot take the customer's reply"):
             services.appeal_customer_replied(appeal_id=appeal.pk, actor=self.bob)
         appeal.refresh_from_db()
         assert appeal.state == "in_review" and appeal.events.count() == 1
@@ -135,9 +159,9 @@ class QueueMoveTests(BaseTestCase):
     def test_a_lead_reassigns_and_a_handler_cannot(self):
         appeal = claim(self.bob)
         other = make_user("bill", "Appeal handler")
-        with pytest.raises(services.AppealError, match="Only an appeal lead can reassign"):
+        with pytest.raises(workflow.AppealError, match="Only an appeal lead can reassign"):
             services.appeal_assign(appeal_id=appeal.pk, assignee=other, lead=self.bob)
-        with pytest.raises(services.AppealError, match="alice cannot work appeals"):
+        with pytest.raises(workflow.AppealError, match="alice cannot work appeals"):
             services.appeal_assign(appeal_id=appeal.pk, assignee=self.alice, lead=self.carol)
         services.appeal_assign(appeal_id=appeal.pk, assignee=other, lead=self.carol)
         appeal.refresh_from_db()

@@ -70,11 +70,13 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def chart_drawn(page: Page, data_id: str) -> bool:
-    return bool(page.evaluate(
-        "id => { const c = document.querySelector(`canvas[data-chart='${id}']`);"
-        " return !!c && c.dataset.drawn === '1' && c.width > 0; }",
-        data_id,
-    ))  # fmt: skip
+    return bool(
+        page.evaluate(
+            "id => { const c = document.querySelector(`canvas[data-chart='${id}']`);"
+            " return !!c && c.dataset.drawn === '1' && c.width > 0; }",
+            data_id,
+        )
+    )
 
 
 def serious_violations(page: Page) -> list[str]:

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import FilePayload, expect
 
-from accounts.services import DEMO_PASSWORD
+from demo.services import DEMO_PASSWORD
 from tests.browser.conftest import (
     SALARY_SCAN,
     expect_latest_decision,
@@ -33,9 +33,12 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
 
     # A caller about case A's cut: recorded from the account page, claimed from the queue.
     record_and_claim_an_appeal(
-        handler, live_server.url, "LD-CASE-A", category="evidence",
+        handler,
+        live_server.url,
+        "LD-CASE-A",
+        category="evidence",
         statement="I only compared rates; my salary of 9,000 a month is paid into your bank.",
-    )  # fmt: skip
+    )
     # Beside it, why the limit was cut and what the account went through.
     why = handler.get_by_role("region", name="Why the contested decision")
     expect(why).to_contain_text("MULTI_LENDING")
@@ -74,8 +77,13 @@ def test_a_hotline_appeal_is_claimed_decided_and_approved(live_server, browser, 
     log_in(lead, live_server.url, "carol", DEMO_PASSWORD)
     lead_approves(lead, handler.url)
     screenshot(lead, "appeal-decided")
-    expect_latest_decision(lead, live_server.url, "LD-CASE-A", limit="¥5,000.00",
-                           shows=["appeal outcome", "bob / carol"])  # fmt: skip
+    expect_latest_decision(
+        lead,
+        live_server.url,
+        "LD-CASE-A",
+        limit="¥5,000.00",
+        shows=["appeal outcome", "bob / carol"],
+    )
     assert handler.console_errors == [] and lead.console_errors == []  # type: ignore[attr-defined]
 
 

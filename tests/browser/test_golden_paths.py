@@ -5,7 +5,7 @@ from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect
 
 from accounts import roles
-from accounts.services import DEMO_PASSWORD
+from demo.services import DEMO_PASSWORD
 from tests.base import PASSWORD, ensure_roles, make_user
 from tests.browser.conftest import chart_drawn, new_page, screenshot, serious_violations
 

@@ -8,9 +8,9 @@ from playwright.sync_api import expect
 
 from accounts import roles
 from accounts.models import Account
-from accounts.services import DEMO_PASSWORD
 from api import services as api_services
-from decisions import runs
+from decisions import rescore_requests
+from demo.services import DEMO_PASSWORD
 from tests.base import make_user
 from tests.browser.conftest import screenshot, serious_violations
 from tests.browser.test_golden_paths import log_in
@@ -42,8 +42,9 @@ def test_the_administrator_gives_the_crm_a_key_that_works_until_revoked(live_ser
     screenshot(page, "integrations")
 
     headers = {"Authorization": f"Bearer {secret}"}
-    answer = page.request.get(f"{live_server.url}/api/v1/accounts/LD-CASE-A/explanation?lang=en",
-                              headers=headers)  # fmt: skip
+    answer = page.request.get(
+        f"{live_server.url}/api/v1/accounts/LD-CASE-A/explanation?lang=en", headers=headers
+    )
     assert answer.status == 200 and answer.json()["account"] == "LD-CASE-A"
 
     page.goto(f"{live_server.url}/integrations/")
@@ -66,8 +67,12 @@ def test_the_api_reference_page_lists_every_endpoint_to_signed_in_staff(live_ser
     log_in(page, live_server.url, "ana")
     page.goto(f"{live_server.url}/api/v1/docs")
     expect(page.get_by_role("heading", name=re.compile("Limit Desk API"))).to_be_visible()
-    for path in ("/api/v1/signals/events", "/api/v1/appeals",
-                 "/api/v1/accounts/{reference}/explanation", "/api/v1/decisions"):  # fmt: skip
+    for path in (
+        "/api/v1/signals/events",
+        "/api/v1/appeals",
+        "/api/v1/accounts/{reference}/explanation",
+        "/api/v1/decisions",
+    ):
         expect(page.get_by_text(path, exact=True).first).to_be_visible()
     screenshot(page, "api-docs")
 
@@ -75,17 +80,23 @@ def test_the_api_reference_page_lists_every_endpoint_to_signed_in_staff(live_ser
 def test_signal_events_from_the_risk_engine_show_on_the_runs_page(live_server, page):
     call_command("seed_demo", "--accounts", "50", verbosity=0)
     admin = User.objects.get(username="admin")
-    secret = api_services.api_key_create(name="risk engine", scopes=["signals:write"],
-                                         actor=admin)[1]  # fmt: skip
+    secret = api_services.api_key_create(name="risk engine", scopes=["signals:write"], actor=admin)[
+        1
+    ]
     # A healthy line of the demo book, whose holder starts applying to every lender.
     healthy = Account.objects.filter(status="active", band="A").order_by("reference").first()
     assert healthy is not None
-    event = {"event_id": "browser-1", "account": healthy.reference,
-             "observed_at": timezone.now().isoformat(),
-             "signals": {"lender_applications_30d": 14, "lender_applications_90d": 15}}  # fmt: skip
-    answer = page.request.post(f"{live_server.url}/api/v1/signals/events",
-                               headers={"Authorization": f"Bearer {secret}"},
-                               data={"events": [event]})  # fmt: skip
+    event = {
+        "event_id": "browser-1",
+        "account": healthy.reference,
+        "observed_at": timezone.now().isoformat(),
+        "signals": {"lender_applications_30d": 14, "lender_applications_90d": 15},
+    }
+    answer = page.request.post(
+        f"{live_server.url}/api/v1/signals/events",
+        headers={"Authorization": f"Bearer {secret}"},
+        data={"events": [event]},
+    )
     assert answer.status == 200 and answer.json()["applied"] == 1
 
     log_in(page, live_server.url, "alice", DEMO_PASSWORD)
@@ -96,7 +107,7 @@ def test_signal_events_from_the_risk_engine_show_on_the_runs_page(live_server, p
     summary = page.get_by_role("region", name="Re-scores after signal changes, last 24 hours")
     expect(summary).to_contain_text("1 account, since")  # no worker here: it waits
 
-    [run_id] = runs.rescore_requested()  # what the worker's task does
+    [run_id] = rescore_requests.rescore_requested()  # what the worker's task does
     page.reload()
     expect(summary).to_contain_text(re.compile(r"Waiting now\s*none"))
     expect(summary).to_contain_text(re.compile(r"reopened\s*0 / 1 / 0 / 0"))  # cut

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from accounts.services import DEMO_PASSWORD
+from demo.services import DEMO_PASSWORD
 from tests.browser.conftest import new_page, screenshot, serious_violations
 from tests.browser.test_golden_paths import log_in
 

@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.db import OperationalError
 from playwright.sync_api import expect
 
-from accounts.services import DEMO_PASSWORD
-from decisions import runs, tasks
+from decisions import runs, services, tasks
 from decisions.models import LimitDecision, RescoreRun
+from demo.services import DEMO_PASSWORD
 from tests.base import open_the_breaker
 from tests.browser.conftest import new_page, screenshot, serious_violations
 from tests.browser.test_golden_paths import log_in
@@ -32,7 +32,7 @@ def test_a_run_that_stopped_mid_apply_is_explained_and_retried(
     for index in range(run.chunks_total):
         tasks.compute_chunk(run.pk, index)
     # The database drops the connection while the third chunk is written.
-    original, calls = runs.decisions_write, []
+    original, calls = services.decisions_write, []
 
     def dropped_on_the_third(changes, **kwargs):
         calls.append(1)
@@ -40,7 +40,7 @@ def test_a_run_that_stopped_mid_apply_is_explained_and_retried(
             raise OperationalError("server closed the connection unexpectedly")
         return original(changes, **kwargs)
 
-    with mock.patch("decisions.runs.decisions_write", dropped_on_the_third):
+    with mock.patch("decisions.chunks.decisions_write", dropped_on_the_third):
         for index in range(run.chunks_total):
             try:
                 tasks.apply_chunk(run.pk, index)

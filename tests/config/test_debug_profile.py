@@ -23,11 +23,10 @@ from django.utils import timezone
 
 from accounts import roles
 from accounts.models import Account, AccountSignals
-from accounts.services import demo_portfolio_load
-from decisions import runs, tasks
-from decisions import services as decision_services
+from decisions import chunks, overrides, rescore_requests, runs, signal_intake, tasks
+from decisions.audit_trail import decisions_csv
 from decisions.models import LimitDecision
-from decisions.selectors import decisions_csv
+from demo.services import demo_portfolio_load
 from tests.base import make_account, make_signals, make_user, open_the_breaker
 from tests.conftest import PROFILES
 
@@ -59,9 +58,9 @@ def test_a_run_loads_scores_and_applies_its_chunks(profile, analyst):
 
     run = runs.run_start(trigger="button", started_by=analyst)
     for index in run.chunks.values_list("index", flat=True):
-        assert runs.run_compute_chunk(run_id=run.pk, index=index)  # COPY (...) TO STDOUT
+        assert chunks.run_compute_chunk(run_id=run.pk, index=index)  # COPY (...) TO STDOUT
     for index in run.chunks.values_list("index", flat=True):
-        assert runs.run_apply_chunk(run_id=run.pk, index=index)  # COPY FROM STDIN, twice
+        assert chunks.run_apply_chunk(run_id=run.pk, index=index)  # COPY FROM STDIN, twice
     run.refresh_from_db()
 
     assert run.state == "done" and run.reduced == 1
@@ -73,17 +72,20 @@ def test_a_run_loads_scores_and_applies_its_chunks(profile, analyst):
 
 def test_a_signal_re_score_loads_its_accounts_by_id(profile):
     shopper = rate_shopper()
-    runs.rescore_accounts_request([shopper.pk])
-    run = runs.rescore_requested_batch(limit=100)
+    signal_intake.rescore_accounts_request([shopper.pk])
+    run = rescore_requests.rescore_requested_batch(limit=100)
     assert run is not None and run.state == "done" and run.reduced == 1
 
 
 def test_a_manual_override_is_written(profile, analyst):
     account = make_account()
-    decision_services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=Decimal("4321.00"),
-        actor=analyst, justification="Bureau check.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=Decimal("4321.00"),
+        actor=analyst,
+        justification="Bureau check.",
+    )
     account.refresh_from_db()
     assert account.current_limit == Decimal("4321.00")
     assert account.decisions.get().new_limit == Decimal("4321.00")
@@ -113,10 +115,13 @@ def test_a_signal_file_imports(profile, tmp_path):
 
 def test_the_auditors_download_the_decisions_as_csv(profile, client, analyst):
     account = make_account(reference="LD-CSV-1")
-    decision_services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=Decimal("4321.00"),
-        actor=analyst, justification="Bureau check.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=Decimal("4321.00"),
+        actor=analyst,
+        justification="Bureau check.",
+    )
     today = timezone.now().date()
     client.force_login(make_user("frank", roles.AUDITOR))
     response = client.get(reverse("decisions:audit_export"), {"since": today, "until": today})
@@ -133,7 +138,7 @@ def test_a_task_leaves_no_logged_query_on_the_workers_connection(profile):
     """A worker's connection outlives its tasks: with DEBUG on, the SQL of every
     chunk (thousands of ids each) would pile up on it."""
     shopper = rate_shopper()
-    runs.rescore_accounts_request([shopper.pk])
+    signal_intake.rescore_accounts_request([shopper.pk])
     assert tasks.rescore_requested.apply().successful()
     assert connection.queries == []
     assert LimitDecision.objects.filter(account=shopper).exists()

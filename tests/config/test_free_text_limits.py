@@ -16,14 +16,14 @@ from accounts.models import AccountNote
 from accounts.services import NoteError, account_note_add
 from api.models import ApiKey
 from api.services import ApiKeyError, api_key_create
+from appeals import outcomes, workflow
 from appeals import services as appeals
 from appeals.models import Appeal, AppealEvent
 from config import text
-from decisions import runs
-from decisions import services as decisions
-from decisions.models import LimitDecision, OverrideRequest, Policy, RescoreRun
+from decisions import errors, overrides, runs
+from decisions.models import LimitDecision, OverrideRequest, RescoreRun
 from policies import services as policies
-from policies.models import KillSwitch, PolicyEvent
+from policies.models import KillSwitch, Policy, PolicyEvent
 from tests.base import BaseTestCase, make_account, make_signals, make_user
 
 TOO_LONG = "x" * 100_000
@@ -33,28 +33,38 @@ MESSAGE = "Write at most"
 def snapshot() -> tuple:
     """Everything a refused write might have touched."""
     return (
-        LimitDecision.objects.count(), OverrideRequest.objects.count(),
-        AccountNote.objects.count(), list(Appeal.objects.values_list("state", "escalated")),
-        AppealEvent.objects.count(), PolicyEvent.objects.count(),
+        LimitDecision.objects.count(),
+        OverrideRequest.objects.count(),
+        AccountNote.objects.count(),
+        list(Appeal.objects.values_list("state", "escalated")),
+        AppealEvent.objects.count(),
+        PolicyEvent.objects.count(),
         list(Policy.objects.values_list("version", "state", "rationale", "review_comment")),
         list(KillSwitch.objects.values_list("reductions_paused", "reason")),
-        ApiKey.objects.count(), list(RescoreRun.objects.values_list("state")),
-    )  # fmt: skip
+        ApiKey.objects.count(),
+        list(RescoreRun.objects.values_list("state")),
+    )
 
 
 class FreeTextLimitTests(BaseTestCase):
     def setUp(self) -> None:
         self.account = make_account(current_limit=Decimal("8000.00"))
         make_signals(self.account)
-        decisions.account_override_limit(
-            account_id=self.account.pk, expected_version=self.account.version,
-            new_limit=Decimal("3000"), actor=self.alice, justification="Cut after a bureau check.",
-        )  # fmt: skip
+        overrides.account_override_limit(
+            account_id=self.account.pk,
+            expected_version=self.account.version,
+            new_limit=Decimal("3000"),
+            actor=self.alice,
+            justification="Cut after a bureau check.",
+        )
         self.account.refresh_from_db()
         self.appeal = appeals.appeal_intake(
-            account=self.account, actor=self.bob, channel="hotline", category="misjudged",
+            account=self.account,
+            actor=self.bob,
+            channel="hotline",
+            category="misjudged",
             statement="I only compared rates.",
-        ).appeal  # fmt: skip
+        ).appeal
         appeals.appeal_claim_next(handler=self.bob)
         self.admin = make_user("root", roles.ADMINISTRATOR)
 
@@ -75,55 +85,98 @@ class FreeTextLimitTests(BaseTestCase):
 
     def test_limit_decisions_refuse_overlong_justifications(self):
         version = self.account.version
-        self.refused(decisions.DecisionError, lambda: decisions.account_override_limit(
-            account_id=self.account.pk, expected_version=version, new_limit=Decimal("60000"),
-            actor=self.alice, justification=TOO_LONG,
-        ))  # fmt: skip
-        self.refused(decisions.DecisionError, lambda: decisions.account_set_frozen(
-            account_id=self.account.pk, expected_version=version, frozen=True, actor=self.alice,
-            justification=TOO_LONG,
-        ))  # fmt: skip
+        self.refused(
+            errors.DecisionError,
+            lambda: overrides.account_override_limit(
+                account_id=self.account.pk,
+                expected_version=version,
+                new_limit=Decimal("60000"),
+                actor=self.alice,
+                justification=TOO_LONG,
+            ),
+        )
+        self.refused(
+            errors.DecisionError,
+            lambda: overrides.account_set_frozen(
+                account_id=self.account.pk,
+                expected_version=version,
+                frozen=True,
+                actor=self.alice,
+                justification=TOO_LONG,
+            ),
+        )
         run = runs.run_start(trigger="button", started_by=self.alice)
         RescoreRun.objects.filter(pk=run.pk).update(state="done")
-        self.refused(decisions.DecisionError, lambda: runs.run_revert_request(
-            run_id=run.pk, actor=self.alice, justification=TOO_LONG
-        ))  # fmt: skip
+        self.refused(
+            errors.DecisionError,
+            lambda: runs.run_revert_request(
+                run_id=run.pk, actor=self.alice, justification=TOO_LONG
+            ),
+        )
 
     def test_notes_and_appeal_steps_refuse_overlong_text(self):
-        self.refused(NoteError, lambda: account_note_add(
-            account=self.account, author=self.alice, text=TOO_LONG
-        ))  # fmt: skip
-        self.refused(appeals.AppealError, lambda: appeals.appeal_intake(
-            account=self.account, actor=self.bob, channel="hotline", category="misjudged",
-            statement="x" * (text.STATEMENT_MAX + 1),
-        ))  # fmt: skip
+        self.refused(
+            NoteError,
+            lambda: account_note_add(account=self.account, author=self.alice, text=TOO_LONG),
+        )
+        self.refused(
+            workflow.AppealError,
+            lambda: appeals.appeal_intake(
+                account=self.account,
+                actor=self.bob,
+                channel="hotline",
+                category="misjudged",
+                statement="x" * (text.STATEMENT_MAX + 1),
+            ),
+        )
         pk = self.appeal.pk
-        steps = (appeals.appeal_request_info, appeals.appeal_escalate,
-                 appeals.appeal_customer_replied, appeals.appeal_withdraw)  # fmt: skip
+        steps = (
+            appeals.appeal_request_info,
+            appeals.appeal_escalate,
+            appeals.appeal_customer_replied,
+            appeals.appeal_withdraw,
+        )
         for step in steps:
             self.refused(
-                appeals.AppealError, partial(step, appeal_id=pk, actor=self.bob, note=TOO_LONG)
+                workflow.AppealError, partial(step, appeal_id=pk, actor=self.bob, note=TOO_LONG)
             )
-        self.refused(appeals.AppealError, lambda: appeals.appeal_decide(
-            appeal_id=pk, actor=self.bob, outcome="upheld", justification=TOO_LONG
-        ))  # fmt: skip
-        self.refused(appeals.AppealError, lambda: appeals.appeal_outcome_reject(
-            appeal_id=pk, lead=self.carol, note=TOO_LONG
-        ))  # fmt: skip
+        self.refused(
+            workflow.AppealError,
+            lambda: outcomes.appeal_decide(
+                appeal_id=pk, actor=self.bob, outcome="upheld", justification=TOO_LONG
+            ),
+        )
+        self.refused(
+            workflow.AppealError,
+            lambda: outcomes.appeal_outcome_reject(appeal_id=pk, lead=self.carol, note=TOO_LONG),
+        )
 
     def test_policy_administration_refuses_overlong_text(self):
         draft = policies.policy_draft_create(author=self.dave)
-        self.refused(policies.PolicyAdminError, lambda: policies.policy_draft_update(
-            version=draft.version, author=self.dave, rules=draft.rules, rationale=TOO_LONG,
-        ))  # fmt: skip
-        self.refused(policies.PolicyAdminError, lambda: policies.policy_draft_update(
-            version=draft.version, author=self.dave,
-            rules={**draft.rules, "overlay_rationale": TOO_LONG},
-            rationale="Seed 004: one small step.",
-        ))  # fmt: skip
+        self.refused(
+            policies.PolicyAdminError,
+            lambda: policies.policy_draft_update(
+                version=draft.version,
+                author=self.dave,
+                rules=draft.rules,
+                rationale=TOO_LONG,
+            ),
+        )
+        self.refused(
+            policies.PolicyAdminError,
+            lambda: policies.policy_draft_update(
+                version=draft.version,
+                author=self.dave,
+                rules={**draft.rules, "overlay_rationale": TOO_LONG},
+                rationale="Seed 004: one small step.",
+            ),
+        )
         Policy.objects.filter(pk=draft.pk).update(state="pending", rationale="A small step.")
-        review: dict[str, Any] = {"version": draft.version, "approver": self.erin,
-                                  "comment": TOO_LONG}  # fmt: skip
+        review: dict[str, Any] = {
+            "version": draft.version,
+            "approver": self.erin,
+            "comment": TOO_LONG,
+        }
         self.refused(
             policies.PolicyAdminError, partial(policies.policy_approve, **review, share="100")
         )
@@ -132,20 +185,24 @@ class FreeTextLimitTests(BaseTestCase):
             policies.PolicyAdminError,
             partial(policies.policy_rollback, actor=self.erin, reason=TOO_LONG),
         )
-        self.refused(policies.PolicyAdminError, lambda: policies.kill_switch_set(
-            actor=self.dave, paused=True, reason=TOO_LONG
-        ))  # fmt: skip
+        self.refused(
+            policies.PolicyAdminError,
+            lambda: policies.kill_switch_set(actor=self.dave, paused=True, reason=TOO_LONG),
+        )
 
     def test_an_integration_name_is_held_to_its_column(self):
-        self.refused(ApiKeyError, lambda: api_key_create(
-            name="x" * (text.NAME_MAX + 1), scopes=["signals:write"], actor=self.admin
-        ))  # fmt: skip
+        self.refused(
+            ApiKeyError,
+            lambda: api_key_create(
+                name="x" * (text.NAME_MAX + 1), scopes=["signals:write"], actor=self.admin
+            ),
+        )
 
 
 class KillSwitchPageTests(BaseTestCase):
     def test_pausing_asks_for_a_confirmation_and_a_reason_that_fits_the_banner(self):
         self.client.force_login(self.dave)
-        page = self.client.get(reverse("decisions:policy"))
+        page = self.client.get(reverse("policies:index"))
         self.assertContains(page, 'maxlength="500"')
         self.assertContains(page, "I understand: from now on no run and no signal re-score")
 

@@ -21,8 +21,12 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """manage.py in a process of its own, so the settings are read from `env`."""
     return subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_deploy_checks_pass_with_debug_off_and_a_secret_set():
@@ -93,9 +97,10 @@ class SecurityHeaderTests(BaseTestCase):
     def test_the_language_switcher_turns_the_pages_chinese(self):
         self.client.force_login(self.alice)
         response = self.client.post(
-            reverse("set_language"), {"language": "zh-hans", "next": reverse("overview")},
+            reverse("set_language"),
+            {"language": "zh-hans", "next": reverse("overview")},
             follow=True,
-        )  # fmt: skip
+        )
         body = response.content.decode()
         assert '<html lang="zh-hans">' in body
         assert "组合概览" in body
@@ -107,9 +112,10 @@ class SecurityHeaderTests(BaseTestCase):
 
         assert settings.SESSION_COOKIE_HTTPONLY and settings.CSRF_COOKIE_HTTPONLY
         response = self.client.post(
-            reverse("login"), {"username": "alice", "password": "correct horse battery staple"},
+            reverse("login"),
+            {"username": "alice", "password": "correct horse battery staple"},
             secure=True,
-        )  # fmt: skip
+        )
         cookie = response.cookies["sessionid"]
         assert cookie["secure"] and cookie["httponly"]
         assert cookie["samesite"] == "Lax"
@@ -162,8 +168,12 @@ def test_the_web_process_waits_for_locks_a_few_seconds_and_workers_wait_as_neede
     )
     web = subprocess.run(
         [sys.executable, "-c", f"import config.wsgi; {show}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert web.stdout.strip() == "-c lock_timeout=5000 -c statement_timeout=20000"
     other = manage(env, "shell", "--no-imports", "-c", show)
     assert other.stdout.strip() == "-c lock_timeout=0 -c statement_timeout=0"

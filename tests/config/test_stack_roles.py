@@ -19,8 +19,13 @@ def configured(monkeypatch, tmp_path):
     monkeypatch.setenv("LIMITDESK_STACK_DIR", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", "postgres://app:a@db.example:5432/limitdesk")
     monkeypatch.setenv("REDIS_URL", "redis://cache.example:6379/0")
-    for name in ("DATABASE_OWNER_URL", "DATABASE_APP_URL", "AUDIT_CHECKPOINT_KEY",
-                 "AUDIT_CHECKPOINT_KEY_FILE", "LIMITDESK_STATE_DIR"):  # fmt: skip
+    for name in (
+        "DATABASE_OWNER_URL",
+        "DATABASE_APP_URL",
+        "AUDIT_CHECKPOINT_KEY",
+        "AUDIT_CHECKPOINT_KEY_FILE",
+        "LIMITDESK_STATE_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -117,10 +122,20 @@ def test_the_embedded_server_gets_two_roles_and_hands_old_objects_to_the_owner(t
                 [stack.APP_ROLE, stack.OWNER_ROLE],
             ).fetchall()
         expected = [
-            "old_table", "old_table_id_seq", "old_table_n_seq", "old_table_pkey",
-            "old_sequence", "old_view", "old_matview", "old_function", "old_mood",
-            "old_amount", "schema public", "database limitdesk", "database test_limitdesk",
-        ]  # fmt: skip
+            "old_table",
+            "old_table_id_seq",
+            "old_table_n_seq",
+            "old_table_pkey",
+            "old_sequence",
+            "old_view",
+            "old_matview",
+            "old_function",
+            "old_mood",
+            "old_amount",
+            "schema public",
+            "database limitdesk",
+            "database test_limitdesk",
+        ]
         assert owners == dict.fromkeys(expected, stack.OWNER_ROLE)
         assert roles == [
             (stack.APP_ROLE, False, False, False),

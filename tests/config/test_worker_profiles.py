@@ -51,8 +51,9 @@ def test_a_portfolio_run_started_on_the_page_is_done_by_the_worker(
     assert run.chunks_total == 4
     assert response.redirect_chain[-1][0] == reverse("decisions:run", args=[run.pk])
 
-    state = wait_for(lambda: RescoreRun.objects.get(pk=run.pk).state,
-                     lambda s: s in {"done", "failed"})  # fmt: skip
+    state = wait_for(
+        lambda: RescoreRun.objects.get(pk=run.pk).state, lambda s: s in {"done", "failed"}
+    )
     run.refresh_from_db()
     assert (state, run.error) == ("done", "")
     assert run.accounts_done == run.accounts_total == 2005
@@ -70,8 +71,9 @@ def test_a_draft_simulated_on_the_page_is_scored_by_the_worker(
     client.post(reverse("policies:simulate", args=[draft.version]))
     simulation = Simulation.objects.get(policy=draft)
 
-    state = wait_for(lambda: Simulation.objects.get(pk=simulation.pk).state,
-                     lambda s: s in {"done", "failed"})  # fmt: skip
+    state = wait_for(
+        lambda: Simulation.objects.get(pk=simulation.pk).state, lambda s: s in {"done", "failed"}
+    )
     simulation.refresh_from_db()
     assert (state, simulation.error) == ("done", "")
     assert simulation.accounts_done == 2005

@@ -18,9 +18,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from accounts import roles
-from decisions import chain, services
+from decisions import chain, overrides
+from decisions.audit_trail import audit_chain_report
 from decisions.models import LimitDecision
-from decisions.selectors import audit_chain_report
 from tests.base import make_account, make_user
 
 pytestmark = pytest.mark.django_db
@@ -40,10 +40,13 @@ def key(settings) -> str:
 
 def override(account, limit, actor):
     account.refresh_from_db()
-    return services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=limit,
-        actor=actor, justification="Customer verified a new salary flow.",
-    ).decision  # fmt: skip
+    return overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=limit,
+        actor=actor,
+        justification="Customer verified a new salary flow.",
+    ).decision
 
 
 def run(*args: str) -> str:
@@ -236,16 +239,18 @@ def test_with_debug_off_and_no_key_a_checkpoint_cannot_be_checked(alice, key, se
 def test_a_short_key_or_an_unreadable_key_file_is_refused_clearly(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_KEY = "secret"
     with pytest.raises(
-        CommandError, match="AUDIT_CHECKPOINT_KEY is 6 characters long; an audit checkpoint key "
+        CommandError,
+        match="AUDIT_CHECKPOINT_KEY is 6 characters long; an audit checkpoint key "
         "needs at least 32",
-    ):  # fmt: skip
+    ):
         call_command("audit_checkpoint")
     settings.AUDIT_CHECKPOINT_KEY = ""
     settings.AUDIT_CHECKPOINT_KEY_FILE = str(tmp_path / "missing.key")
     with pytest.raises(
-        CommandError, match=r"AUDIT_CHECKPOINT_KEY_FILE names \S+missing\.key, which cannot be "
+        CommandError,
+        match=r"AUDIT_CHECKPOINT_KEY_FILE names \S+missing\.key, which cannot be "
         r"read \(No such file or directory\)\.",
-    ):  # fmt: skip
+    ):
         call_command("audit_checkpoint")
 
 

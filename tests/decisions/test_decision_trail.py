@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from accounts import roles
-from decisions import services
+from decisions import overrides
 from decisions.models import LimitDecision
 from tests.base import make_account, make_signals, make_user
 
@@ -19,10 +19,13 @@ def alice():
 
 def override(account, limit, actor, text="Customer verified a new salary flow."):
     account.refresh_from_db()
-    return services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=limit,
-        actor=actor, justification=text,
-    ).decision  # fmt: skip
+    return overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=limit,
+        actor=actor,
+        justification=text,
+    ).decision
 
 
 def test_the_database_refuses_to_update_a_decision(alice):

@@ -68,12 +68,20 @@ class ExplanationTests(BaseTestCase):
     def test_any_decision_is_explained_when_picked_from_the_timeline(self):
         account = Account.objects.get(reference="LD-CASE-A")
         cut = self.case_a_cut()
-        later = services.decision_record(change=services.Change(
-            account_id=account.pk, action="set", source="override", new_limit=Decimal("3500.00"),
-            new_status="active", reasons=("MANUAL_OVERRIDE",), idempotency_key="later",
-            expected_version=account.version, justification="Customer called; proof seen.",
-            actor_id=self.alice.pk,
-        ))  # fmt: skip
+        later = services.decision_record(
+            change=services.Change(
+                account_id=account.pk,
+                action="set",
+                source="override",
+                new_limit=Decimal("3500.00"),
+                new_status="active",
+                reasons=("MANUAL_OVERRIDE",),
+                idempotency_key="later",
+                expected_version=account.version,
+                justification="Customer called; proof seen.",
+                actor_id=self.alice.pk,
+            )
+        )
         self.client.force_login(self.alice)
         url = reverse("accounts:detail", args=["LD-CASE-A"])
         assert self.client.get(url).context["why"].decision == later  # the newest by default
@@ -90,10 +98,13 @@ class ExplanationTests(BaseTestCase):
         account = Account.objects.get(reference="LD-CASE-B")
         first = account.decisions.get(sequence=1)
         appeal_services.appeal_intake(
-            account=account, actor=self.alice, channel=Appeal.Channel.HOTLINE,
-            category=Appeal.Category.MISJUDGMENT, statement="The first cut was wrong.",
+            account=account,
+            actor=self.alice,
+            channel=Appeal.Channel.HOTLINE,
+            category=Appeal.Category.MISJUDGMENT,
+            statement="The first cut was wrong.",
             decision_id=first.pk,
-        )  # fmt: skip
+        )
         self.client.force_login(self.alice)
         response = self.client.get(reverse("accounts:detail", args=["LD-CASE-B"]))
         assert response.context["why"].decision == first

@@ -12,9 +12,9 @@ from typing import Any
 
 from hypothesis import given
 
-from accounts.demo import STORY_ACCOUNTS
 from decisions import fidelity
-from decisions.policy import (
+from demo.stories import STORY_ACCOUNTS
+from scoring import (
     BAND_CEILING,
     HIGH_UTILIZATION,
     MULTI_LENDING,
@@ -75,8 +75,9 @@ CASE_A: dict[str, Any] = {**_STORY.signals, "tenure_months": _STORY.tenure_month
 
 
 def case_a() -> tuple[Account, Outcome]:
-    account = Account(signals=CASE_A, limit=800_000, status="active", in_cooldown=False,
-                      good_cycles=0)  # fmt: skip
+    account = Account(
+        signals=CASE_A, limit=800_000, status="active", in_cooldown=False, good_cycles=0
+    )
     return account, story(CASE_A, limit=800_000)
 
 
@@ -92,9 +93,12 @@ def test_a_band_ceiling_that_sets_the_limit_is_named_first():
 def test_the_checker_refuses_the_reasons_the_old_selection_gave():
     account, outcome = case_a()
     facts = stated(DEFAULT, account, outcome)
-    old = fidelity.Stated(**{**facts.__dict__,
-                             "reasons": (MULTI_LENDING, "OVERDUE_HISTORY", "SCORE_LOW",
-                                         HIGH_UTILIZATION)})  # fmt: skip
+    old = fidelity.Stated(
+        **{
+            **facts.__dict__,
+            "reasons": (MULTI_LENDING, "OVERDUE_HISTORY", "SCORE_LOW", HIGH_UTILIZATION),
+        }
+    )
     found = fidelity.problems(old)
     assert any(p.startswith("HIGH_UTILIZATION does not hold") for p in found), found
     assert any("set by BAND_CEILING" in p and "MULTI_LENDING is named first" in p for p in found)
@@ -104,8 +108,9 @@ def test_a_policy_without_a_materiality_floor_names_any_loss():
     rules = parse_policy({**DEFAULT_POLICY, "reason_min_points": 0})
     account, _outcome = case_a()
     facts = stated(DEFAULT, account, story(CASE_A, limit=800_000))
-    with_any_loss = fidelity.Stated(**{**facts.__dict__, "rules": rules,
-                                       "reasons": (BAND_CEILING, HIGH_UTILIZATION)})  # fmt: skip
+    with_any_loss = fidelity.Stated(
+        **{**facts.__dict__, "rules": rules, "reasons": (BAND_CEILING, HIGH_UTILIZATION)}
+    )
     assert fidelity.problems(with_any_loss) == []
     assert fidelity.problems(fidelity.Stated(**{**with_any_loss.__dict__, "rules": DEFAULT.rules}))
 

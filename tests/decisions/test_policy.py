@@ -1,4 +1,4 @@
-"""Properties of the scorecard and limit policy (decisions.policy).
+"""Properties of the scorecard and limit policy (the `scoring` package).
 
 Pure Python and numpy: no database. Accounts are drawn from the signal ranges
 of accounts.signal_spec (with its two cross-field rules), limits in cents.
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from accounts.signal_spec import SIGNALS, SIGNALS_BY_NAME, SignalSpec, range_problems
-from decisions.policy import (
+from scoring import (
     BAND_CEILING,
     BASE_SCORE,
     CLOSE,
@@ -400,18 +400,29 @@ def expected_reasons(
     }
     first: list[str] = []
     if outcome.action == CLOSE:
-        first = [next(c for c in ("INELIGIBLE", "SERIOUS_OVERDUE", "PUBLIC_RECORD")
-                      if c in outcome.triggers)]  # fmt: skip
+        first = [
+            next(
+                c
+                for c in ("INELIGIBLE", "SERIOUS_OVERDUE", "PUBLIC_RECORD")
+                if c in outcome.triggers
+            )
+        ]
     elif outcome.action == REDUCE:
         figure = {
-            code: account.limit * (100 - cut_pct[code]) / 100 if code in cut_pct
+            code: account.limit * (100 - cut_pct[code]) / 100
+            if code in cut_pct
             else ceiling_of(compiled, outcome)
             for code in outcome.triggers
             if code in cut_pct or code in ("BAND_CEILING", "PORTFOLIO_OVERLAY")
-        }  # fmt: skip
+        }
         lowest = min(figure.values())
-        first = [next(c for c in TRIGGER_ORDER if figure.get(c) is not None
-                      and int(figure[c]) == int(lowest))]  # fmt: skip
+        first = [
+            next(
+                c
+                for c in TRIGGER_ORDER
+                if figure.get(c) is not None and int(figure[c]) == int(lowest)
+            )
+        ]
     fired = [*first, *(c for c in TRIGGER_ORDER if c in outcome.triggers and c not in first)]
     lost: dict[str, int] = {}
     first_seen: dict[str, int] = {}
@@ -504,7 +515,10 @@ def test_between_cycles_bad_news_acts_but_nothing_is_raised_reopened_or_counted(
         assert (between.action, between.new_limit) == ("keep", account.limit)
     else:
         assert (between.action, between.new_limit, between.new_status) == (
-            scheduled.action, scheduled.new_limit, scheduled.new_status)  # fmt: skip
+            scheduled.action,
+            scheduled.new_limit,
+            scheduled.new_status,
+        )
     good = scheduled.good_cycles > 0  # the default policy counts up to 3
     assert between.good_cycles == (min(account.good_cycles, 3) if good else 0)
     assert between.score == scheduled.score and between.triggers == scheduled.triggers
@@ -718,17 +732,24 @@ def test_a_growth_overlay_lets_a_limit_above_the_band_ceiling_rise_without_a_cei
     used to carry BAND_CEILING while being raised."""
     growth = compile_rules(parse_policy(NAMED_POLICIES["overlay-1.2"]))
     signals = healthy(
-        credit_score=650, max_dpd_12m=1, on_time_ratio=Decimal("0.95"),
-        lender_applications_90d=4, consumption_amount_90d=Decimal("500.00"),
-        repayment_amount_90d=Decimal("0"), active_days_90d=20, tenure_months=6,
-    )  # fmt: skip
-    outcome = evaluate(growth, signals, limit=910_000, status="active", in_cooldown=False,
-                       good_cycles=2)  # fmt: skip
+        credit_score=650,
+        max_dpd_12m=1,
+        on_time_ratio=Decimal("0.95"),
+        lender_applications_90d=4,
+        consumption_amount_90d=Decimal("500.00"),
+        repayment_amount_90d=Decimal("0"),
+        active_days_90d=20,
+        tenure_months=6,
+    )
+    outcome = evaluate(
+        growth, signals, limit=910_000, status="active", in_cooldown=False, good_cycles=2
+    )
     assert (outcome.band, outcome.action, outcome.new_limit) == ("D", RAISE, 1_000_000)
     assert outcome.triggers == () and outcome.reasons == (GOOD_HISTORY,)
     # Capped for real: above the overlay's ceiling, the band ceiling is the reason.
-    capped = evaluate(growth, signals, limit=2_000_000, status="active", in_cooldown=False,
-                      good_cycles=2)  # fmt: skip
+    capped = evaluate(
+        growth, signals, limit=2_000_000, status="active", in_cooldown=False, good_cycles=2
+    )
     assert "BAND_CEILING" in capped.triggers
 
 
@@ -814,8 +835,9 @@ def test_a_cut_names_its_largest_scorecard_losses_after_the_trigger():
     outcome = story(signals)
     assert outcome.action == REDUCE
     assert outcome.reasons[0] == MULTI_LENDING
-    account = Account(signals=signals, limit=800_000, status="active", in_cooldown=False,
-                      good_cycles=0)  # fmt: skip
+    account = Account(
+        signals=signals, limit=800_000, status="active", in_cooldown=False, good_cycles=0
+    )
     assert outcome.reasons == expected_reasons(DEFAULT, account, outcome)
 
 

@@ -22,9 +22,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from accounts import roles
 from accounts.models import Account
-from decisions import failures, runs, services, tasks
+from config import failures
+from decisions import errors, runs, services, tasks
+from decisions.audit_trail import audit_chain_report
 from decisions.models import LimitDecision, RescoreRun, RunChunk
-from decisions.selectors import audit_chain_report
 from tests.base import make_user, open_the_breaker
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +88,9 @@ def test_a_run_stopped_mid_apply_says_what_it_wrote_and_retry_finishes_it(book, 
     proposed = run.raised + run.reduced + run.closed + run.reopened
 
     with (
-        mock.patch("decisions.runs.decisions_write", fail_on_third_call(runs.decisions_write)),
+        mock.patch(
+            "decisions.chunks.decisions_write", fail_on_third_call(services.decisions_write)
+        ),
         pytest.raises(OperationalError),
     ):
         apply_left(run)
@@ -113,12 +116,13 @@ def test_a_run_stopped_mid_apply_says_what_it_wrote_and_retry_finishes_it(book, 
     assert "→ ¥0.00" not in body
     assert "Retry the 2 chunks left" in body
 
-    with mock.patch("decisions.runs._send") as enqueue:
+    with mock.patch("config.queue.send") as enqueue:
         response = client.post(reverse("decisions:run_retry", args=[run.pk]), follow=True)
     assert "Retrying: the run goes on from where it stopped." in response.content.decode()
     assert sorted(call.args for call in enqueue.call_args_list) == [
-        ("apply_chunk", run.pk, 2), ("apply_chunk", run.pk, 3)
-    ]  # fmt: skip
+        ("decisions.tasks.apply_chunk", run.pk, 2),
+        ("decisions.tasks.apply_chunk", run.pk, 3),
+    ]
     run.refresh_from_db()
     assert run.state == "applying" and run.error == ""
     apply_left(run)
@@ -138,7 +142,7 @@ def test_a_run_stopped_while_scoring_wrote_nothing_and_says_so(book, alice, clie
     before = open_exposure()
     run = runs.run_start(trigger="button", started_by=alice)
     with (
-        mock.patch("decisions.runs.load_chunk", side_effect=TypeError("copy() takes 2 args")),
+        mock.patch("decisions.chunks.load_chunk", side_effect=TypeError("copy() takes 2 args")),
         pytest.raises(TypeError),
     ):
         tasks.compute_chunk(run.pk, 0)
@@ -155,7 +159,7 @@ def test_a_run_stopped_while_scoring_wrote_nothing_and_says_so(book, alice, clie
     assert "(nothing applied)" in runs_list and "→ ¥0.00" not in runs_list
     assert open_exposure() == before
 
-    with mock.patch("decisions.runs._send") as enqueue:
+    with mock.patch("config.queue.send") as enqueue:
         runs.run_retry(run_id=run.pk, actor=alice)
     assert sorted(call.args[2] for call in enqueue.call_args_list) == [0, 1, 2, 3]
     compute_all(run)
@@ -165,7 +169,7 @@ def test_a_run_stopped_while_scoring_wrote_nothing_and_says_so(book, alice, clie
 
 def test_only_a_failed_run_is_retried_and_only_by_those_who_run_them(book, alice, client):
     run = runs.run_start(trigger="button", started_by=alice)
-    with pytest.raises(services.DecisionError, match=r"Only a failed run can be retried\."):
+    with pytest.raises(errors.DecisionError, match=r"Only a failed run can be retried\."):
         runs.run_retry(run_id=run.pk, actor=alice)
     runs.run_fail(run_id=run.pk, error=ValueError("boom"), phase="compute", chunk=0)
     frank = make_user("frank-retry", roles.AUDITOR)
@@ -173,7 +177,7 @@ def test_only_a_failed_run_is_retried_and_only_by_those_who_run_them(book, alice
     assert "Retry the" not in page(client, run)
     assert client.post(reverse("decisions:run_retry", args=[run.pk])).status_code == 403
     assert RescoreRun.objects.get(pk=run.pk).state == "failed"
-    with pytest.raises(services.DecisionError, match="cannot retry"):
+    with pytest.raises(errors.DecisionError, match="cannot retry"):
         runs.run_retry(run_id=run.pk, actor=frank)
 
 
@@ -200,7 +204,9 @@ def test_a_run_stopped_mid_apply_can_be_reverted_as_it_stands(book, alice, clien
     run = runs.run_start(trigger="button", started_by=alice)
     compute_all(run)
     with (
-        mock.patch("decisions.runs.decisions_write", fail_on_third_call(runs.decisions_write)),
+        mock.patch(
+            "decisions.chunks.decisions_write", fail_on_third_call(services.decisions_write)
+        ),
         pytest.raises(OperationalError),
     ):
         apply_left(run)
@@ -216,13 +222,13 @@ def test_a_run_stopped_mid_apply_can_be_reverted_as_it_stands(book, alice, clien
         "and the chunks it had not applied are never applied." in body
     )
     reason = "The bureau feed was wrong; undo what was written."
-    with mock.patch("decisions.runs._send") as sent:
+    with mock.patch("config.queue.send") as sent:
         answer = client.post(
             reverse("decisions:run_revert", args=[run.pk]),
             {"justification": reason, "confirm": "on"},
         )
     assert answer.status_code == 302
-    sent.assert_called_once_with("revert_run", run.pk, alice.pk, reason)
+    sent.assert_called_once_with("decisions.tasks.revert_run", run.pk, alice.pk, reason)
     tasks.revert_run(run.pk, alice.pk, reason)  # what the worker does with it
 
     run.refresh_from_db()
@@ -232,7 +238,7 @@ def test_a_run_stopped_mid_apply_can_be_reverted_as_it_stands(book, alice, clien
     assert restores.count() == written
     assert not RunChunk.objects.filter(run=run, result__isnull=False).exists()
     assert audit_chain_report().broken == []
-    with pytest.raises(services.DecisionError, match="Only a failed run can be retried"):
+    with pytest.raises(errors.DecisionError, match="Only a failed run can be retried"):
         runs.run_retry(run_id=run.pk, actor=alice)
     # A redelivered revert task finds nothing left to do.
     tasks.revert_run(run.pk, alice.pk, reason)
@@ -242,7 +248,7 @@ def test_a_run_stopped_mid_apply_can_be_reverted_as_it_stands(book, alice, clien
 def test_a_run_that_wrote_nothing_is_not_offered_a_revert(book, alice, client):
     run = runs.run_start(trigger="button", started_by=alice)
     with (
-        mock.patch("decisions.runs.load_chunk", side_effect=OperationalError("gone")),
+        mock.patch("decisions.chunks.load_chunk", side_effect=OperationalError("gone")),
         pytest.raises(OperationalError),
     ):
         compute_all(run)
@@ -250,7 +256,7 @@ def test_a_run_that_wrote_nothing_is_not_offered_a_revert(book, alice, client):
     assert run.state == "failed" and run.decisions_written == 0
     client.force_login(alice)
     assert "Revert this run" not in page(client, run)
-    with pytest.raises(services.DecisionError, match="Only a finished run"):
+    with pytest.raises(errors.DecisionError, match="Only a finished run"):
         runs.run_revert_request(
             run_id=run.pk, actor=alice, justification="Nothing to undo here at all."
         )

@@ -37,7 +37,7 @@ def alice() -> User:
 
 def watchdog_queues() -> list[tuple]:
     """Run the watchdog; the tasks it sent."""
-    with mock.patch("decisions.runs._send") as sent:
+    with mock.patch("config.queue.send") as sent:
         tasks.resume_stalled_runs()
     return [c.args for c in sent.call_args_list]
 
@@ -53,14 +53,14 @@ def do(sends: list[tuple]) -> None:
     """What the worker does with the tasks, and with the tasks they send, until none
     is left."""
     while sends:
-        with mock.patch("decisions.runs._send") as sent:
+        with mock.patch("config.queue.send") as sent:
             for name, *args in sends:
-                getattr(tasks, name)(*args)
+                getattr(tasks, name.removeprefix("decisions.tasks."))(*args)
         sends = [c.args for c in sent.call_args_list]
 
 
 def started(alice: User) -> RescoreRun:
-    with mock.patch("decisions.runs._send"):  # its messages are lost
+    with mock.patch("config.queue.send"):  # its messages are lost
         return runs.run_start(trigger="button", started_by=alice)
 
 
@@ -68,7 +68,7 @@ def queued(alice: User) -> RescoreRun:
     run = started(alice)
     go_quiet(run)
     sends = watchdog_queues()
-    assert sends == [("compute_chunk", run.pk, i) for i in range(run.chunks_total)]
+    assert sends == [("decisions.tasks.compute_chunk", run.pk, i) for i in range(run.chunks_total)]
     do(sends)
     return run
 
@@ -80,21 +80,23 @@ def computing(alice: User) -> RescoreRun:
     assert run.state == State.COMPUTING
     go_quiet(run)
     sends = watchdog_queues()
-    assert sends == [("compute_chunk", run.pk, i) for i in range(1, run.chunks_total)]
+    assert sends == [
+        ("decisions.tasks.compute_chunk", run.pk, i) for i in range(1, run.chunks_total)
+    ]
     do(sends)
     return run
 
 
 def applying(alice: User) -> RescoreRun:
     run = started(alice)
-    with mock.patch("decisions.runs._send"):  # the apply messages are lost
+    with mock.patch("config.queue.send"):  # the apply messages are lost
         for index in range(run.chunks_total):
             tasks.compute_chunk(run.pk, index)
     run.refresh_from_db()
     assert run.state == State.APPLYING
     go_quiet(run)
     sends = watchdog_queues()
-    assert sends == [("apply_chunk", run.pk, i) for i in range(run.chunks_total)]
+    assert sends == [("decisions.tasks.apply_chunk", run.pk, i) for i in range(run.chunks_total)]
     do(sends)
     return run
 
@@ -102,7 +104,7 @@ def applying(alice: User) -> RescoreRun:
 def waiting(alice: User) -> RescoreRun:
     run = started(alice)
     RescoreRun.objects.filter(pk=run.pk).update(state=State.COMPUTING)
-    with mock.patch("decisions.runs.breaker_verdict", return_value="it would cut too much"):
+    with mock.patch("decisions.chunks.breaker_verdict", return_value="it would cut too much"):
         for index in range(run.chunks_total):
             tasks.compute_chunk(run.pk, index)
     run.refresh_from_db()
@@ -110,7 +112,7 @@ def waiting(alice: User) -> RescoreRun:
     go_quiet(run)
     assert watchdog_queues() == [], "a person decides a held run, not the watchdog"
     carol = make_user("carol2", "Risk analyst")
-    with mock.patch("decisions.runs._send") as sent:
+    with mock.patch("config.queue.send") as sent:
         runs.run_approve(run_id=run.pk, actor=carol)
     do([c.args for c in sent.call_args_list])
     return run
@@ -119,7 +121,7 @@ def waiting(alice: User) -> RescoreRun:
 def failed(alice: User) -> RescoreRun:
     run = started(alice)
     with (
-        mock.patch("decisions.runs.load_chunk", side_effect=ValueError("bad row")),
+        mock.patch("decisions.chunks.load_chunk", side_effect=ValueError("bad row")),
         pytest.raises(ValueError),
     ):
         tasks.compute_chunk(run.pk, 0)
@@ -127,7 +129,7 @@ def failed(alice: User) -> RescoreRun:
     assert run.state == State.FAILED
     go_quiet(run)
     assert watchdog_queues() == [], "a person retries a failed run"
-    with mock.patch("decisions.runs._send") as sent:
+    with mock.patch("config.queue.send") as sent:
         runs.run_retry(run_id=run.pk, actor=alice)
     do([c.args for c in sent.call_args_list])
     return run
@@ -135,21 +137,21 @@ def failed(alice: User) -> RescoreRun:
 
 def reverting(alice: User) -> RescoreRun:
     run = started(alice)
-    with mock.patch("decisions.runs._send") as sent:
+    with mock.patch("config.queue.send") as sent:
         for index in range(run.chunks_total):
             tasks.compute_chunk(run.pk, index)
     do([c.args for c in sent.call_args_list])
     run.refresh_from_db()
     assert run.state == State.DONE and run.decisions_written
     reason = "Feed fault, undo the whole run."
-    with mock.patch("decisions.runs._send"):  # the revert's message is lost
+    with mock.patch("config.queue.send"):  # the revert's message is lost
         runs.run_revert_request(run_id=run.pk, actor=alice, justification=reason)
     go_quiet(run)
     assert watchdog_queues() == []
     run.refresh_from_db()
     assert run.state == State.DONE
     assert run.error.startswith("revert stopped: no restoring decision written for 5 min")
-    with mock.patch("decisions.runs._send") as sent:  # the person starts it again
+    with mock.patch("config.queue.send") as sent:  # the person starts it again
         runs.run_revert_request(run_id=run.pk, actor=alice, justification=reason)
     do([c.args for c in sent.call_args_list])
     return run

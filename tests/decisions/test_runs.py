@@ -9,11 +9,13 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
+import scoring
 from accounts import roles
 from accounts.models import Account
-from decisions import policy, runs, services
-from decisions.models import LimitDecision, Policy, RescoreRun
-from decisions.selectors import audit_chain_report
+from decisions import chunks, errors, overrides, runs, services
+from decisions.audit_trail import audit_chain_report
+from decisions.models import LimitDecision, RescoreRun
+from policies.models import Policy
 from tests.base import make_account, make_signals, make_user
 
 pytestmark = pytest.mark.django_db
@@ -39,14 +41,14 @@ def set_breaker(accounts_pct: str, exposure_pct: str) -> None:
 
 def compute(run: RescoreRun) -> RescoreRun:
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_compute_chunk(run_id=run.pk, index=index)
+        chunks.run_compute_chunk(run_id=run.pk, index=index)
     run.refresh_from_db()
     return run
 
 
 def apply(run: RescoreRun) -> RescoreRun:
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_apply_chunk(run_id=run.pk, index=index)
+        chunks.run_apply_chunk(run_id=run.pk, index=index)
     run.refresh_from_db()
     return run
 
@@ -99,14 +101,14 @@ def test_every_decision_explains_itself(demo_book):
     decisions = LimitDecision.objects.filter(run=run)
     assert decisions.count() == run.changed > 0
     for decision in decisions:
-        assert 1 <= len(decision.reasons) <= policy.MAX_REASONS
-        assert set(decision.contributions) == {c.signal for c in policy.SCORECARD}
+        assert 1 <= len(decision.reasons) <= scoring.MAX_REASONS
+        assert set(decision.contributions) == {c.signal for c in scoring.SCORECARD}
         assert decision.score_after == min(
-            max(policy.BASE_SCORE + sum(decision.contributions.values()), 350), 950
+            max(scoring.BASE_SCORE + sum(decision.contributions.values()), 350), 950
         )
         assert decision.policy_version == 1 and decision.scorecard_version == "sc-1"
         assert decision.idempotency_key == f"run:{run.pk}:{decision.account_id}"
-        assert set(decision.inputs) == set(policy.INPUT_SIGNALS)
+        assert set(decision.inputs) == set(scoring.INPUT_SIGNALS)
 
 
 def test_a_run_gives_exactly_what_the_per_account_policy_gives(demo_book):
@@ -114,14 +116,18 @@ def test_a_run_gives_exactly_what_the_per_account_policy_gives(demo_book):
         a.pk: (a.current_limit, a.status, a.in_cooldown(), a.good_cycles, a.signals.as_dict())
         for a in Account.objects.select_related("signals")
     }
-    compiled = policy.compile_rules(policy.parse_policy(policy.DEFAULT_POLICY))
+    compiled = scoring.compile_rules(scoring.parse_policy(scoring.DEFAULT_POLICY))
     full_run()
     after = dict(Account.objects.values_list("pk", "current_limit"))
     for pk, (limit, status, cooling, cycles, signals) in before.items():
-        outcome = policy.evaluate(
-            compiled, signals, limit=policy.cents(limit), status=status,
-            in_cooldown=cooling, good_cycles=cycles,
-        )  # fmt: skip
+        outcome = scoring.evaluate(
+            compiled,
+            signals,
+            limit=scoring.cents(limit),
+            status=status,
+            in_cooldown=cooling,
+            good_cycles=cycles,
+        )
         assert after[pk] == outcome.new_limit_decimal, pk
 
 
@@ -156,10 +162,10 @@ def test_a_held_run_applies_once_a_person_approves(demo_book, alice):
 
 def test_running_a_chunk_twice_writes_nothing_twice(demo_book):
     run = compute(runs.run_start(trigger="button"))
-    assert not runs.run_compute_chunk(run_id=run.pk, index=0)
+    assert not chunks.run_compute_chunk(run_id=run.pk, index=0)
     run = apply(run)
     written = LimitDecision.objects.count()
-    assert not runs.run_apply_chunk(run_id=run.pk, index=0)
+    assert not chunks.run_apply_chunk(run_id=run.pk, index=0)
     assert LimitDecision.objects.count() == written
     assert audit_chain_report().broken == []
 
@@ -167,10 +173,13 @@ def test_running_a_chunk_twice_writes_nothing_twice(demo_book):
 def test_an_account_a_person_changed_mid_run_keeps_the_persons_decision(demo_book, alice):
     run = compute(runs.run_start(trigger="button"))
     gradual = story("LD-GRADUAL")  # the run would raise it
-    services.account_override_limit(
-        account_id=gradual.pk, expected_version=gradual.version, new_limit="7000",
-        actor=alice, justification="Reviewed by hand during the run.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=gradual.pk,
+        expected_version=gradual.version,
+        new_limit="7000",
+        actor=alice,
+        justification="Reviewed by hand during the run.",
+    )
     run = apply(run)
     gradual.refresh_from_db()
     assert gradual.current_limit == Decimal("7000.00")
@@ -199,10 +208,10 @@ def test_a_reverted_run_restores_every_limit_with_new_decisions(demo_book, alice
 
 def test_a_revert_needs_a_reason_and_a_finished_run(demo_book, alice):
     run = compute(runs.run_start(trigger="button"))
-    with pytest.raises(services.DecisionError, match="Only a finished run"):
+    with pytest.raises(errors.DecisionError, match="Only a finished run"):
         runs.run_revert(run_id=run.pk, actor=alice, justification="A good long reason.")
     apply(run)
-    with pytest.raises(services.DecisionError, match="Write why the run is reverted"):
+    with pytest.raises(errors.DecisionError, match="Write why the run is reverted"):
         runs.run_revert(run_id=run.pk, actor=alice, justification="oops")
 
 
@@ -211,8 +220,12 @@ def test_the_gradual_raise_is_capped_per_cycle_and_stops_at_the_ceiling(demo_boo
     for _ in range(4):
         full_run()
         limits.append(story("LD-GRADUAL").current_limit)
-    assert limits == [Decimal("110000.00"), Decimal("120000.00"), Decimal("120000.00"),
-                      Decimal("120000.00")]  # fmt: skip
+    assert limits == [
+        Decimal("110000.00"),
+        Decimal("120000.00"),
+        Decimal("120000.00"),
+        Decimal("120000.00"),
+    ]
 
 
 def test_case_b_stays_closed_through_its_cool_down(demo_book):
@@ -226,8 +239,7 @@ def test_case_b_stays_closed_through_its_cool_down(demo_book):
 def test_a_single_account_re_score_touches_only_that_account(alice):
     set_breaker("1", "1")  # a single account is never held by the portfolio breaker
     shopper = make_account(current_limit=Decimal("8000.00"), score=612)
-    make_signals(shopper, credit_score=612, lender_applications_30d=14,
-                 lender_applications_90d=15)  # fmt: skip
+    make_signals(shopper, credit_score=612, lender_applications_30d=14, lender_applications_90d=15)
     other = make_account(current_limit=Decimal("8000.00"), score=612)
     make_signals(other, credit_score=612, lender_applications_30d=14, lender_applications_90d=15)
     run = compute(runs.run_start(trigger="signal", account_id=shopper.pk))
@@ -238,13 +250,13 @@ def test_a_single_account_re_score_touches_only_that_account(alice):
 
 def test_a_handler_cannot_start_a_run():
     bob = make_user("bob", roles.APPEAL_HANDLER)
-    with pytest.raises(services.DecisionError, match="Your role cannot start a re-score"):
+    with pytest.raises(errors.DecisionError, match="Your role cannot start a re-score"):
         runs.run_start(trigger="button", started_by=bob)
 
 
 def test_only_one_portfolio_run_at_a_time(demo_book, alice):
     runs.run_start(trigger="button", started_by=alice)
-    with pytest.raises(services.DecisionError, match="already running"):
+    with pytest.raises(errors.DecisionError, match="already running"):
         runs.run_start(trigger="button", started_by=alice)
 
 
@@ -261,15 +273,25 @@ def test_every_reason_of_the_demo_and_of_a_run_holds_for_its_numbers(demo_book):
 def test_verify_reasons_names_a_decision_whose_reason_does_not_hold(demo_book):
     account = story("LD-CASE-A")
     truth = account.decisions.get(sequence=1)  # its utilization is 35 %
-    services.decision_record(change=services.Change(
-        account_id=account.pk, action="reduce", source="run",
-        new_limit=Decimal("2000.00"), new_status="active",
-        reasons=("HIGH_UTILIZATION",), idempotency_key="false-reason",
-        expected_version=account.version, score_after=truth.score_after,
-        band_after=truth.band_after, contributions=truth.contributions,
-        triggers=(), inputs=truth.inputs, policy_id=truth.policy_id,
-        policy_version=truth.policy_version,
-    ))  # fmt: skip
+    services.decision_record(
+        change=services.Change(
+            account_id=account.pk,
+            action="reduce",
+            source="run",
+            new_limit=Decimal("2000.00"),
+            new_status="active",
+            reasons=("HIGH_UTILIZATION",),
+            idempotency_key="false-reason",
+            expected_version=account.version,
+            score_after=truth.score_after,
+            band_after=truth.band_after,
+            contributions=truth.contributions,
+            triggers=(),
+            inputs=truth.inputs,
+            policy_id=truth.policy_id,
+            policy_version=truth.policy_version,
+        )
+    )
     with pytest.raises(CommandError) as refused:
         call_command("verify_reasons", "--since", "2000-01-01")
     message = str(refused.value)

@@ -6,8 +6,9 @@ from django.urls import reverse
 
 from accounts import roles
 from accounts.models import Account
-from decisions import runs
-from decisions.models import LimitDecision, Policy, RescoreRun
+from decisions import chunks, runs
+from decisions.models import LimitDecision, RescoreRun
+from policies.models import Policy
 from tests.base import BaseTestCase, make_account, make_signals, make_user
 from tests.conftest import PROFILES
 
@@ -19,11 +20,12 @@ class RunsPageTests(BaseTestCase):
         active.save()
         for _ in range(3):
             account = make_account(score=612)
-            make_signals(account, credit_score=612, lender_applications_30d=14,
-                         lender_applications_90d=14)  # fmt: skip
+            make_signals(
+                account, credit_score=612, lender_applications_30d=14, lender_applications_90d=14
+            )
         run = runs.run_start(trigger="button", started_by=self.alice)
         for index in run.chunks.values_list("index", flat=True):
-            runs.run_compute_chunk(run_id=run.pk, index=index)
+            chunks.run_compute_chunk(run_id=run.pk, index=index)
         self.client.force_login(self.alice)
         with self.assertNumQueries(5):
             response = self.client.get(reverse("decisions:runs"))
@@ -92,11 +94,12 @@ def held_run(client_user) -> "runs.Run":
     active.save()
     for number, limit in enumerate(("8000.00", "20000.00", "5000.00")):
         account = make_account(reference=f"SHOP-{number}", score=612, current_limit=limit)
-        make_signals(account, credit_score=612, lender_applications_30d=14,
-                     lender_applications_90d=14)  # fmt: skip
+        make_signals(
+            account, credit_score=612, lender_applications_30d=14, lender_applications_90d=14
+        )
     run = runs.run_start(trigger="button", started_by=client_user)
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_compute_chunk(run_id=run.pk, index=index)
+        chunks.run_compute_chunk(run_id=run.pk, index=index)
     run.refresh_from_db()
     return run
 
@@ -145,10 +148,13 @@ class RunPageTests(BaseTestCase):
         run.refresh_from_db()
         self.assertEqual(run.state, "discarded")
         self.assertEqual(
-            sorted(Account.objects.filter(reference__startswith="SHOP-").values_list(
-                "current_limit", flat=True)),
+            sorted(
+                Account.objects.filter(reference__startswith="SHOP-").values_list(
+                    "current_limit", flat=True
+                )
+            ),
             [Decimal("5000.00"), Decimal("8000.00"), Decimal("20000.00")],
-        )  # fmt: skip
+        )
         # A second click (stale page) gets a message, not a 500.
         response = self.client.post(
             reverse("decisions:run_decide", args=[run.pk]), {"decision": "approve"}, follow=True
@@ -172,7 +178,7 @@ class RunPageTests(BaseTestCase):
         run = held_run(self.alice)
         runs.run_approve(run_id=run.pk, actor=make_user("amir", roles.RISK_ANALYST))
         for index in run.chunks.values_list("index", flat=True):
-            runs.run_apply_chunk(run_id=run.pk, index=index)
+            chunks.run_apply_chunk(run_id=run.pk, index=index)
         self.client.force_login(self.alice)
         url = reverse("decisions:run_revert", args=[run.pk])
         response = self.client.post(url, {"justification": "Bureau feed was wrong."})
@@ -209,7 +215,7 @@ def test_a_revert_started_on_the_page_runs_on_the_worker(client, worker_factory,
     run = held_run(alice)
     runs.run_approve(run_id=run.pk, actor=make_user("amir-revert", "Risk analyst"))
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_apply_chunk(run_id=run.pk, index=index)
+        chunks.run_apply_chunk(run_id=run.pk, index=index)
     assert Account.objects.get(reference="SHOP-1").current_limit < Decimal("20000.00")
     worker_factory()  # only now: the run above was worked through by hand
     client.force_login(User.objects.get(pk=alice.pk))
@@ -233,7 +239,7 @@ class PolicyPageTests(BaseTestCase):
     def test_it_shows_each_version_with_its_thresholds(self):
         self.client.force_login(self.alice)
         with self.assertNumQueries(7):  # versions, the rollout, the change log; however many
-            response = self.client.get(reverse("decisions:policy"))
+            response = self.client.get(reverse("policies:index"))
         self.assertContains(response, 'id="policy-v1"')
         self.assertContains(response, "Close the line at days past due of at least")
         self.assertContains(response, '<td class="num">90</td>', html=False)

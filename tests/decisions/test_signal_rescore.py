@@ -1,5 +1,5 @@
 """Re-scores asked for by signal changes: requested in the changing transaction,
-carried out in batches by the worker's task (decisions.runs.rescore_requested)."""
+carried out in batches by the worker's task (decisions.rescore_requests.rescore_requested)."""
 
 import threading
 from decimal import Decimal
@@ -10,7 +10,8 @@ from django.db import connections, transaction
 
 from accounts import roles
 from accounts.models import AccountSignals
-from decisions import runs, tasks
+from config import queue
+from decisions import chunks, rescore_requests, runs, signal_intake, tasks
 from decisions.models import LimitDecision, RescoreRequest, RescoreRun
 from policies import services as policy_services
 from tests.base import make_account, make_signals, make_user
@@ -27,7 +28,7 @@ def shopper(**fields):
 
 def request(*accounts) -> None:
     with transaction.atomic():
-        runs.rescore_accounts_request(account.pk for account in accounts)
+        signal_intake.rescore_accounts_request(account.pk for account in accounts)
 
 
 def test_a_signal_re_score_decides_for_the_requested_account_only():
@@ -59,7 +60,7 @@ def test_requests_are_carried_out_in_batches_oldest_first():
     accounts = [shopper() for _ in range(5)]
     for account in reversed(accounts):  # the newest account asks first
         request(account)
-    done = runs.rescore_requested(batch=2)
+    done = rescore_requests.rescore_requested(batch=2)
     batches = [
         sorted(LimitDecision.objects.filter(run_id=pk).values_list("account_id", flat=True))
         for pk in done
@@ -74,14 +75,15 @@ def test_one_task_takes_batches_for_a_while_then_hands_over(
 ):
     """Under a steady feed the task must let the worker run other tasks."""
     queued: list[tuple] = []
-    monkeypatch.setattr(tasks.rescore_requested, "delay", lambda: queued.append(()))
+    monkeypatch.setattr(queue, "send", lambda name, *args: queued.append((name, *args)))
     accounts = [shopper() for _ in range(3)]
     for account in accounts:
         request(account)
-    done = runs.rescore_requested(batch=1, seconds=0)
-    assert len(done) == 1 and len(queued) == 1  # one batch, then a successor queued
+    done = rescore_requests.rescore_requested(batch=1, seconds=0)
+    assert len(done) == 1  # one batch, then a successor queued
+    assert queued == [("decisions.tasks.rescore_requested",)]
     assert RescoreRequest.objects.count() == 2
-    assert len(runs.rescore_requested()) == 1  # the successor: both in one batch
+    assert len(rescore_requests.rescore_requested()) == 1  # the successor: both in one batch
     assert all(account.decisions.count() == 1 for account in accounts)
 
 
@@ -93,10 +95,12 @@ def test_a_second_task_leaves_the_batches_to_the_one_taking_them():
     def other_task() -> None:  # another worker process, inside a batch
         try:
             with connections["default"].cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [runs.RESCORE_BATCH_LOCK])
+                cursor.execute("SELECT pg_advisory_lock(%s)", [rescore_requests.RESCORE_BATCH_LOCK])
                 holding.set()
                 release.wait(30)
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [runs.RESCORE_BATCH_LOCK])
+                cursor.execute(
+                    "SELECT pg_advisory_unlock(%s)", [rescore_requests.RESCORE_BATCH_LOCK]
+                )
         finally:
             connections["default"].close()
 
@@ -104,18 +108,18 @@ def test_a_second_task_leaves_the_batches_to_the_one_taking_them():
     thread.start()
     assert holding.wait(30)
     try:
-        assert runs.rescore_requested() == []  # it looks again after its batch
+        assert rescore_requests.rescore_requested() == []  # it looks again after its batch
     finally:
         release.set()
         thread.join()
     assert RescoreRequest.objects.filter(account=account).exists()
-    assert len(runs.rescore_requested()) == 1
+    assert len(rescore_requests.rescore_requested()) == 1
 
 
 def test_a_change_rolled_back_asks_for_nothing():
     account = shopper()
     with pytest.raises(RuntimeError), transaction.atomic():
-        runs.rescore_accounts_request([account.pk])
+        signal_intake.rescore_accounts_request([account.pk])
         raise RuntimeError("the signal change failed")
     assert not RescoreRequest.objects.exists()
 
@@ -124,7 +128,7 @@ def test_a_batch_that_fails_leaves_its_requests_for_the_next_task():
     account = shopper()
     request(account)
     with (
-        mock.patch("decisions.runs.load_accounts", side_effect=ValueError("bad row")),
+        mock.patch("decisions.rescore_requests.load_accounts", side_effect=ValueError("bad row")),
         pytest.raises(ValueError, match="bad row"),
     ):
         tasks.rescore_requested()
@@ -149,13 +153,13 @@ def test_a_burst_of_changes_queues_one_task_until_it_starts(
     django_capture_on_commit_callbacks, monkeypatch
 ):
     queued: list[tuple] = []
-    monkeypatch.setattr(tasks.rescore_requested, "delay", lambda: queued.append(()))
+    monkeypatch.setattr(queue, "send", lambda name, *args: queued.append((name, *args)))
     account = shopper()
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
             request(account)
-    assert len(queued) == 1  # the later changes found it still queued
-    runs.rescore_requested()  # the task starts: later changes need a task of their own
+    assert queued == [("decisions.tasks.rescore_requested",)]  # the later changes found it queued
+    rescore_requests.rescore_requested()  # the task starts: later changes need a task of their own
     with django_capture_on_commit_callbacks(execute=True):
         request(account)
     assert len(queued) == 2
@@ -195,7 +199,7 @@ def test_a_run_computed_before_a_signal_re_score_does_not_overwrite_it():
     make_signals(account, credit_score=700)
     run = runs.run_start(trigger="schedule")
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_compute_chunk(run_id=run.pk, index=index)
+        chunks.run_compute_chunk(run_id=run.pk, index=index)
     AccountSignals.objects.filter(account=account).update(
         lender_applications_30d=14, lender_applications_90d=15
     )
@@ -204,7 +208,7 @@ def test_a_run_computed_before_a_signal_re_score_does_not_overwrite_it():
     account.refresh_from_db()
     after_signals = (account.score, account.band, account.current_limit, account.version)
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_apply_chunk(run_id=run.pk, index=index)
+        chunks.run_apply_chunk(run_id=run.pk, index=index)
     account.refresh_from_db()
     assert (account.score, account.band, account.current_limit, account.version) == after_signals
     assert account.decisions.get().action == "reduce"
@@ -222,7 +226,7 @@ def test_a_signal_re_score_raises_nothing_and_counts_no_cycle_the_nightly_run_do
     assert not account.decisions.exists() and account.good_cycles == 2
     run = runs.run_start(trigger="schedule")
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_compute_chunk(run_id=run.pk, index=index)
-        runs.run_apply_chunk(run_id=run.pk, index=index)
+        chunks.run_compute_chunk(run_id=run.pk, index=index)
+        chunks.run_apply_chunk(run_id=run.pk, index=index)
     raised = account.decisions.get()
     assert raised.action == "raise" and raised.run_id == run.pk

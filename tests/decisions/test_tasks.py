@@ -1,5 +1,6 @@
 """The Celery tasks, called in-process: each takes ids and calls a service."""
 
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -7,7 +8,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from decisions import policy, tasks
+import scoring
+from config.celery import app
+from decisions import tasks
 from decisions.models import ReasonCode, RescoreRun, RunChunk
 from tests.base import make_account, make_signals
 
@@ -35,13 +38,30 @@ def test_the_nightly_task_starts_a_portfolio_run_and_skips_when_one_is_going():
     assert tasks.nightly_rescore() is None
 
 
-def test_the_watchdog_resumes_a_run_that_stopped_moving():
+def wait_while_moving(run: RescoreRun, seconds: float = 60.0) -> None:
+    """Wait, at most `seconds`, for the run to stop moving; `run` is read again."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.state not in RescoreRun.MOVING:
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_watchdog_resumes_a_run_that_stopped_moving(worker_factory):
     make_signals(make_account())
     run = nightly_run()
+    app.control.purge()  # its chunk's message is lost before any worker took it
     RescoreRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    with mock.patch("decisions.runs._enqueue") as enqueue:
-        assert tasks.resume_stalled_runs() == [run.pk]
-    enqueue.assert_called_once_with("compute_chunk", run.pk, 0)
+    worker_factory()
+    assert tasks.resume_stalled_runs() == [run.pk]
+    # The worker gets the run's work again from the watchdog: it scores and applies it.
+    wait_while_moving(run)
+    assert (run.state, run.error, run.accounts_done) == ("done", "", 1)
+    assert RunChunk.objects.get(run=run).state == "applied"
+    assert tasks.resume_stalled_runs() == []  # finished: nothing left for the watchdog
 
 
 def test_a_fresh_run_is_left_alone_by_the_watchdog():
@@ -54,7 +74,7 @@ def test_a_chunk_that_crashes_marks_its_run_failed_with_the_error():
     make_signals(make_account())
     run = nightly_run()
     with (
-        mock.patch("decisions.runs.load_chunk", side_effect=ValueError("bad row 42")),
+        mock.patch("decisions.chunks.load_chunk", side_effect=ValueError("bad row 42")),
         pytest.raises(ValueError),
     ):
         tasks.compute_chunk(run.pk, 0)
@@ -65,8 +85,8 @@ def test_a_chunk_that_crashes_marks_its_run_failed_with_the_error():
 
 
 def test_every_reason_the_policy_can_give_is_in_the_catalogue_in_both_languages():
-    codes = {c.reason for c in policy.SCORECARD} | set(policy.TRIGGER_ORDER)
-    codes |= {policy.GOOD_HISTORY, policy.REOPENED}
+    codes = {c.reason for c in scoring.SCORECARD} | set(scoring.TRIGGER_ORDER)
+    codes |= {scoring.GOOD_HISTORY, scoring.REOPENED}
     codes |= {"MANUAL_OVERRIDE", "INCIDENT_REVERT", "FROZEN", "UNFROZEN", "APPEAL_OUTCOME"}
     codes |= {"VERIFIED_CAPACITY"}
     catalogue = {reason.code: reason for reason in ReasonCode.objects.all()}

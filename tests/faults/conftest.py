@@ -69,10 +69,21 @@ class OwnRedis:
     def start(self) -> None:
         binary = EmbeddedRedis(self.directory, persist=False).binary()
         self.process = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--dir",
+                str(self.directory),
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
             start_new_session=True,
-        )  # fmt: skip
+        )
         wait_until(self.answers, 20)
 
     def answers(self) -> bool:
@@ -119,18 +130,36 @@ class Processes:
     def _start(self, name: str, command: list[str], **extra: str) -> subprocess.Popen[bytes]:
         log = (self.home / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT,
+            command,
+            cwd=ROOT,
+            env=self.env(**extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         self.started.append(process)
         return process
 
     def web(self, workers: int = 2) -> str:
         """gunicorn as the Procfile starts it; its URL once it answers."""
         self.port = free_port()
-        self._start("web", [sys.executable, "-m", "gunicorn", "config.wsgi",
-                            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-                            "--access-logfile", "-", "--graceful-timeout", "5"])  # fmt: skip
+        self._start(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "5",
+            ],
+        )
         url = f"http://127.0.0.1:{self.port}"
 
         def answers() -> bool:
@@ -142,10 +171,25 @@ class Processes:
         return url
 
     def worker(self, name: str = "worker", concurrency: int = 2) -> subprocess.Popen[bytes]:
-        return self._start(name, [sys.executable, "-m", "celery", "-A", "config", "worker",
-                                  "--concurrency", str(concurrency), "--loglevel", "INFO",
-                                  "--hostname", f"{name}@%h", "--without-gossip",
-                                  "--without-mingle"])  # fmt: skip
+        return self._start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        )
 
     def beat(self, name: str = "beat", **extra: str) -> subprocess.Popen[bytes]:
         return self._start(
@@ -172,8 +216,11 @@ class Processes:
     def server_errors(self) -> list[str]:
         """5xx answers in gunicorn's access log, and tracebacks of the web process."""
         text = self.log("web")
-        return [line for line in text.splitlines()
-                if re.search(r'" 5\d\d \d|Traceback|Internal Server Error', line)]  # fmt: skip
+        return [
+            line
+            for line in text.splitlines()
+            if re.search(r'" 5\d\d \d|Traceback|Internal Server Error', line)
+        ]
 
     def stop(self) -> None:
         for process in self.started:
@@ -228,10 +275,15 @@ class Person:
     def post(self, path: str, data: dict[str, str]) -> requests.Response:
         token = self.session.cookies.get("csrftoken", "")
         return self._record(
-            "POST", path,
-            lambda: self.session.post(self.url + path, data={"csrfmiddlewaretoken": token, **data},
-                                      headers={"Referer": self.url + path}, timeout=60),
-        )  # fmt: skip
+            "POST",
+            path,
+            lambda: self.session.post(
+                self.url + path,
+                data={"csrfmiddlewaretoken": token, **data},
+                headers={"Referer": self.url + path},
+                timeout=60,
+            ),
+        )
 
     def server_errors(self) -> list[tuple[str, str, int, float]]:
         return [answer for answer in self.answers if answer[2] >= 500]

@@ -11,8 +11,8 @@ from django.db.models import Count, Max
 
 from accounts.models import Account
 from decisions import services
+from decisions.audit_trail import audit_chain_report, audit_checkpoint_check
 from decisions.models import LimitDecision, RescoreRun
-from decisions.selectors import audit_chain_report, audit_checkpoint_check
 
 # A run in any other state is moving: after a fault has settled none may be left so.
 # Waiting (a person approves or discards it) and failed (a person retries or reverts
@@ -58,8 +58,10 @@ def check(before: Book) -> None:
 
     twice = (
         LimitDecision.objects.filter(pk__gt=before.last_decision, run__isnull=False)
-        .values("run", "account").annotate(n=Count("pk")).filter(n__gt=1)
-    )  # fmt: skip
+        .values("run", "account")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
     assert not twice.exists(), f"accounts decided twice by one run: {list(twice[:5])}"
     for run in RescoreRun.objects.all():
         stored = LimitDecision.objects.filter(run=run, source="run").count()

@@ -15,8 +15,9 @@ import redis
 from django.db import IntegrityError, connection, transaction
 
 from decisions import runs
-from decisions.models import Policy, RescoreRun
-from decisions.services import DecisionError
+from decisions.errors import DecisionError
+from decisions.models import RescoreRun
+from policies.models import Policy
 from tests.base import make_account, make_signals
 from tests.faults import invariants
 from tests.faults.conftest import database_url_for_processes, wait_until
@@ -29,8 +30,9 @@ BEAT_APPLICATION = "limitdesk beat "
 def heartbeats_sent(url: str) -> int:
     """Heartbeat tasks waiting in the queue (no worker takes them in this test)."""
     messages = redis.Redis.from_url(url).lrange("celery", 0, -1)
-    return sum(json.loads(m)["headers"]["task"] == "decisions.tasks.record_heartbeat"
-               for m in messages)  # fmt: skip
+    return sum(
+        json.loads(m)["headers"]["task"] == "decisions.tasks.record_heartbeat" for m in messages
+    )
 
 
 def active_beat_pid() -> int | None:

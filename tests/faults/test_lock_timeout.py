@@ -27,8 +27,11 @@ def test_an_override_on_a_locked_account_says_busy_and_changes_nothing(own_redis
     stack = processes(own_redis.url)
     lin = Person(stack.web(), "lin")
     path = f"/accounts/{account.reference}/override/"
-    form = {"new_limit": "1234.00", "justification": "Customer called; income verified.",
-            "version": str(account.version)}  # fmt: skip
+    form = {
+        "new_limit": "1234.00",
+        "justification": "Customer called; income verified.",
+        "version": str(account.version),
+    }
 
     # Another writer (a stuck job, a console session) holds the account's row.
     with psycopg.connect(database_url_for_processes()) as holder:

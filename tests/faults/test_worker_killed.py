@@ -8,10 +8,12 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count
 
+import scoring
 from accounts.models import Account
-from decisions import policy, runs
-from decisions.models import LimitDecision, Policy, RescoreRun, RunChunk
-from decisions.selectors import audit_chain_report
+from decisions import runs
+from decisions.audit_trail import audit_chain_report
+from decisions.models import LimitDecision, RescoreRun, RunChunk
+from policies.models import Policy
 from tests.base import ensure_roles, open_the_breaker
 from tests.faults import invariants
 
@@ -33,14 +35,17 @@ def chunks_in(run: RescoreRun, state: str) -> int:
 
 def expected_limits() -> dict[int, int]:
     """What the per-account policy gives every account: the run must match it."""
-    compiled = policy.compile_rules(policy.parse_policy(Policy.objects.get(state="active").rules))
+    compiled = scoring.compile_rules(scoring.parse_policy(Policy.objects.get(state="active").rules))
     result = {}
     for account in Account.objects.select_related("signals"):
-        outcome = policy.evaluate(
-            compiled, account.signals.as_dict(), limit=policy.cents(account.current_limit),
-            status=account.status, in_cooldown=account.in_cooldown(),
+        outcome = scoring.evaluate(
+            compiled,
+            account.signals.as_dict(),
+            limit=scoring.cents(account.current_limit),
+            status=account.status,
+            in_cooldown=account.in_cooldown(),
             good_cycles=account.good_cycles,
-        )  # fmt: skip
+        )
         result[account.pk] = outcome.new_limit
     return result
 
@@ -58,8 +63,11 @@ def test_a_run_killed_twice_resumes_and_writes_every_decision_once(worker_factor
     open_the_breaker()
     before = invariants.book()
     expected = expected_limits()
-    moving = sum(1 for pk, cents in expected.items()
-                 if cents != policy.cents(Account.objects.get(pk=pk).current_limit))  # fmt: skip
+    moving = sum(
+        1
+        for pk, cents in expected.items()
+        if cents != scoring.cents(Account.objects.get(pk=pk).current_limit)
+    )
 
     worker = worker_factory("first")
     run = runs.run_start(trigger="button")
@@ -92,7 +100,7 @@ def test_a_run_killed_twice_resumes_and_writes_every_decision_once(worker_factor
     doubled = decisions.values("account").annotate(n=Count("id")).filter(n__gt=1)
     assert not doubled.exists(), "nothing written twice"
     after = {
-        pk: policy.cents(limit) for pk, limit in Account.objects.values_list("pk", "current_limit")
+        pk: scoring.cents(limit) for pk, limit in Account.objects.values_list("pk", "current_limit")
     }
     assert after == expected
     run.refresh_from_db()

@@ -3,13 +3,12 @@ the kill switch, through the views (no browser)."""
 
 from django.urls import reverse
 
-from decisions import runs
-from decisions.models import Policy
-from policies import services
-from policies.models import Simulation
+from decisions import chunks, runs
+from policies import services, simulations
+from policies.models import Policy, Simulation
 from tests.base import BaseTestCase, make_account, make_signals
 
-POLICY = reverse("decisions:policy")
+POLICY = reverse("policies:index")
 
 
 def version_url(number: int) -> str:
@@ -25,9 +24,10 @@ class PolicyPagesTests(BaseTestCase):
 
     def draft_fields(self, draft: Policy, **changes: str) -> dict[str, str]:
         data: dict[str, str] = {
-            name: str(value) for name, value in draft.rules.items()
+            name: str(value)
+            for name, value in draft.rules.items()
             if name not in {"bands", "close_on_public_record"}
-        }  # fmt: skip
+        }
         data["close_on_public_record"] = "on"
         for index, band in enumerate(draft.rules["bands"]):
             for part in ("name", "min_score", "ceiling"):
@@ -41,8 +41,13 @@ class PolicyPagesTests(BaseTestCase):
         response = self.client.post(reverse("policies:new"), follow=True)
         self.assertContains(response, "Draft v2 started from the active thresholds.")
         draft = Policy.objects.get(version=2)
-        bad = self.draft_fields(draft, band_1_min_score="760", overdue_reduce_pct="140",
-                                band_3_ceiling="-1", rationale="")  # fmt: skip
+        bad = self.draft_fields(
+            draft,
+            band_1_min_score="760",
+            overdue_reduce_pct="140",
+            band_3_ceiling="-1",
+            rationale="",
+        )
         page = self.client.post(reverse("policies:save", args=[2]), bad)
         assert page.status_code == 200
         self.assertContains(page, "cut-offs must be strictly decreasing, best band first")
@@ -63,7 +68,7 @@ class PolicyPagesTests(BaseTestCase):
         self.client.post(reverse("policies:simulate", args=[2]))
         simulation = Simulation.objects.get(policy=draft)
         for index in simulation.chunks.values_list("index", flat=True):
-            services.simulation_compute_chunk(simulation_id=simulation.pk, index=index)
+            simulations.simulation_compute_chunk(simulation_id=simulation.pk, index=index)
         page = self.client.get(version_url(2))
         self.assertContains(page, "Impact: this version beside the active one")
         self.assertContains(page, "The accounts that move most under this version")
@@ -76,53 +81,63 @@ class PolicyPagesTests(BaseTestCase):
     def test_a_second_admin_approves_a_staged_rollout_and_the_runs_page_shows_both(self):
         draft = services.policy_draft_create(author=self.dave)
         services.policy_draft_update(
-            version=draft.version, author=self.dave,
+            version=draft.version,
+            author=self.dave,
             rules={**draft.rules, "multi_lending_applications_30d": 5},
             rationale="Seed 004: multi-lending doubled; one small step.",
-        )  # fmt: skip
-        simulation = services.simulation_start(version=draft.version, actor=self.dave)
+        )
+        simulation = simulations.simulation_start(version=draft.version, actor=self.dave)
         for index in simulation.chunks.values_list("index", flat=True):
-            services.simulation_compute_chunk(simulation_id=simulation.pk, index=index)
+            simulations.simulation_compute_chunk(simulation_id=simulation.pk, index=index)
         services.policy_submit(version=draft.version, author=self.dave)
 
         self.client.force_login(self.erin)
         review = reverse("policies:review", args=[draft.version])
-        page = self.client.post(review, {"decision": "approve", "comment": "Impact checked.",
-                                         "share": "10"}, follow=True)  # fmt: skip
+        page = self.client.post(
+            review,
+            {"decision": "approve", "comment": "Impact checked.", "share": "10"},
+            follow=True,
+        )
         self.assertContains(page, "Approved; the next runs score 10% of accounts with it.")
         run = runs.run_start(trigger="button")
         for index in run.chunks.values_list("index", flat=True):
-            runs.run_compute_chunk(run_id=run.pk, index=index)
+            chunks.run_compute_chunk(run_id=run.pk, index=index)
         page = self.client.get(reverse("decisions:runs"))
         self.assertContains(page, "v1 + v2 (10%)")
         page = self.client.get(reverse("decisions:run", args=[run.pk]))
         self.assertContains(page, "Both versions side by side")
         self.assertContains(page, "v2 (rollout, 10%)")
 
-        page = self.client.post(reverse("policies:rollout"),
-                                {"action": "rollback", "reason": "Appeals doubled overnight."},
-                                follow=True)  # fmt: skip
+        page = self.client.post(
+            reverse("policies:rollout"),
+            {"action": "rollback", "reason": "Appeals doubled overnight."},
+            follow=True,
+        )
         self.assertContains(page, "Rolled back: the next run scores every account with v1.")
         self.assertContains(page, "rolled back: Appeals doubled overnight.")
 
     def test_the_kill_switch_shows_a_banner_on_every_page_while_it_is_on(self):
         self.client.force_login(self.dave)
-        page = self.client.post(reverse("policies:kill_switch"),
-                                {"paused": "1", "confirm": "1", "reason": "short"},
-                                follow=True)  # fmt: skip
+        page = self.client.post(
+            reverse("policies:kill_switch"),
+            {"paused": "1", "confirm": "1", "reason": "short"},
+            follow=True,
+        )
         self.assertContains(page, "Write why (at least 10 characters).")
         self.assertNotContains(page, "Automatic limit reductions are paused portfolio-wide.")
-        self.client.post(reverse("policies:kill_switch"),
-                         {"paused": "1", "confirm": "1",
-                          "reason": "Seed 004: sudden mass cut."})  # fmt: skip
+        self.client.post(
+            reverse("policies:kill_switch"),
+            {"paused": "1", "confirm": "1", "reason": "Seed 004: sudden mass cut."},
+        )
         self.client.force_login(self.bob)
         for url in (reverse("overview"), reverse("appeals:queue")):
             self.assertContains(
                 self.client.get(url), "Automatic limit reductions are paused portfolio-wide."
             )
         self.client.force_login(self.dave)
-        self.client.post(reverse("policies:kill_switch"),
-                         {"paused": "0", "reason": "Cause found and fixed."})  # fmt: skip
+        self.client.post(
+            reverse("policies:kill_switch"), {"paused": "0", "reason": "Cause found and fixed."}
+        )
         self.assertNotContains(
             self.client.get(POLICY), "Automatic limit reductions are paused portfolio-wide."
         )

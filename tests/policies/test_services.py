@@ -7,12 +7,13 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+import scoring
 from accounts import roles
 from accounts.models import Account
-from decisions import policy, runs
-from decisions.models import LimitDecision, Policy, RescoreRun
-from policies import services
-from policies.models import PolicyEvent, Simulation
+from decisions import chunks, runs
+from decisions.models import LimitDecision, RescoreRun
+from policies import services, simulations
+from policies.models import Policy, PolicyEvent, Simulation
 from tests.base import make_user, open_the_breaker
 
 pytestmark = pytest.mark.django_db
@@ -45,9 +46,9 @@ def tightening(rules: dict) -> dict:
 
 
 def simulate(version: int, actor) -> Simulation:
-    simulation = services.simulation_start(version=version, actor=actor)
+    simulation = simulations.simulation_start(version=version, actor=actor)
     for index in simulation.chunks.values_list("index", flat=True):
-        services.simulation_compute_chunk(simulation_id=simulation.pk, index=index)
+        simulations.simulation_compute_chunk(simulation_id=simulation.pk, index=index)
     simulation.refresh_from_db()
     return simulation
 
@@ -55,9 +56,11 @@ def simulate(version: int, actor) -> Simulation:
 def drafted(author, *, rules=None) -> Policy:
     draft = services.policy_draft_create(author=author)
     return services.policy_draft_update(
-        version=draft.version, author=author, rules=rules or tightening(draft.rules),
+        version=draft.version,
+        author=author,
+        rules=rules or tightening(draft.rules),
         rationale="Seed 004: multi-lending has doubled; tighten in a small step.",
-    )  # fmt: skip
+    )
 
 
 def submitted(author) -> Policy:
@@ -69,11 +72,11 @@ def submitted(author) -> Policy:
 def run_all() -> RescoreRun:
     run = runs.run_start(trigger="button")
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_compute_chunk(run_id=run.pk, index=index)
+        chunks.run_compute_chunk(run_id=run.pk, index=index)
     run.refresh_from_db()
     assert run.state == "applying", run.breaker_reason
     for index in run.chunks.values_list("index", flat=True):
-        runs.run_apply_chunk(run_id=run.pk, index=index)
+        chunks.run_apply_chunk(run_id=run.pk, index=index)
     run.refresh_from_db()
     return run
 
@@ -100,7 +103,7 @@ def test_bad_thresholds_are_refused_by_name_and_nothing_is_saved(admins):
     draft.refresh_from_db()
     assert draft.rules == created and draft.rationale == ""
     # The draft starts from the active version, every threshold written out.
-    assert created == {**policy.READ_AS_DEFAULT, **Policy.objects.get(state="active").rules}
+    assert created == {**scoring.READ_AS_DEFAULT, **Policy.objects.get(state="active").rules}
 
 
 def test_a_draft_is_simulated_before_it_is_submitted_and_again_after_an_edit(admins):
@@ -110,8 +113,9 @@ def test_a_draft_is_simulated_before_it_is_submitted_and_again_after_an_edit(adm
         services.policy_submit(version=draft.version, author=dave)
     simulate(draft.version, dave)
     rules = {**draft.rules, "hysteresis_pct": "6"}
-    services.policy_draft_update(version=draft.version, author=dave, rules=rules,
-                                 rationale=draft.rationale)  # fmt: skip
+    services.policy_draft_update(
+        version=draft.version, author=dave, rules=rules, rationale=draft.rationale
+    )
     with pytest.raises(services.PolicyAdminError, match="Simulate the draft"):
         services.policy_submit(version=draft.version, author=dave)
     simulate(draft.version, dave)
@@ -145,17 +149,21 @@ def test_the_author_can_never_approve_their_own_version(admins):
     dave, erin = admins
     pending = submitted(dave)
     with pytest.raises(services.PolicyAdminError, match="author of a version can never approve"):
-        services.policy_approve(version=pending.version, approver=dave, comment="Looks fine.",
-                                share=100)  # fmt: skip
+        services.policy_approve(
+            version=pending.version, approver=dave, comment="Looks fine.", share=100
+        )
     with pytest.raises(services.PolicyAdminError, match="cannot approve"):
         services.policy_approve(
-            version=pending.version, approver=user("alice", roles.RISK_ANALYST),
-            comment="Looks fine.", share=100,
-        )  # fmt: skip
+            version=pending.version,
+            approver=user("alice", roles.RISK_ANALYST),
+            comment="Looks fine.",
+            share=100,
+        )
     pending.refresh_from_db()
     assert pending.state == "pending" and pending.approver is None
-    approved = services.policy_approve(version=pending.version, approver=erin,
-                                       comment="Impact checked.", share=100)  # fmt: skip
+    approved = services.policy_approve(
+        version=pending.version, approver=erin, comment="Impact checked.", share=100
+    )
     assert (approved.state, approved.approver) == ("active", erin)
     assert Policy.objects.get(version=1).state == "retired"
     actions = list(PolicyEvent.objects.filter(policy=approved).values_list("action", flat=True))
@@ -167,8 +175,9 @@ def test_a_rejected_version_goes_back_to_its_author_as_a_draft(admins):
     pending = submitted(dave)
     with pytest.raises(services.PolicyAdminError, match="at least 5"):
         services.policy_reject(version=pending.version, approver=erin, comment="")
-    back = services.policy_reject(version=pending.version, approver=erin,
-                                  comment="Too deep for one step.")  # fmt: skip
+    back = services.policy_reject(
+        version=pending.version, approver=erin, comment="Too deep for one step."
+    )
     assert (back.state, back.review_comment) == ("draft", "Too deep for one step.")
 
 
@@ -177,8 +186,9 @@ def test_a_bad_rollout_share_is_refused(admins, share):
     dave, erin = admins
     pending = submitted(dave)
     with pytest.raises(services.PolicyAdminError, match="whole percentage from 1 to 100"):
-        services.policy_approve(version=pending.version, approver=erin, comment="Fine by me.",
-                                share=share)  # fmt: skip
+        services.policy_approve(
+            version=pending.version, approver=erin, comment="Fine by me.", share=share
+        )
     pending.refresh_from_db()
     assert pending.state == "pending"
 
@@ -186,8 +196,9 @@ def test_a_bad_rollout_share_is_refused(admins, share):
 def test_a_staged_rollout_scores_its_share_with_the_new_version_then_widens(admins):
     dave, erin = admins
     pending = submitted(dave)
-    services.policy_approve(version=pending.version, approver=erin, comment="Start small.",
-                            share=30)  # fmt: skip
+    services.policy_approve(
+        version=pending.version, approver=erin, comment="Start small.", share=30
+    )
     run = run_all()
     assert run.candidate is not None
     assert (run.policy.version, run.candidate.version, run.rollout_share) == (1, 2, 30)
@@ -195,9 +206,9 @@ def test_a_staged_rollout_scores_its_share_with_the_new_version_then_widens(admi
     assert counts["1"]["accounts"] + counts["2"]["accounts"] == 3005
     assert 0.25 < counts["2"]["accounts"] / 3005 < 0.35
     # Each decision names the version that made it, as the bucket of its reference says.
-    cutoff = policy.rollout_cutoff(30)
+    cutoff = scoring.rollout_cutoff(30)
     for decision in LimitDecision.objects.filter(run=run).select_related("account"):
-        in_share = policy.rollout_bucket(decision.account.reference) < cutoff
+        in_share = scoring.rollout_bucket(decision.account.reference) < cutoff
         assert decision.policy_version == (2 if in_share else 1)
     assert LimitDecision.objects.filter(run=run, policy_version=2).exists()
 
@@ -209,8 +220,9 @@ def test_a_staged_rollout_scores_its_share_with_the_new_version_then_widens(admi
 def test_rollback_of_a_rollout_and_of_an_active_version_for_the_next_run(admins):
     dave, erin = admins
     pending = submitted(dave)
-    services.policy_approve(version=pending.version, approver=erin, comment="Start small.",
-                            share=10)  # fmt: skip
+    services.policy_approve(
+        version=pending.version, approver=erin, comment="Start small.", share=10
+    )
     in_force = services.policy_rollback(actor=erin, reason="Appeals doubled within a day.")
     assert in_force.version == 1
     next_run = runs.run_start(trigger="button")
@@ -218,8 +230,9 @@ def test_rollback_of_a_rollout_and_of_an_active_version_for_the_next_run(admins)
     RescoreRun.objects.filter(pk=next_run.pk).update(state="discarded")
 
     second = submitted(dave)
-    services.policy_approve(version=second.version, approver=erin, comment="All at once.",
-                            share=100)  # fmt: skip
+    services.policy_approve(
+        version=second.version, approver=erin, comment="All at once.", share=100
+    )
     assert runs.run_start(trigger="button").policy.version == second.version
     RescoreRun.objects.update(state="discarded")
     back = services.policy_rollback(actor=dave, reason="Exposure fell more than simulated.")
@@ -243,28 +256,30 @@ def test_the_kill_switch_holds_every_automatic_cut_and_is_audited(admins):
     assert LimitDecision.objects.filter(run=run, action="raise").exists()
     services.kill_switch_set(actor=dave, paused=False, reason="Cause found and fixed.")
     assert list(PolicyEvent.objects.values_list("action", flat=True).order_by("id")) == [
-        "paused", "resumed"]  # fmt: skip
+        "paused",
+        "resumed",
+    ]
 
 
 def test_rollout_buckets_are_stable_and_close_to_the_share_on_100000_accounts():
     references = [f"LD{n:08d}" for n in range(100_000)]
-    buckets = [policy.rollout_bucket(reference) for reference in references]
-    assert buckets == [policy.rollout_bucket(reference) for reference in references]
+    buckets = [scoring.rollout_bucket(reference) for reference in references]
+    assert buckets == [scoring.rollout_bucket(reference) for reference in references]
     for share in (1, 10, 50):
-        chosen = sum(bucket < policy.rollout_cutoff(share) for bucket in buckets)
+        chosen = sum(bucket < scoring.rollout_cutoff(share) for bucket in buckets)
         assert abs(chosen / 100_000 - share / 100) < 0.005, (share, chosen)
     # Widening keeps everyone already in the share.
-    ten = {r for r, b in zip(references, buckets, strict=True) if b < policy.rollout_cutoff(10)}
-    twenty = {r for r, b in zip(references, buckets, strict=True) if b < policy.rollout_cutoff(20)}
+    ten = {r for r, b in zip(references, buckets, strict=True) if b < scoring.rollout_cutoff(10)}
+    twenty = {r for r, b in zip(references, buckets, strict=True) if b < scoring.rollout_cutoff(20)}
     assert ten <= twenty
 
 
 def test_postgres_computes_the_same_bucket_as_python():
     references = ["LD-CASE-A", "LD00000001", "T00000042", "一二三"]
-    sql = policy.ROLLOUT_BUCKET_SQL.replace("a.reference", "r")
+    sql = scoring.ROLLOUT_BUCKET_SQL.replace("a.reference", "r")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT r, {sql} FROM unnest(%s::text[]) AS r", [references])  # noqa: S608
-        assert dict(cursor.fetchall()) == {r: policy.rollout_bucket(r) for r in references}
+        assert dict(cursor.fetchall()) == {r: scoring.rollout_bucket(r) for r in references}
 
 
 def test_only_policy_admins_draft_and_decimal_ceilings_stay_exact(admins):
@@ -274,8 +289,11 @@ def test_only_policy_admins_draft_and_decimal_ceilings_stay_exact(admins):
     draft = services.policy_draft_create(author=dave)
     bands = [dict(band) for band in draft.rules["bands"]]
     bands[4]["ceiling"] = "2999.99"
-    saved = services.policy_draft_update(version=draft.version, author=dave,
-                                         rules={**draft.rules, "bands": bands},
-                                         rationale="Band E ceiling to the cent.")  # fmt: skip
+    saved = services.policy_draft_update(
+        version=draft.version,
+        author=dave,
+        rules={**draft.rules, "bands": bands},
+        rationale="Band E ceiling to the cent.",
+    )
     assert saved.rules["bands"][4]["ceiling"] == "2999.99"
     assert Decimal(saved.rules["bands"][4]["ceiling"]) == Decimal("2999.99")

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from accounts import roles
-from policies import selectors, services, tasks
+from policies import selectors, services, simulations, tasks
 from policies.models import Simulation
 from tests.base import make_user
 
@@ -29,11 +29,11 @@ def draft(settings):
 
 def test_a_failed_simulation_says_why_and_retry_scores_the_rest(draft, client):
     dave = draft.author
-    simulation = services.simulation_start(version=draft.version, actor=dave)
+    simulation = simulations.simulation_start(version=draft.version, actor=dave)
     assert simulation.chunks_total == 3
     tasks.simulate_chunk(simulation.pk, 0)
     with (
-        mock.patch("policies.services.load_chunk", side_effect=MemoryError()),
+        mock.patch("policies.simulations.load_chunk", side_effect=MemoryError()),
         pytest.raises(MemoryError),
     ):
         tasks.simulate_chunk(simulation.pk, 1)
@@ -57,12 +57,13 @@ def test_a_failed_simulation_says_why_and_retry_scores_the_rest(draft, client):
     wrong = reverse("policies:simulation_retry", args=[1, simulation.pk])
     assert client.post(wrong).status_code == 404
 
-    with mock.patch("policies.tasks.simulate_chunk.delay") as queued:
+    with mock.patch("config.queue.send") as queued:
         response = client.post(retry, follow=True)
     assert "Retrying the simulation from where it stopped." in response.content.decode()
     assert sorted(call.args for call in queued.call_args_list) == [
-        (simulation.pk, 1), (simulation.pk, 2)
-    ]  # fmt: skip
+        ("policies.tasks.simulate_chunk", simulation.pk, 1),
+        ("policies.tasks.simulate_chunk", simulation.pk, 2),
+    ]
     for index in (1, 2):
         tasks.simulate_chunk(simulation.pk, index)
     simulation.refresh_from_db()
@@ -81,17 +82,17 @@ def test_with_the_task_queue_down_a_simulation_is_not_left_looking_started(draft
 
     client.force_login(draft.author)
     url = reverse("policies:simulate", args=[draft.version])
-    with mock.patch("policies.tasks.simulate_chunk.delay", side_effect=QueueDown("refused")):
+    with mock.patch("config.queue.send", side_effect=QueueDown("refused")):
         response = client.post(url, follow=True)
     body = re.sub(r"\s+", " ", response.content.decode())
     assert response.status_code == 200
     assert "The task queue (Redis) is unavailable: nothing was started." in body
     assert not Simulation.objects.exists()
 
-    simulation = services.simulation_start(version=draft.version, actor=draft.author)
-    services.simulation_fail(simulation_id=simulation.pk, error=ValueError("x"), chunk=0)
+    simulation = simulations.simulation_start(version=draft.version, actor=draft.author)
+    simulations.simulation_fail(simulation_id=simulation.pk, error=ValueError("x"), chunk=0)
     retry = reverse("policies:simulation_retry", args=[draft.version, simulation.pk])
-    with mock.patch("policies.tasks.simulate_chunk.delay", side_effect=QueueDown("refused")):
+    with mock.patch("config.queue.send", side_effect=QueueDown("refused")):
         body = re.sub(r"\s+", " ", client.post(retry, follow=True).content.decode())
     assert "The task queue (Redis) is unavailable: the retry was not started." in body
     simulation.refresh_from_db()

@@ -95,8 +95,11 @@ def fingerprint() -> dict[str, tuple[int, int]]:
         cursor.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         )
-        tables = [row[0] for row in cursor.fetchall() if row[0] not in LOG_TABLES
-                  and not row[0].startswith("axes_")]  # fmt: skip
+        tables = [
+            row[0]
+            for row in cursor.fetchall()
+            if row[0] not in LOG_TABLES and not row[0].startswith("axes_")
+        ]
         parts = [  # the names come from pg_tables, not from input
             f"SELECT '{table}', count(*), coalesce(sum(hashtext(t::text)::bigint), 0) "  # noqa: S608
             f'FROM "{table}" t'

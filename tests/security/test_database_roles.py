@@ -21,7 +21,7 @@ from psycopg import errors, sql
 from accounts import roles
 from config import db
 from config.grants import APPEND_ONLY_TABLES, app_role_grant
-from decisions import services
+from decisions import overrides
 from tests.base import make_account, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,10 +46,13 @@ def app() -> Iterator[psycopg.Connection]:
 def decision():
     alice = make_user("alice", roles.RISK_ANALYST)
     account = make_account(reference="LD-ROLES", current_limit=Decimal("10000.00"))
-    return services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit="12000",
-        actor=alice, justification="Customer verified a new salary flow.",
-    ).decision  # fmt: skip
+    return overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit="12000",
+        actor=alice,
+        justification="Customer verified a new salary flow.",
+    ).decision
 
 
 def refused(app: psycopg.Connection, query: str | sql.Composed, params: list | None = None) -> str:
@@ -104,11 +107,30 @@ def test_the_app_reads_and_appends_decisions_by_insert_and_copy(app, decision):
         app.execute(insert, [decision.pk])
         copy_in = sql.SQL("COPY decisions_limitdecision ({}) FROM STDIN").format(columns)
         with db.copy(app.cursor(), copy_in.as_string(app)) as copy:
-            copy.write_row([
-                decision.account_id, 3, "set", "override", "13000", "14000", "active",
-                "active", "{}", "[]", "[]", "{}", "", "x", "roles:3", "2" * 64, "3" * 64,
-                "", "", "2026-12-03 00:00:00+00",
-            ])  # fmt: skip
+            copy.write_row(
+                [
+                    decision.account_id,
+                    3,
+                    "set",
+                    "override",
+                    "13000",
+                    "14000",
+                    "active",
+                    "active",
+                    "{}",
+                    "[]",
+                    "[]",
+                    "{}",
+                    "",
+                    "x",
+                    "roles:3",
+                    "2" * 64,
+                    "3" * 64,
+                    "",
+                    "",
+                    "2026-12-03 00:00:00+00",
+                ]
+            )
         count = app.execute(
             "SELECT count(*) FROM decisions_limitdecision WHERE account_id = %s",
             [decision.account_id],

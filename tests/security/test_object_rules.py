@@ -14,12 +14,13 @@ from django.urls import reverse
 
 from accounts import roles
 from accounts.models import Account, AccountNote
+from appeals import outcomes
 from appeals import services as appeal_services
 from appeals.models import Appeal, Evidence
-from decisions import runs
-from decisions import services as decision_services
-from decisions.models import LimitDecision, OverrideRequest, Policy, RescoreRun
+from decisions import errors, overrides, runs
+from decisions.models import LimitDecision, OverrideRequest, RescoreRun
 from policies import services as policy_services
+from policies.models import Policy
 from tests.base import make_account, make_signals, make_user
 from tests.files import PNG
 from tests.security.test_access_matrix import fingerprint
@@ -45,29 +46,39 @@ def book(settings, tmp_path):
     }
     account = make_account(reference="LD-O-1", current_limit=Decimal("80000.00"))
     make_signals(account)
-    decision_services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=Decimal("3000"),
-        actor=people["alice"], justification="Cut after the bureau check.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=Decimal("3000"),
+        actor=people["alice"],
+        justification="Cut after the bureau check.",
+    )
     return people, account
 
 
 def a_pending_override(account, actor, limit):
     """An override above what one person may apply alone: it waits for a lead."""
     account.refresh_from_db()
-    decision_services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=Decimal(limit),
-        actor=actor, justification="Salary verified by the branch.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=Decimal(limit),
+        actor=actor,
+        justification="Salary verified by the branch.",
+    )
     return OverrideRequest.objects.get(state="pending")
 
 
 def an_appeal_of(account, owner, lead):
     decision = LimitDecision.objects.filter(account=account).latest("sequence")
     appeal = appeal_services.appeal_intake(
-        account=account, actor=owner, channel="hotline", category="misjudged",
-        statement="I only compared rates.", decision_id=decision.pk,
-    ).appeal  # fmt: skip
+        account=account,
+        actor=owner,
+        channel="hotline",
+        category="misjudged",
+        statement="I only compared rates.",
+        decision_id=decision.pk,
+    ).appeal
     appeal_services.appeal_assign(appeal_id=appeal.pk, assignee=owner, lead=lead)
     return Appeal.objects.get(pk=appeal.pk)
 
@@ -109,14 +120,17 @@ def test_a_handler_can_do_nothing_to_an_appeal_assigned_to_someone_else(client, 
 def test_a_leads_own_large_restoration_waits_for_another_lead(client, book):
     people, account = book
     appeal = an_appeal_of(account, people["carol"], people["hana"])
-    result = appeal_services.appeal_decide(
-        appeal_id=appeal.pk, actor=people["carol"], outcome="full",
+    result = outcomes.appeal_decide(
+        appeal_id=appeal.pk,
+        actor=people["carol"],
+        outcome="full",
         justification="Salary flow verified at the branch.",
-    )  # fmt: skip
+    )
     assert result.pending  # 80,000 is above the approval amount, even for a lead
     client.force_login(people["carol"])
-    response = client.post(reverse("appeals:approve", args=[appeal.pk]),
-                           {"decision": "approve"}, follow=True)  # fmt: skip
+    response = client.post(
+        reverse("appeals:approve", args=[appeal.pk]), {"decision": "approve"}, follow=True
+    )
     assert "The person who proposed an outcome cannot approve it." in response.content.decode()
     assert Account.objects.get(pk=account.pk).current_limit == Decimal("3000.00")
     client.force_login(people["hana"])
@@ -161,10 +175,11 @@ def test_the_author_of_a_version_never_widens_its_rollout(client, book):
     # Drafted, simulated, approved by erin at 10% (tests/policies covers those steps).
     Policy.objects.filter(pk=draft.pk).update(state="rollout", rollout_share=10, approver=erin)
     client.force_login(dave)
-    page = client.get(reverse("decisions:policy")).content.decode()
+    page = client.get(reverse("policies:index")).content.decode()
     assert f"You wrote v{draft.version}: a second policy admin widens its rollout." in page
-    response = client.post(reverse("policies:rollout"), {"action": "widen", "share": "50"},
-                           follow=True)  # fmt: skip
+    response = client.post(
+        reverse("policies:rollout"), {"action": "widen", "share": "50"}, follow=True
+    )
     assert f"You wrote v{draft.version}: a second policy admin widens" in response.content.decode()
     assert Policy.objects.get(pk=draft.pk).rollout_share == 10
     client.force_login(erin)
@@ -176,7 +191,7 @@ def test_the_person_who_started_a_held_run_cannot_approve_it(book):
     people, _account = book
     run = runs.run_start(trigger="button", started_by=people["alice"])
     RescoreRun.objects.filter(pk=run.pk).update(state="waiting")
-    with pytest.raises(decision_services.DecisionError, match="You started this run"):
+    with pytest.raises(errors.DecisionError, match="You started this run"):
         runs.run_approve(run_id=run.pk, actor=people["alice"])
     assert RescoreRun.objects.get(pk=run.pk).state == "waiting"
     runs.run_approve(run_id=run.pk, actor=people["greg"])
@@ -188,8 +203,9 @@ def test_a_non_numeric_assignee_is_a_form_error(client, book):
     appeal = an_appeal_of(account, people["bob"], people["carol"])
     client.force_login(people["carol"])
     for chosen in ("abc", "", "-1", "99999"):
-        response = client.post(reverse("appeals:assign", args=[appeal.pk]), {"assignee": chosen},
-                               follow=True)  # fmt: skip
+        response = client.post(
+            reverse("appeals:assign", args=[appeal.pk]), {"assignee": chosen}, follow=True
+        )
         assert response.status_code == 200
         assert "Choose who takes the appeal." in response.content.decode()
     assert Appeal.objects.get(pk=appeal.pk).assignee == people["bob"]
@@ -199,11 +215,24 @@ def test_the_auditor_reads_and_exports_and_writes_nothing(client, book):
     people, account = book
     client.force_login(people["frank"])
     before = fingerprint()
-    assert client.post(reverse("accounts:note", args=[account.reference]),
-                       {"text": "Looked at this."}).status_code == 403  # fmt: skip
-    assert client.post(reverse("appeals:intake", args=[account.reference]),
-                       {"channel": "hotline", "category": "misjudged", "statement": "x" * 20,
-                        "priority": "urgent"}).status_code == 403  # fmt: skip
+    assert (
+        client.post(
+            reverse("accounts:note", args=[account.reference]), {"text": "Looked at this."}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            reverse("appeals:intake", args=[account.reference]),
+            {
+                "channel": "hotline",
+                "category": "misjudged",
+                "statement": "x" * 20,
+                "priority": "urgent",
+            },
+        ).status_code
+        == 403
+    )
     assert client.post(reverse("worker_check")).status_code == 403
     assert fingerprint() == before and not AccountNote.objects.exists()
     assert client.get(reverse("decisions:audit")).status_code == 200
@@ -221,8 +250,8 @@ def test_the_administrator_is_a_role_and_a_superuser_is_no_bypass(client, book):
     for person in (people["ada"], root):
         client.force_login(person)
         assert client.post(url, {"decision": "approve"}).status_code == 403
-        with pytest.raises(decision_services.DecisionError):
-            decision_services.override_approve(request_id=request.pk, approver=person)
+        with pytest.raises(errors.DecisionError):
+            overrides.override_approve(request_id=request.pk, approver=person)
     assert OverrideRequest.objects.get(pk=request.pk).state == "pending"
     # The account page names who may approve: the appeal leads, no one else.
     client.force_login(people["alice"])
@@ -241,19 +270,32 @@ def test_an_administrator_cannot_raise_themself_in_user_management(client, book)
     assert 'name="groups"' in other and 'name="is_superuser"' not in other
     # Posting the fields anyway changes nothing of them.
     lead = User.objects.get(username="carol").groups.get()
-    client.post(reverse("admin:auth_user_change", args=[ada.pk]), {
-        "username": "ada", "is_superuser": "on", "groups": [lead.pk], "is_active": "on",
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-    })  # fmt: skip
+    client.post(
+        reverse("admin:auth_user_change", args=[ada.pk]),
+        {
+            "username": "ada",
+            "is_superuser": "on",
+            "groups": [lead.pk],
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
     ada.refresh_from_db()
     assert not ada.is_superuser and list(ada.groups.values_list("name", flat=True)) == [
         roles.ADMINISTRATOR
     ]
     # Giving another user a role is recorded, and the audit page shows it.
-    client.post(reverse("admin:auth_user_change", args=[nora.pk]), {
-        "username": "nora", "groups": [lead.pk], "is_active": "on",
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-    })  # fmt: skip
+    client.post(
+        reverse("admin:auth_user_change", args=[nora.pk]),
+        {
+            "username": "nora",
+            "groups": [lead.pk],
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
     assert list(nora.groups.values_list("name", flat=True)) == [roles.APPEAL_LEAD]
     client.force_login(people["frank"])
     audit = client.get(reverse("decisions:audit")).content.decode()

@@ -24,9 +24,12 @@ def _checks_outside_access() -> list[str]:
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 name = (
-                    node.attr if isinstance(node, ast.Attribute)
-                    else node.id if isinstance(node, ast.Name) else None
-                )  # fmt: skip
+                    node.attr
+                    if isinstance(node, ast.Attribute)
+                    else node.id
+                    if isinstance(node, ast.Name)
+                    else None
+                )
                 if name in BYPASSES and isinstance(getattr(node, "ctx", None), ast.Load):
                     found.append(f"{relative}:{getattr(node, 'lineno', 0)}: {name}")
     for path in sorted((ROOT / "templates").rglob("*.html")):

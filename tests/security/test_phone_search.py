@@ -40,8 +40,7 @@ def test_what_the_mask_shows_finds_accounts_and_nothing_more(client, accounts, s
     # Whole numbers are looked up, not matched by part: a wrong one finds nothing.
     assert found(client, "13812345670")[0] == []
     searches = PersonalDataSearch.objects.order_by("searched_at")
-    assert [(s.query, s.whole_number) for s in searches] == [
-        (PHONE, True), ("13812345670", True)]  # fmt: skip
+    assert [(s.query, s.whole_number) for s in searches] == [(PHONE, True), ("13812345670", True)]
 
 
 def test_whole_number_lookups_are_limited_per_hour_without_the_reveal_permission(

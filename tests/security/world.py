@@ -12,13 +12,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from accounts import roles
+from appeals import evidence_files
 from appeals import services as appeal_services
 from appeals.models import Appeal
-from decisions import runs
-from decisions import services as decision_services
-from decisions.models import LimitDecision, OverrideRequest, Policy
+from decisions import overrides, runs
+from decisions.models import LimitDecision, OverrideRequest
 from policies import services as policy_services
-from policies.models import Simulation
+from policies.models import Policy, Simulation
 from tests.base import make_account, make_signals, make_user
 from tests.files import PNG
 
@@ -49,29 +49,42 @@ def build() -> World:
 
     account = make_account(reference="LD-M-1", current_limit=Decimal("8000.00"))
     make_signals(account)
-    decision_services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=Decimal("3000"),
-        actor=alice, justification="Cut after the bureau check.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=Decimal("3000"),
+        actor=alice,
+        justification="Cut after the bureau check.",
+    )
     decision = LimitDecision.objects.get(account=account)
     account.refresh_from_db()
-    decision_services.account_override_limit(
-        account_id=account.pk, expected_version=account.version, new_limit=Decimal("90000"),
-        actor=alice, justification="Salary verified by the branch.",
-    )  # fmt: skip
+    overrides.account_override_limit(
+        account_id=account.pk,
+        expected_version=account.version,
+        new_limit=Decimal("90000"),
+        actor=alice,
+        justification="Salary verified by the branch.",
+    )
     pending = OverrideRequest.objects.get(account=account, state="pending")
 
     appeal = appeal_services.appeal_intake(
-        account=account, actor=bob, channel="hotline", category="misjudged",
-        statement="I only compared rates.", decision_id=decision.pk,
-    ).appeal  # fmt: skip
+        account=account,
+        actor=bob,
+        channel="hotline",
+        category="misjudged",
+        statement="I only compared rates.",
+        decision_id=decision.pk,
+    ).appeal
     appeal_services.appeal_assign(appeal_id=appeal.pk, assignee=bob, lead=carol)
     upload = _upload("salary.png", PNG)
-    item = appeal_services.evidence_add(appeal_id=appeal.pk, actor=bob, upload=upload)
+    item = evidence_files.evidence_add(appeal_id=appeal.pk, actor=bob, upload=upload)
     Appeal.objects.create(
-        account=account, channel="app", category="misjudged", statement="Please look again.",
+        account=account,
+        channel="app",
+        category="misjudged",
+        statement="Please look again.",
         sla_due=timezone.now() + timedelta(hours=8),
-    )  # fmt: skip
+    )
 
     run = runs.run_start(trigger="button", started_by=alice, account_id=account.pk)
     draft = policy_services.policy_draft_create(author=dave)

@@ -81,8 +81,9 @@ class Stack:
         deadline = time.monotonic() + timeout
         while not re.search(pattern, self.log_text()):
             if time.monotonic() > deadline:
-                pytest.fail(f"the log never showed {pattern!r} in {timeout:.0f} s:\n"
-                            f"{self.log_tail()}")  # fmt: skip
+                pytest.fail(
+                    f"the log never showed {pattern!r} in {timeout:.0f} s:\n{self.log_tail()}"
+                )
             time.sleep(1)
 
     def query(self, sql: str) -> list[tuple]:
@@ -160,15 +161,22 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         APPEAL_APPROVAL_ABOVE="4000",  # case A's restoration then waits for a lead
     )
     stack = Stack(
-        url=f"http://127.0.0.1:{port}", log=home / "make-run.log", database_url=database_url,
+        url=f"http://127.0.0.1:{port}",
+        log=home / "make-run.log",
+        database_url=database_url,
         state_dir=stack_dir / "dev",
-    )  # fmt: skip
+    )
     marker = f"LIMITDESK_STACK_DIR={stack_dir}"
     with stack.log.open("wb") as log, _ctrl_c_passed_on():
         process = subprocess.Popen(
-            ["make", "run"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            ["make", "run"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     # A cancelled session (SIGTERM, as `config.stack` passes it on) still stops the stack:
     # as an interrupt, pytest tears this fixture down instead of leaving `make run` behind.
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -178,8 +186,9 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if process.poll() is not None:
                 pytest.fail(f"`make run` exited with {process.returncode}:\n{stack.log_tail()}")
             if time.monotonic() > deadline:
-                pytest.fail(f"`make run` did not answer in {READY_TIMEOUT_SECONDS} s:\n"
-                            f"{stack.log_tail()}")  # fmt: skip
+                pytest.fail(
+                    f"`make run` did not answer in {READY_TIMEOUT_SECONDS} s:\n{stack.log_tail()}"
+                )
             time.sleep(0.5)
         yield stack
     finally:

@@ -23,8 +23,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from accounts.services import DEMO_PASSWORD
 from config.stack import CHECKPOINT_KEY_FILE
+from demo.services import DEMO_PASSWORD
 from tests.browser.conftest import (
     expect_latest_decision,
     lead_approves,
@@ -199,9 +199,12 @@ def bob_decides_an_appeal_and_carol_approves_it(browser: Browser, url: str) -> N
     bob = new_page(browser)
     log_in(bob, url, "bob", DEMO_PASSWORD)
     record_and_claim_an_appeal(
-        bob, url, "LD-CASE-A", category="evidence",
+        bob,
+        url,
+        "LD-CASE-A",
+        category="evidence",
         statement="I only compared rates; my salary of 9,000 a month is paid into your bank.",
-    )  # fmt: skip
+    )
     # The evidence goes under the stack's own state directory, read back through the view.
     upload_evidence(bob, "salary-statement.png")
 
@@ -220,8 +223,9 @@ def bob_decides_an_appeal_and_carol_approves_it(browser: Browser, url: str) -> N
     carol = new_page(browser)
     log_in(carol, url, "carol", DEMO_PASSWORD)
     lead_approves(carol, bob.url)
-    expect_latest_decision(carol, url, "LD-CASE-A", limit="¥5,000.00",
-                           shows=["appeal outcome", "bob / carol"])  # fmt: skip
+    expect_latest_decision(
+        carol, url, "LD-CASE-A", limit="¥5,000.00", shows=["appeal outcome", "bob / carol"]
+    )
     screenshot(carol, "smoke-appeal-decided")
     for opened in (bob, carol):
         assert opened.console_errors == []  # type: ignore[attr-defined]
@@ -330,8 +334,10 @@ def test_the_stack_logged_no_error_and_left_no_failed_run(make_run):
 
 def test_make_run_serves_as_a_login_that_owns_nothing_and_its_checkpoint_holds(make_run):
     # `make run` wrote a signed checkpoint as it started, as the app's login.
-    assert re.search(r"Audit checkpoint of .+ accounts' chain heads .+ signed and written to ",
-                     make_run.log_text())  # fmt: skip
+    assert re.search(
+        r"Audit checkpoint of .+ accounts' chain heads .+ signed and written to ",
+        make_run.log_text(),
+    )
     # Every connection gunicorn, the worker and beat hold is the app's login, not the owner.
     app_login = urlsplit(make_run.database_url).username
     logins = make_run.query(
@@ -350,8 +356,12 @@ def test_make_run_serves_as_a_login_that_owns_nothing_and_its_checkpoint_holds(m
     )
     checked = subprocess.run(
         [sys.executable, "manage.py", "verify_audit_chain"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "The audit chain is intact" in checked.stdout
     assert "It matches the signed audit checkpoint of" in checked.stdout

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from decisions.selectors import decisions_csv
+from decisions.audit_trail import decisions_csv
 
 
 def _day(text: str) -> date:

@@ -5,15 +5,15 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from decisions import selectors
+from decisions import audit_trail
 
 
-def _when(check: selectors.CheckpointCheck) -> str:
+def _when(check: audit_trail.CheckpointCheck) -> str:
     assert check.checkpoint is not None
     return f"{check.checkpoint.taken_at:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def checkpoint_lines(check: selectors.CheckpointCheck, *, chain_intact: bool) -> list[str]:
+def checkpoint_lines(check: audit_trail.CheckpointCheck, *, chain_intact: bool) -> list[str]:
     """What is wrong with the chain as the latest checkpoint saw it; [] when nothing."""
     name = check.path.name if check.path else ""
     if check.problem:
@@ -53,10 +53,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, account: str | None, **options: Any) -> None:
         try:
-            check = selectors.audit_checkpoint_check(account_reference=account)
+            check = audit_trail.audit_checkpoint_check(account_reference=account)
         except ImproperlyConfigured as error:
             raise CommandError(str(error)) from None
-        report = selectors.audit_chain_report(account_reference=account)
+        report = audit_trail.audit_chain_report(account_reference=account)
         problems = []
         if report.broken:
             lines = [

@@ -84,15 +84,21 @@ def impact_chart(impacts: Sequence[Any]) -> dict[str, Any]:
     series = []
     for impact, (down, up) in zip(impacts, colours, strict=False):
         per_band = {row["band"]: row for row in impact.bands}
-        series.append({
-            "label": _("v%(version)s: cut or closed") % {"version": impact.version},
-            "data": [per_band.get(b, {}).get("down", 0) + per_band.get(b, {}).get("closed", 0)
-                     for b in bands],
-            "color": down,
-        })  # fmt: skip
-        series.append({
-            "label": _("v%(version)s: raised") % {"version": impact.version},
-            "data": [per_band.get(b, {}).get("up", 0) for b in bands],
-            "color": up,
-        })  # fmt: skip
+        series.append(
+            {
+                "label": _("v%(version)s: cut or closed") % {"version": impact.version},
+                "data": [
+                    per_band.get(b, {}).get("down", 0) + per_band.get(b, {}).get("closed", 0)
+                    for b in bands
+                ],
+                "color": down,
+            }
+        )
+        series.append(
+            {
+                "label": _("v%(version)s: raised") % {"version": impact.version},
+                "data": [per_band.get(b, {}).get("up", 0) for b in bands],
+                "color": up,
+            }
+        )
     return {"kind": "bar", "labels": bands, "series": series}

@@ -1,3 +1,6 @@
+"""What every page's frame shows: the navigation for the person's roles and the
+kill-switch banner."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,23 +9,25 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts import permissions as perms
 from accounts.access import RolePerms, may
 from accounts.roles import ROLE_LABELS
 from config import text
+from policies.selectors import kill_switch_banner
 
 # The length limits of free text (config/text.py), as `maxlength` in the pages' inputs.
 TEXT_MAX = {"reason": text.REASON_MAX, "justification": text.JUSTIFICATION_MAX}
 
 # (url name, label, permission that opens it)
 NAVIGATION = [
-    ("overview", _("Overview"), "accounts.open_overview"),
-    ("accounts:list", _("Accounts"), "accounts.open_accounts"),
-    ("decisions:runs", _("Runs"), "accounts.open_runs"),
-    ("appeals:queue", _("Appeals"), "accounts.open_appeals"),
-    ("decisions:policy", _("Policy"), "accounts.open_policy"),
-    ("decisions:audit", _("Audit"), "accounts.open_audit"),
-    ("integrations:keys", _("Integrations"), "accounts.open_integrations"),
-    ("admin:auth_user_changelist", _("Users"), "auth.view_user"),
+    ("overview", _("Overview"), perms.OPEN_OVERVIEW),
+    ("accounts:list", _("Accounts"), perms.OPEN_ACCOUNTS),
+    ("decisions:runs", _("Runs"), perms.OPEN_RUNS),
+    ("appeals:queue", _("Appeals"), perms.OPEN_APPEALS),
+    ("policies:index", _("Policy"), perms.OPEN_POLICY),
+    ("decisions:audit", _("Audit"), perms.OPEN_AUDIT),
+    ("integrations:keys", _("Integrations"), perms.OPEN_INTEGRATIONS),
+    ("admin:auth_user_changelist", _("Users"), perms.VIEW_USER),
 ]
 
 
@@ -43,8 +48,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
                 }
             )
     roles = [ROLE_LABELS.get(name, name) for name in user.groups.values_list("name", flat=True)]
-    from policies.selectors import kill_switch_banner
-
     return {
         "nav_items": items,
         "user_roles": roles,

@@ -1,7 +1,9 @@
 from django.urls import path
 
-from accounts import views
+from desk import views
 
+# The URL namespace names the URL space (/accounts/), not the Python package
+# (docs/architecture.md, "URLs").
 app_name = "accounts"
 urlpatterns = [
     path("", views.account_list, name="list"),

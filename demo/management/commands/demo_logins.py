@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.roles import ADMINISTRATOR
-from accounts.services import DEMO_PASSWORD, DEMO_USERS
+from demo.services import DEMO_PASSWORD, DEMO_USERS
 
 
 class Command(BaseCommand):

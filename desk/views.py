@@ -1,3 +1,7 @@
+"""The pages that span apps: the overview, the worker's status, the account list and
+the account page with its actions, each of which calls the app that owns it
+(docs/architecture.md, "Apps")."""
+
 from __future__ import annotations
 
 import logging
@@ -14,14 +18,16 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from accounts import forms, masking, selectors
+from accounts import permissions as perms
 from accounts import services as account_services
 from accounts.access import may, requires
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS
 from appeals import forms as appeal_forms
 from appeals import selectors as appeal_selectors
+from config import charts
 from config.requests import HtmxHttpRequest
-from decisions import charts, runs, services
+from decisions import errors, explanations, overrides, runs
 from decisions import selectors as decision_selectors
 from decisions.tasks import record_heartbeat
 
@@ -36,7 +42,7 @@ def _account_or_404(reference: str) -> Account:
 
 
 @require_GET
-@requires("accounts.open_overview")
+@requires(perms.OPEN_OVERVIEW)
 def overview(request: HttpRequest) -> HttpResponse:
     language = get_language() or "en"
     changes = decision_selectors.changes_per_day(days=30)
@@ -58,7 +64,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.open_overview")
+@requires(perms.OPEN_OVERVIEW)
 def worker_status(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -68,7 +74,7 @@ def worker_status(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.check_worker")
+@requires(perms.CHECK_WORKER)
 def worker_check(request: HttpRequest) -> HttpResponse:
     """Ask a worker for a heartbeat; the status panel shows when it arrives."""
     queue_down = False
@@ -95,12 +101,12 @@ def worker_check(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.open_accounts")
+@requires(perms.OPEN_ACCOUNTS)
 def account_list(request: HtmxHttpRequest) -> HttpResponse:
     form = forms.AccountFilterForm(
         request.GET,
-        reasons=decision_selectors.reason_choices(get_language() or "en"),
-        may_reveal=may(request.user, "accounts.reveal_personal_data"),
+        reasons=explanations.reason_choices(get_language() or "en"),
+        may_reveal=may(request.user, perms.REVEAL_PERSONAL_DATA),
     )
     if form.is_valid() and (lookup := form.phone_lookup()):
         try:
@@ -133,7 +139,7 @@ def account_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.open_accounts")
+@requires(perms.OPEN_ACCOUNTS)
 def account_detail(request: HttpRequest, reference: str) -> HttpResponse:
     return _render_account(request, _account_or_404(reference))
 
@@ -172,7 +178,7 @@ def _render_account(
     )
     explained, contested_in = _explained_decision(request, account, appeals, newest)
     why = (
-        decision_selectors.decision_explanation(
+        explanations.decision_explanation(
             explained,
             language=get_language() or "en",
             current_signals=signals.as_dict() if signals else None,
@@ -193,7 +199,7 @@ def _render_account(
             "why": why,
             "contested_in": contested_in,
             "latest_id": newest.pk if newest else None,
-            "limit_set": None if why else decision_selectors.limit_as_set(account),
+            "limit_set": None if why else explanations.limit_as_set(account),
             "contributions_chart": charts.contributions_chart(why.contributions) if why else None,
             "history": history,
             "history_chart": charts.limit_history_chart(
@@ -237,7 +243,7 @@ def _explained_decision(
 
 
 @require_GET
-@requires("accounts.open_accounts")
+@requires(perms.OPEN_ACCOUNTS)
 def account_timeline(request: HttpRequest, reference: str) -> HttpResponse:
     """Older decisions for the timeline, appended by HTMX ("Load older decisions")."""
     account = _account_or_404(reference)
@@ -250,7 +256,7 @@ def account_timeline(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_GET
-@requires("accounts.open_accounts")
+@requires(perms.OPEN_ACCOUNTS)
 def account_rescore_status(request: HttpRequest, reference: str) -> HttpResponse:
     """The re-score panel, polled by HTMX until the worker has finished."""
     account = _account_or_404(reference)
@@ -262,7 +268,7 @@ def account_rescore_status(request: HttpRequest, reference: str) -> HttpResponse
 
 
 @require_POST
-@requires("accounts.open_accounts", "accounts.write_notes")
+@requires(perms.OPEN_ACCOUNTS, perms.WRITE_NOTES)
 def account_note(request: HtmxHttpRequest, reference: str) -> HttpResponse:
     account = _account_or_404(reference)
     form = forms.NoteForm(request.POST)
@@ -288,7 +294,7 @@ def account_note(request: HtmxHttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.open_accounts", "accounts.reveal_personal_data")
+@requires(perms.OPEN_ACCOUNTS, perms.REVEAL_PERSONAL_DATA)
 def account_reveal(request: HttpRequest, reference: str) -> HttpResponse:
     """Show the unmasked personal data once; every reveal is logged."""
     account = _account_or_404(reference)
@@ -297,20 +303,20 @@ def account_reveal(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.open_accounts", "accounts.propose_override")
+@requires(perms.OPEN_ACCOUNTS, perms.PROPOSE_OVERRIDE)
 def account_override(request: HttpRequest, reference: str) -> HttpResponse:
     account = _account_or_404(reference)
     form = forms.OverrideForm(request.POST)
     if form.is_valid():
         try:
-            result = services.account_override_limit(
+            result = overrides.account_override_limit(
                 account_id=account.pk,
                 expected_version=form.cleaned_data["version"],
                 new_limit=form.cleaned_data["new_limit"],
                 actor=request.user,
                 justification=form.cleaned_data["justification"],
             )
-        except services.DecisionError as error:
+        except errors.DecisionError as error:
             form.add_error(None, str(error))
         else:
             if result.pending:
@@ -323,20 +329,20 @@ def account_override(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.open_accounts", "accounts.propose_override")
+@requires(perms.OPEN_ACCOUNTS, perms.PROPOSE_OVERRIDE)
 def account_freeze(request: HttpRequest, reference: str) -> HttpResponse:
     account = _account_or_404(reference)
     form = forms.FreezeForm(request.POST)
     if form.is_valid():
         try:
-            services.account_set_frozen(
+            overrides.account_set_frozen(
                 account_id=account.pk,
                 expected_version=form.cleaned_data["version"],
                 frozen=account.status != Account.Status.FROZEN,
                 actor=request.user,
                 justification=form.cleaned_data["justification"],
             )
-        except services.DecisionError as error:
+        except errors.DecisionError as error:
             form.add_error(None, str(error))
         else:
             messages.success(request, _("Done; the decision is recorded."))
@@ -346,7 +352,7 @@ def account_freeze(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @require_POST
-@requires("accounts.open_accounts", "accounts.approve_override")
+@requires(perms.OPEN_ACCOUNTS, perms.APPROVE_OVERRIDE)
 def override_decide(request: HttpRequest, reference: str, request_id: int) -> HttpResponse:
     account = _account_or_404(reference)
     if not decision_selectors.override_request_of_account(account.pk, request_id):
@@ -358,10 +364,10 @@ def override_decide(request: HttpRequest, reference: str, request_id: int) -> Ht
     approve = choice == "approve"
     try:
         if approve:
-            services.override_approve(request_id=request_id, approver=request.user)
+            overrides.override_approve(request_id=request_id, approver=request.user)
         else:
-            services.override_reject(request_id=request_id, approver=request.user)
-    except services.DecisionError as error:
+            overrides.override_reject(request_id=request_id, approver=request.user)
+    except errors.DecisionError as error:
         messages.error(request, str(error))
     else:
         messages.success(
@@ -371,12 +377,12 @@ def override_decide(request: HttpRequest, reference: str, request_id: int) -> Ht
 
 
 @require_POST
-@requires("accounts.open_accounts", "accounts.start_rescore")
+@requires(perms.OPEN_ACCOUNTS, perms.START_RESCORE)
 def account_rescore(request: HttpRequest, reference: str) -> HttpResponse:
     account = _account_or_404(reference)
     try:
         run = runs.run_start(trigger="button", started_by=request.user, account_id=account.pk)
-    except services.DecisionError as error:
+    except errors.DecisionError as error:
         messages.error(request, str(error))
     else:
         messages.success(

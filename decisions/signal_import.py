@@ -1,4 +1,5 @@
 """Import account signals from a CSV file of any size (manage.py import_signals).
+The rows are checked and staged here; decisions.signal_intake applies them.
 
 The file is read once, row by row: each row is checked (account reference,
 observed_at with a time zone, each signal in its range) and the good ones are
@@ -18,19 +19,17 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO, Any
 
 from django.db import connection, transaction
 
-from accounts.signal_spec import SIGNALS_BY_NAME, SQL_TYPES, SignalSpec, value_problem
+from accounts.models import ACCOUNT_REFERENCE
+from accounts.signal_spec import SIGNALS_BY_NAME, SQL_TYPES, parse_value
 from config import db
-from decisions.models import RescoreRequest
-from decisions.runs import rescore_requests_schedule
+from decisions import signal_intake
 
-REFERENCE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 COPY_BATCH = 10_000
-TRUE, FALSE = {"true", "1", "yes", "t"}, {"false", "0", "no", "f"}
 
 
 class ImportRefused(Exception):
@@ -48,41 +47,11 @@ class ImportResult:
     rescores_requested: bool = False  # else the changes wait for a portfolio run
 
 
-def parse_value(spec: SignalSpec, text: str) -> Any:
-    """A CSV cell as the signal's value, or ValueError with the reason."""
-    text = text.strip()
-    if text == "":
-        if spec.nullable:
-            return None
-        raise ValueError("is empty")
-    if spec.kind == "bool":
-        if text.lower() in TRUE:
-            return True
-        if text.lower() in FALSE:
-            return False
-        raise ValueError("is not true or false")
-    if spec.kind == "int":
-        if not re.fullmatch(r"-?[0-9]{1,9}", text):
-            raise ValueError("is not a whole number")
-        value: Any = int(text)
-    else:
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise ValueError("is not a number") from None
-        if not value.is_finite():
-            raise ValueError("is not a number")
-    problem = value_problem(spec, value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
 def check_row(row: dict[str, str], names: list[str]) -> tuple[list[Any], list[str]]:
     """(values in column order: account, observed_at, signals…), or the reasons."""
     problems = []
     reference = (row.get("account") or "").strip()
-    if not REFERENCE.fullmatch(reference):
+    if not re.fullmatch(ACCOUNT_REFERENCE, reference):
         problems.append("account: not an account reference")
     observed: datetime | None = None
     try:
@@ -94,7 +63,7 @@ def check_row(row: dict[str, str], names: list[str]) -> tuple[list[Any], list[st
     values: list[Any] = [reference, observed]
     for name in names:
         try:
-            values.append(parse_value(SIGNALS_BY_NAME[name], row.get(name) or ""))
+            values.append(parse_value(SIGNALS_BY_NAME[name], row.get(name) or "", text=True))
         except ValueError as error:
             problems.append(f"{name}: {error}")
     return values, problems
@@ -204,40 +173,24 @@ def signals_import(
             f"JOIN accounts_accountsignals s ON s.account_id = a.id WHERE {broken} ORDER BY i.line"
         )
         for line, account in cursor.fetchall():
-            reject(line, account, ["signals: worst days past due below the current, or fewer "
-                                   "applications in 90 days than in 30"])  # fmt: skip
+            reject(
+                line,
+                account,
+                [
+                    "signals: worst days past due below the current, or fewer "
+                    "applications in 90 days than in 30"
+                ],
+            )
         _refuse_if_too_many(result, max_rejected_pct)
 
-        assignments = ", ".join(f"{name} = i.{name}" for name in names)
-        cursor.execute(
-            f"""
-            WITH good AS (
-                SELECT i.*, a.id AS account_id FROM signal_import i
-                JOIN accounts_account a ON a.reference = i.account
-                JOIN accounts_accountsignals s ON s.account_id = a.id
-                WHERE NOT ({broken})
-            ), newest AS (
-                SELECT DISTINCT ON (account_id) * FROM good
-                ORDER BY account_id, observed_at DESC, line DESC
-            ), applied AS (
-                UPDATE accounts_accountsignals s SET {assignments}, observed_at = i.observed_at
-                FROM newest i
-                WHERE s.account_id = i.account_id AND i.observed_at > s.observed_at
-                RETURNING s.account_id
-            ), requested AS (
-                INSERT INTO {RescoreRequest._meta.db_table} (account_id, requested_at)
-                SELECT account_id, now() FROM applied
-                WHERE (SELECT count(*) FROM applied) <= %s
-            )
-            SELECT (SELECT count(*) FROM good), (SELECT count(*) FROM newest),
-                   (SELECT count(*) FROM applied)
-            """,  # noqa: S608 - column names come from the signal table, values from COPY
-            [rescore_at_most],
+        good, newest, applied, requested = signal_intake.signals_import_staged(
+            cursor,
+            table="signal_import",
+            names=names,
+            broken=broken,
+            rescore_at_most=rescore_at_most,
         )
-        good, newest, applied = cursor.fetchone()
-        if 0 < applied <= rescore_at_most:
-            result.rescores_requested = True
-            transaction.on_commit(rescore_requests_schedule, robust=True)
+        result.rescores_requested = requested
         result.superseded = good - newest
         result.applied = applied
         result.stale = newest - applied

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts import services
 from accounts.models import Account
+from demo import services
 
 
 class Command(BaseCommand):

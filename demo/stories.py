@@ -20,8 +20,28 @@ from accounts.signal_spec import SIGNALS
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"  # noqa: E501
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍建红文辉宇鹏飞欣怡浩然子涵梓轩雨桐思远佳琪晨曦一诺博文嘉怡俊杰梦瑶"  # noqa: E501
-PHONE_PREFIXES = ["130", "131", "132", "135", "136", "137", "138", "139", "150", "151",
-                  "152", "158", "159", "177", "180", "181", "186", "187", "188", "199"]  # fmt: skip
+PHONE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "158",
+    "159",
+    "177",
+    "180",
+    "181",
+    "186",
+    "187",
+    "188",
+    "199",
+]
 REGION_CODES = ["110101", "310104", "440305", "330106", "510107", "420106", "320102", "370102"]
 SEGMENTS = ["mass", "young", "affluent", "merchant", "student"]
 SEGMENT_WEIGHTS = [0.52, 0.24, 0.10, 0.09, 0.05]
@@ -38,10 +58,23 @@ ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 ID_CHECK = "10X98765432"
 
 ACCOUNT_COLUMNS = [
-    "id", "reference", "full_name", "phone", "national_id", "segment", "status",
-    "current_limit", "score", "band", "cooldown_until", "opened_at", "version", "updated_at",
-    "good_cycles", "chain_head",
-]  # fmt: skip
+    "id",
+    "reference",
+    "full_name",
+    "phone",
+    "national_id",
+    "segment",
+    "status",
+    "current_limit",
+    "score",
+    "band",
+    "cooldown_until",
+    "opened_at",
+    "version",
+    "updated_at",
+    "good_cycles",
+    "chain_head",
+]
 SIGNAL_COLUMNS = ["account_id", *(spec.name for spec in SIGNALS), "observed_at"]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.signal_import import ImportRefused, signals_import
+from decisions.signal_import import ImportRefused, signals_import
 
 
 class Command(BaseCommand):
@@ -27,15 +27,18 @@ class Command(BaseCommand):
         parser.add_argument("file")
         parser.add_argument("--errors", help="where rejected rows go (default FILE.errors.csv)")
         parser.add_argument(
-            "--max-rejected-pct", default="1",
+            "--max-rejected-pct",
+            default="1",
             help="refuse the whole file above this share of bad rows, in percent (default 1)",
-        )  # fmt: skip
+        )
         parser.add_argument(
-            "--rescore-at-most", type=int, default=settings.SIGNAL_IMPORT_RESCORE_MAX,
+            "--rescore-at-most",
+            type=int,
+            default=settings.SIGNAL_IMPORT_RESCORE_MAX,
             help="re-score the changed accounts at once when there are at most this many; "
-                 "more wait for a portfolio run, which the circuit breaker guards "
-                 f"(default {settings.SIGNAL_IMPORT_RESCORE_MAX})",
-        )  # fmt: skip
+            "more wait for a portfolio run, which the circuit breaker guards "
+            f"(default {settings.SIGNAL_IMPORT_RESCORE_MAX})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         source = Path(options["file"])
@@ -53,9 +56,11 @@ class Command(BaseCommand):
         ):
             try:
                 result = signals_import(
-                    rows, errors, max_rejected_pct=threshold,
+                    rows,
+                    errors,
+                    max_rejected_pct=threshold,
                     rescore_at_most=options["rescore_at_most"],
-                )  # fmt: skip
+                )
             except ImportRefused as refused:
                 raise CommandError(f"{refused} Rejected rows: {errors_path}") from None
             except UnicodeDecodeError:

@@ -1,0 +1,95 @@
+"""The book as arrays: accounts with their signals, read by PostgreSQL's binary COPY
+straight into numpy, for the re-scoring runs and the simulations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max, Min, QuerySet
+from django.utils import timezone
+
+import scoring
+from accounts.models import Account
+from accounts.signal_spec import SIGNALS_BY_NAME
+from config import db
+
+_SIGNAL_SQL = ", ".join(
+    f"COALESCE(s.{name}::int::float8, 0)"
+    if SIGNALS_BY_NAME[name].kind == "bool"
+    else f"COALESCE(s.{name}::float8, 0)"
+    for name in scoring.INPUT_SIGNALS
+)
+# Every column fixed-width and never NULL, so PostgreSQL's binary COPY of the
+# chunk is one numpy record array (no per-value Python objects).
+CHUNK_SQL = f"""
+    COPY (
+        SELECT a.id::int8, (a.current_limit * 100)::int8,
+               (CASE a.status WHEN 'active' THEN 0 WHEN 'frozen' THEN 1 ELSE 2 END)::int8,
+               a.version::int8, a.good_cycles::int8, COALESCE(a.score, -1)::int8,
+               (COALESCE(array_position(%s::text[], a.band::text), 0) - 1)::int8,
+               (CASE WHEN %s THEN {scoring.ROLLOUT_BUCKET_SQL} ELSE 0 END)::int8,
+               (a.cooldown_until IS NOT NULL AND a.cooldown_until > %s), {_SIGNAL_SQL}
+        FROM accounts_account a JOIN accounts_accountsignals s ON s.account_id = a.id
+        WHERE {{where}}
+        ORDER BY a.id
+    ) TO STDOUT (FORMAT BINARY)
+"""  # noqa: S608 - column names come from code, values are parameters
+_INT_COLUMNS = ("ids", "limit", "status", "version", "good_cycles", "score", "band", "bucket")
+COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
+COPY_ROW = np.dtype(
+    [("fields", ">i2")]
+    + [item for name in _INT_COLUMNS for item in ((f"{name}_len", ">i4"), (name, ">i8"))]
+    + [("in_cooldown_len", ">i4"), ("in_cooldown", "?")]
+    + [
+        item
+        for i in range(len(scoring.INPUT_SIGNALS))
+        for item in ((f"s{i}_len", ">i4"), (f"s{i}", ">f8"))
+    ]
+)
+
+
+def id_ranges(accounts: QuerySet[Account]) -> list[tuple[int, int]]:
+    """The accounts' id span in ranges of RESCORE_CHUNK_SIZE ids: the chunks of a run
+    or of a simulation."""
+    bounds = accounts.aggregate(low=Min("id"), high=Max("id"))
+    low, high, size = bounds["low"], bounds["high"], settings.RESCORE_CHUNK_SIZE
+    if low is None:
+        return []
+    return [(first, min(first + size - 1, high)) for first in range(low, high + 1, size)]
+
+
+def load_chunk(
+    first_id: int, last_id: int, bands: list[str], *, buckets: bool = False
+) -> scoring.ChunkInput:
+    """The accounts of an id range with their signals; `band` is an index into `bands`;
+    with `buckets`, each account's rollout bucket."""
+    return _load("a.id BETWEEN %s AND %s", [first_id, last_id], bands, buckets)
+
+
+def load_accounts(ids: list[int], bands: list[str], *, buckets: bool = False) -> scoring.ChunkInput:
+    """As load_chunk, for these accounts."""
+    return _load("a.id = ANY(%s)", [ids], bands, buckets)
+
+
+def _load(
+    where: str, where_params: list[Any], bands: list[str], buckets: bool
+) -> scoring.ChunkInput:
+    buffer = bytearray()
+    params = [bands, buckets, timezone.now(), *where_params]
+    sql = CHUNK_SQL.replace("{where}", where)
+    with connection.cursor() as cursor, db.copy(cursor, sql, params) as copy:
+        for block in copy:
+            buffer += block
+    body = len(buffer) - COPY_HEADER - 2  # the trailer is a field count of -1
+    rows = np.frombuffer(
+        buffer, dtype=COPY_ROW, count=body // COPY_ROW.itemsize, offset=COPY_HEADER
+    )
+    width = len(scoring.INPUT_SIGNALS)
+    signals = np.empty((len(rows), width), dtype=np.float64)
+    for i in range(width):
+        signals[:, i] = rows[f"s{i}"]
+    ints = {name: rows[name].astype(np.int64) for name in _INT_COLUMNS}
+    return scoring.ChunkInput(**ints, in_cooldown=rows["in_cooldown"].astype(bool), signals=signals)

@@ -1,0 +1,198 @@
+"""Loading the demo portfolio and its people: a generated book of accounts, the
+story accounts with their histories, and one login per role (`make run`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.db import connection, transaction
+from django.utils import timezone
+
+import scoring
+from accounts import roles
+from accounts.models import (
+    Account,
+    AccountSignals,
+)
+from config import db
+from decisions.models import LimitDecision
+from decisions.services import Change, decisions_write, scoring_inputs
+from demo import stories
+from policies.models import Policy
+
+COPY_CHUNK = 50_000
+DEMO_PASSWORD = "limitdesk-demo"  # noqa: S105 - printed by `make run`; demo data only
+DEMO_USERS: list[tuple[str, str, str, str]] = [
+    ("alice", "Alice", "Analyst", roles.RISK_ANALYST),
+    ("bob", "Bob", "Handler", roles.APPEAL_HANDLER),
+    ("carol", "Carol", "Lead", roles.APPEAL_LEAD),
+    ("dave", "Dave", "Policy", roles.POLICY_ADMIN),
+    ("erin", "Erin", "Policy", roles.POLICY_ADMIN),
+    ("frank", "Frank", "Auditor", roles.AUDITOR),
+    # Second persons, for four-eyes: a held run that alice started, a large
+    # restoration that carol proposed herself.
+    ("greg", "Greg", "Analyst", roles.RISK_ANALYST),
+    ("hana", "Hana", "Lead", roles.APPEAL_LEAD),
+    ("admin", "Ada", "Admin", roles.ADMINISTRATOR),
+]
+
+
+class PortfolioNotEmpty(Exception):
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"The database already holds {count} accounts; "
+            "pass --replace to delete them and load a new demo portfolio."
+        )
+
+
+@dataclass(frozen=True)
+class DemoLoadResult:
+    accounts: int
+    seconds: float
+
+
+def demo_users_ensure() -> list[User]:
+    """Create (or reset) one demo user per role, all with DEMO_PASSWORD."""
+    users = []
+    with transaction.atomic():
+        for username, first, last, role in DEMO_USERS:
+            user, _created = User.objects.get_or_create(username=username)
+            user.first_name, user.last_name = first, last
+            user.email = f"{username}@limitdesk.example"
+            user.set_password(DEMO_PASSWORD)
+            # A role, never a superuser (docs/architecture.md, "Roles").
+            user.is_superuser = False
+            user.is_staff = role in roles.STAFF_ROLES
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+            users.append(user)
+    return users
+
+
+def demo_portfolio_load(*, accounts: int, seed: int, replace: bool = False) -> DemoLoadResult:
+    """Load `accounts` generated accounts plus the story accounts, with COPY.
+
+    Refuses when accounts exist unless `replace`; all or nothing.
+    """
+    if accounts < 0:
+        raise ValueError("The number of accounts cannot be negative.")
+    started = timezone.now()
+    now = started.replace(microsecond=0)
+    with transaction.atomic(durable=True):
+        existing = Account.objects.count()
+        if existing and not replace:
+            raise PortfolioNotEmpty(existing)
+        with connection.cursor() as cursor:
+            if existing:
+                # Fire deferred foreign-key checks first: TRUNCATE refuses to run
+                # while they are pending in the same transaction.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(
+                    "TRUNCATE accounts_accountsignals, accounts_account RESTART IDENTITY CASCADE"
+                )
+            _copy_book(cursor, accounts, seed, now)
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('accounts_account', 'id'), "
+                "(SELECT COALESCE(MAX(id), 0) + 1 FROM accounts_account), false)"
+            )
+        _create_story_accounts(now)
+    elapsed = (timezone.now() - started).total_seconds()
+    return DemoLoadResult(accounts=accounts + len(stories.STORY_ACCOUNTS), seconds=elapsed)
+
+
+def _copy_book(cursor: Any, count: int, seed: int, now: datetime) -> None:
+    """COPY the generated book in chunks, so memory stays flat for any size."""
+    accounts_sql = f"COPY accounts_account ({', '.join(stories.ACCOUNT_COLUMNS)}) FROM STDIN"
+    signals_sql = f"COPY accounts_accountsignals ({', '.join(stories.SIGNAL_COLUMNS)}) FROM STDIN"
+    for chunk, start in enumerate(range(0, count, COPY_CHUNK)):
+        size = min(COPY_CHUNK, count - start)
+        rows = list(stories.generate_book(size, [seed, chunk], now, first_id=start + 1))
+        # psycopg 3 COPY: rows stream to the server without building SQL text.
+        with db.copy(cursor, accounts_sql) as copy:
+            for account_row, _signals in rows:
+                copy.write_row(account_row)
+        with db.copy(cursor, signals_sql) as copy:
+            for _account, signals_row in rows:
+                copy.write_row(signals_row)
+
+
+def _create_story_accounts(now: datetime) -> None:
+    """The story accounts go through model validation, like any hand-made account,
+    and their past decisions through the decision writer, dated when they happened."""
+    for number, story in enumerate(stories.STORY_ACCOUNTS, start=1):
+        opening = story.opening_limit if story.history else None
+        account = Account(
+            reference=story.reference,
+            full_name=story.full_name,
+            phone=f"1390000{number:04d}",
+            national_id=stories.national_id("110101", now - timedelta(days=35 * 365), number),
+            segment=story.segment,
+            status="active" if opening is not None else story.status,
+            current_limit=opening if opening is not None else story.current_limit,
+            score=story.score,
+            band=stories.band_for(story.score),
+            cooldown_until=now + timedelta(days=story.cooldown_days)
+            if story.cooldown_days and opening is None
+            else None,
+            opened_at=now - timedelta(days=story.tenure_months * 30),
+            good_cycles=story.good_cycles,
+        )
+        account.full_clean()
+        account.save()
+        signals = AccountSignals(
+            account=account, tenure_months=story.tenure_months, **story.signals, observed_at=now
+        )
+        signals.full_clean()
+        signals.save()
+        _write_story_history(account, story, now)
+
+
+def _write_story_history(account: Account, story: stories.StoryAccount, now: datetime) -> None:
+    if not story.history:
+        return
+    first = Policy.objects.get(version=1)
+    rules = scoring.parse_policy(first.rules)
+    compiled = scoring.compile_rules(rules)
+    for step_number, step in enumerate(story.history, start=1):
+        account.refresh_from_db()
+        seen = {**story.signals, "tenure_months": story.tenure_months, **step.signals}
+        outcome = scoring.evaluate(
+            compiled,
+            seen,
+            limit=scoring.cents(account.current_limit),
+            status=account.status,
+            in_cooldown=False,
+            good_cycles=rules.raise_good_cycles,
+        )
+        action, new_limit, reasons = outcome.action, outcome.new_limit_decimal, outcome.reasons
+        if step.new_limit is not None:  # a raise under the product's rules of the time
+            action, new_limit, reasons = scoring.RAISE, step.new_limit, (scoring.GOOD_HISTORY,)
+        change = Change(
+            account_id=account.pk,
+            expected_version=account.version,
+            action=action,
+            source=LimitDecision.Source.RUN,
+            new_limit=new_limit,
+            new_status=outcome.new_status if step.new_limit is None else "active",
+            reasons=reasons,
+            score_after=outcome.score,
+            band_after=outcome.band,
+            contributions=outcome.contributions,
+            triggers=outcome.triggers,
+            inputs=scoring_inputs(seen),
+            policy_id=first.pk,
+            policy_version=first.version,
+            idempotency_key=f"demo-history:{story.reference}:{step_number}",
+        )
+        decisions_write(
+            [change], cooldown_days=rules.cooldown_days, at=now - timedelta(days=step.days_ago)
+        )
+    account.refresh_from_db()
+    if (account.status, account.current_limit) != (story.status, story.current_limit):
+        raise ValueError(
+            f"the history of {story.reference} does not end where its story does: "
+            f"{account.status} {account.current_limit}"
+        )

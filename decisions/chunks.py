@@ -24,9 +24,6 @@ from decisions.models import LimitDecision, RescoreRun, RunChunk
 from decisions.services import Change, decisions_write, update_from_rows
 from policies.selectors import reductions_paused
 
-Run = RescoreRun
-State = RescoreRun.State
-
 
 def slot_counts(result: scoring.ChunkResult, slot: np.ndarray, versions: list[int]) -> dict:
     """Per policy version: accounts, raised, reduced, closed, reopened, exposure after (cents)."""
@@ -87,7 +84,7 @@ def tally(result: scoring.ChunkResult) -> dict[str, Any]:
     }
 
 
-def compiled_rules(run: Run) -> tuple[scoring.CompiledRules, scoring.CompiledRules | None]:
+def compiled_rules(run: RescoreRun) -> tuple[scoring.CompiledRules, scoring.CompiledRules | None]:
     """The run's active version compiled, and its candidate's if one is in rollout."""
     compiled = scoring.compile_rules(scoring.parse_policy(run.policy.rules))
     if run.candidate is None:
@@ -116,11 +113,11 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
         chunk = _take_chunk(run_id, index, RunChunk.State.PENDING)
         if chunk is None:
             return False
-        run = Run.objects.select_related("policy", "candidate").get(pk=run_id)
-        if run.state not in {State.QUEUED, State.COMPUTING}:
+        run = RescoreRun.objects.select_related("policy", "candidate").get(pk=run_id)
+        if run.state not in {RescoreRun.State.QUEUED, RescoreRun.State.COMPUTING}:
             return False
-        Run.objects.filter(pk=run_id, state=State.QUEUED).update(
-            state=State.COMPUTING, compute_started_at=timezone.now()
+        RescoreRun.objects.filter(pk=run_id, state=RescoreRun.State.QUEUED).update(
+            state=RescoreRun.State.COMPUTING, compute_started_at=timezone.now()
         )
         compiled, candidate = compiled_rules(run)
         bands = [band.name for band in compiled.rules.bands]
@@ -136,7 +133,7 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
         chunk.accounts = len(data.ids)
         chunk.computed_at = timezone.now()
         chunk.save(update_fields=["result", "counts", "state", "accounts", "computed_at"])
-        Run.objects.filter(pk=run_id).update(
+        RescoreRun.objects.filter(pk=run_id).update(
             accounts_done=F("accounts_done") + len(data.ids),
             **{name: F(name) + value for name, value in tally(result).items()},
         )
@@ -144,7 +141,7 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
     return True
 
 
-def breaker_verdict(run: Run, rules: scoring.PolicyRules) -> str:
+def breaker_verdict(run: RescoreRun, rules: scoring.PolicyRules) -> str:
     """Why the run must wait for a person, or "" when it may apply."""
     if run.account_id is not None or not run.accounts_total:
         return ""
@@ -167,8 +164,8 @@ def breaker_verdict(run: Run, rules: scoring.PolicyRules) -> str:
 
 def finish_compute_if_ready(run_id: int) -> None:
     with transaction.atomic(durable=True):
-        run = Run.objects.select_for_update().select_related("policy").get(pk=run_id)
-        if run.state != State.COMPUTING:
+        run = RescoreRun.objects.select_for_update().select_related("policy").get(pk=run_id)
+        if run.state != RescoreRun.State.COMPUTING:
             return
         if run.chunks.exclude(state=RunChunk.State.COMPUTED).exists():
             return
@@ -176,7 +173,7 @@ def finish_compute_if_ready(run_id: int) -> None:
         run.by_policy = _merge_counts(run.chunks.values_list("counts", flat=True))
         verdict = breaker_verdict(run, scoring.parse_policy(run.policy.rules))
         if verdict:
-            run.state = State.WAITING
+            run.state = RescoreRun.State.WAITING
             run.breaker_reason = verdict
         else:
             for task_name, args in begin_apply(run):
@@ -184,7 +181,7 @@ def finish_compute_if_ready(run_id: int) -> None:
         run.save()
 
 
-def versions_of(run: Run) -> list[int]:
+def versions_of(run: RescoreRun) -> list[int]:
     """The policy version of each slot: the active one, then the candidate's."""
     return [run.policy.version] + ([run.candidate.version] if run.candidate else [])
 
@@ -199,9 +196,9 @@ def _merge_counts(parts: Any) -> dict[str, dict[str, int]]:
     return total
 
 
-def begin_apply(run: Run) -> list[Send]:
+def begin_apply(run: RescoreRun) -> list[Send]:
     """Move the run to applying; the tasks to send once that is committed."""
-    run.state = State.APPLYING
+    run.state = RescoreRun.State.APPLYING
     run.apply_started_at = timezone.now()
     return [
         ("decisions.tasks.apply_chunk", (run.pk, index))
@@ -236,15 +233,15 @@ def run_apply_chunk(*, run_id: int, index: int) -> bool:
         chunk = _take_chunk(run_id, index, RunChunk.State.COMPUTED)
         if chunk is None or chunk.result is None:
             return False
-        run = Run.objects.select_related("policy", "candidate").get(pk=run_id)
-        if run.state != State.APPLYING:
+        run = RescoreRun.objects.select_related("policy", "candidate").get(pk=run_id)
+        if run.state != RescoreRun.State.APPLYING:
             return False
         applied = apply_arrays(run, chunk_arrays(bytes(chunk.result)))
         chunk.state = RunChunk.State.APPLIED
         chunk.applied_at = timezone.now()
         chunk.result = None
         chunk.save(update_fields=["state", "applied_at", "result"])
-        Run.objects.filter(pk=run_id).update(
+        RescoreRun.objects.filter(pk=run_id).update(
             skipped=F("skipped") + applied.skipped,
             held_cuts=F("held_cuts") + applied.held,
             decisions_written=F("decisions_written") + applied.written,
@@ -264,7 +261,7 @@ class Applied:
     held: int  # cuts held back by the kill switch
 
 
-def apply_arrays(run: Run, data: dict[str, np.ndarray]) -> Applied:
+def apply_arrays(run: RescoreRun, data: dict[str, np.ndarray]) -> Applied:
     """Write the decisions of a scored chunk through the one decision writer, and the
     new scores of the accounts whose limit stays."""
     rules = scoring.parse_policy(run.policy.rules)
@@ -406,11 +403,11 @@ def _update_scores(
 
 def finish_apply_if_ready(run_id: int) -> None:
     with transaction.atomic(durable=True):
-        run = Run.objects.select_for_update().get(pk=run_id)
-        if run.state != State.APPLYING:
+        run = RescoreRun.objects.select_for_update().get(pk=run_id)
+        if run.state != RescoreRun.State.APPLYING:
             return
         if run.chunks.exclude(state=RunChunk.State.APPLIED).exists():
             return
-        run.state = State.DONE
+        run.state = RescoreRun.State.DONE
         run.finished_at = timezone.now()
         run.save(update_fields=["state", "finished_at"])

@@ -29,10 +29,6 @@ from decisions.models import RescoreRequest, RescoreRun
 from decisions.selectors import require_active_policy
 from policies import selectors as policy_selectors
 
-Run = RescoreRun
-State = RescoreRun.State
-
-
 RESCORE_SCHEDULED_KEY = "limitdesk:rescore-requested"
 RESCORE_SCHEDULED_SECONDS = 60  # and the beat looks every minute besides
 # One task takes batches for this long at most, then queues its successor: under a
@@ -87,7 +83,7 @@ _TAKE_REQUESTS_SQL = f"""
 """  # noqa: S608 - the table name comes from the model
 
 
-def rescore_requested_batch(*, limit: int) -> Run | None:
+def rescore_requested_batch(*, limit: int) -> RescoreRun | None:
     """Re-score the accounts of the oldest waiting requests (at most `limit`) in one
     transaction: a signal run, scored and applied at once; None when none waits.
 
@@ -110,12 +106,12 @@ def rescore_requested_batch(*, limit: int) -> Run | None:
         active = require_active_policy()
         candidate = policy_selectors.version_in_rollout()
         now = timezone.now()
-        run = Run.objects.create(
-            trigger=Run.Trigger.SIGNAL,
+        run = RescoreRun.objects.create(
+            trigger=RescoreRun.Trigger.SIGNAL,
             policy=active,
             candidate=candidate,
             rollout_share=candidate.rollout_share if candidate else 0,
-            state=State.APPLYING,
+            state=RescoreRun.State.APPLYING,
             compute_started_at=now,
             apply_started_at=now,
         )
@@ -129,9 +125,9 @@ def rescore_requested_batch(*, limit: int) -> Run | None:
         scored = timezone.now()
         applied = apply_arrays(run, scored_arrays(data, result, slot))
         active_before = data.status == scoring.STATUS_CODES["active"]
-        Run.objects.filter(pk=run.pk).update(
+        RescoreRun.objects.filter(pk=run.pk).update(
             **tally(result),
-            state=State.DONE,
+            state=RescoreRun.State.DONE,
             accounts_total=len(data.ids),
             accounts_done=len(data.ids),
             skipped=applied.skipped,

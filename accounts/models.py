@@ -329,6 +329,9 @@ class PersonalDataReveal(models.Model):
     account = models.ForeignKey(Account, models.PROTECT, related_name="reveals")
     user = models.ForeignKey("auth.User", models.PROTECT, related_name="+")
     revealed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Why the person needed the unmasked data (asked on every reveal; empty on
+    # reveals logged before the question was asked).
+    purpose = models.CharField(_("purpose"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["-revealed_at"]
@@ -354,3 +357,70 @@ class PersonalDataSearch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} searched {self.query} at {self.searched_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ContactLogEntry(models.Model):
+    """A call, message or letter with the customer, as staff logged it. Never edited."""
+
+    class Channel(models.TextChoices):
+        CALL = "call", _("call")
+        MESSAGE = "message", _("message")
+        LETTER = "letter", _("letter")
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("from the customer")
+        OUTBOUND = "out", _("to the customer")
+
+    account = models.ForeignKey(Account, models.PROTECT, related_name="contacts")
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
+    summary = models.TextField(_("summary"), max_length=2000)
+    author = models.ForeignKey("auth.User", models.PROTECT, related_name="+")
+    at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["account", "-at"], name="contact_account_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} with {self.account_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SavedFilter(models.Model):
+    """A person's named filter of a list page: the page's query string, kept as given."""
+
+    class Page(models.TextChoices):
+        ACCOUNTS = "accounts", _("accounts")
+        APPEALS = "appeals", _("appeals")
+        REVEALS = "reveals", _("personal-data reveals")
+
+    user = models.ForeignKey("auth.User", models.CASCADE, related_name="saved_filters")
+    page = models.CharField(max_length=10, choices=Page.choices)
+    name = models.CharField(_("name"), max_length=60)
+    query = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "page", "name"], name="saved_filter_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.page}: {self.name}"
+
+
+class ListExport(models.Model):
+    """A CSV export of a filtered list: who, which page and filter, how many rows."""
+
+    user = models.ForeignKey("auth.User", models.PROTECT, related_name="+")
+    page = models.CharField(max_length=10, choices=SavedFilter.Page.choices)
+    query = models.CharField(max_length=1000)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    exported_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-exported_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} exported {self.page}?{self.query}"

@@ -48,6 +48,15 @@ class Appeal(models.Model):
         FULL = "full", _("fully restored")
         REEVALUATED = "reevaluated", _("re-evaluated with the evidence")
 
+    class CloseLabel(models.TextChoices):
+        """What the appeal showed, set on close for later reports."""
+
+        MISJUDGED = "misjudged", _("misjudged: the decision was wrong")
+        CORRECT_CUT = "correct_cut", _("correct: the decision was right")
+        CUSTOMER_ERROR = "customer_error", _("customer error or misunderstanding")
+        NEW_INFORMATION = "new_information", _("new information from the customer")
+        OTHER = "other", _("other")
+
     OPEN_STATES = (State.NEW, State.IN_REVIEW, State.WAITING)
 
     account = models.ForeignKey(Account, models.PROTECT, related_name="appeals")
@@ -104,6 +113,12 @@ class Appeal(models.Model):
     outcome_decision = models.ForeignKey(
         LimitDecision, models.PROTECT, null=True, blank=True, related_name="appeal_outcomes"
     )
+    # Set aside until this time (waiting for the customer, say); a lead or the
+    # assignee snoozes it, and it comes back to the top of the queue by itself.
+    snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
+    close_label = models.CharField(
+        _("what the appeal showed"), max_length=16, choices=CloseLabel.choices, blank=True
+    )
     created_at = models.DateTimeField(_("received"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -133,6 +148,18 @@ class Appeal(models.Model):
                 condition=Q(state__in=["new", "in_review", "waiting"]),
             ),
             models.Index(fields=["assignee", "state"], name="appeal_assignee_state"),
+            # My work: the outcomes waiting for a lead, counted on every page's navigation.
+            models.Index(
+                fields=["updated_at"],
+                name="appeal_outcome_pending",
+                condition=Q(outcome_pending=True),
+            ),
+            # Queue steering: recent outcomes counted by what they showed.
+            models.Index(
+                fields=["updated_at"],
+                name="appeal_labelled_recent",
+                condition=~Q(close_label=""),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -180,10 +207,63 @@ class AppealEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["appeal", "at"], name="appeal_event_timeline")]
+        indexes = [
+            models.Index(fields=["appeal", "at"], name="appeal_event_timeline"),
+            # My work: the outcomes a lead sent back, with the note, for a while.
+            models.Index(
+                fields=["appeal", "at"],
+                name="appeal_event_sent_back",
+                condition=Q(move="outcome_rejected"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.appeal_id} {self.move} {self.from_state}->{self.to_state}"
+
+
+class HandlerProfile(models.Model):
+    """How many open appeals a handler may be given automatically, and time away.
+
+    New appeals go round robin to handlers with auto-assignment on, fewer open
+    appeals than their cap and not away (docs/architecture.md, "Appeals")."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="handler_profile"
+    )
+    auto_assign = models.BooleanField(_("gets new appeals automatically"), default=True)
+    cap = models.PositiveSmallIntegerField(
+        _("open appeals at most"), default=15, validators=[MinValueValidator(1)]
+    )
+    # Away from and until these dates, both included (empty: not away).
+    away_from = models.DateField(_("away from"), null=True, blank=True)
+    away_until = models.DateField(_("away until"), null=True, blank=True)
+    # The round robin's turn: the handler given an appeal longest ago goes next.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(away_from__isnull=True)
+                | Q(away_until__isnull=True)
+                | Q(away_until__gte=F("away_from")),
+                name="handler_away_dates_in_order",
+            ),
+            models.CheckConstraint(condition=Q(cap__gte=1), name="handler_cap_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"handler {self.user_id}: cap {self.cap}"
+
+    def away_on(self, day: object) -> bool:
+        if self.away_from is None and self.away_until is None:
+            return False
+        start = self.away_from or day
+        end = self.away_until or day
+        return start <= day <= end  # type: ignore[operator]
 
 
 class SlaTarget(models.Model):
@@ -230,3 +310,19 @@ class Evidence(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+
+class HandlerChange(models.Model):
+    """A lead's change to a handler's profile (cap, auto-assignment, time away), kept
+    for the record: who changed whose, when, and what it became. Never edited."""
+
+    profile = models.ForeignKey(HandlerProfile, models.CASCADE, related_name="changes")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    summary = models.CharField(_("change"), max_length=300)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id}: {self.summary}"

@@ -154,7 +154,11 @@ class RescoreRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         # The runs page lists signal re-scores (one per batch, many a day) apart.
-        indexes = [models.Index(fields=["trigger", "-created_at"], name="run_trigger_recent")]
+        indexes = [
+            models.Index(fields=["trigger", "-created_at"], name="run_trigger_recent"),
+            # My work: the runs the circuit breaker holds for a second person.
+            models.Index(fields=["created_at"], name="run_held", condition=Q(state="waiting")),
+        ]
         # At most one portfolio run moves at a time, whoever starts it (two schedulers,
         # two people): the database refuses the second (docs/architecture.md, "Runs").
         constraints = [
@@ -373,9 +377,23 @@ class OverrideRequest(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Why it was rejected: required, shown to the person who proposed it.
+    review_note = models.TextField(_("reason"), blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        # My work counts the pending ones on every page's navigation.
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="override_pending", condition=Q(state="pending")
+            ),
+            # ... and the proposer's rejected ones, shown with the reason for a while.
+            models.Index(
+                fields=["requested_by", "decided_at"],
+                name="override_rejected_by_proposer",
+                condition=Q(state="rejected"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"override of {self.account_id} to {self.new_limit} ({self.state})"

@@ -34,6 +34,11 @@ class QueueFilterForm(forms.Form):
             ("breached", _("breached")),
         ],
     )
+    snoozed = forms.ChoiceField(
+        label=_("Snoozed"),
+        required=False,
+        choices=[("", _("hidden until their time")), ("only", _("snoozed only"))],
+    )
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
 
@@ -89,6 +94,149 @@ class DecideForm(forms.Form):
     )
     verified_assets = forms.CharField(
         label=_("Verified assets (yuan)"), required=False, max_length=20
+    )
+    # Asked here, required when the appeal is closed (appeals.outcomes.appeal_close).
+    close_label = forms.ChoiceField(
+        label=_("What the appeal showed"),
+        required=False,
+        choices=[("", _("— choose now or when closing —")), *Appeal.CloseLabel.choices],
+    )
+
+
+class CloseForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "close_%s")
+        super().__init__(*args, **kwargs)
+
+    close_label = forms.ChoiceField(
+        label=_("What the appeal showed"),
+        choices=[("", _("— choose —")), *Appeal.CloseLabel.choices],
+        error_messages={"required": _("Choose what the appeal showed.")},
+    )
+    note = forms.CharField(
+        label=_("Note (optional)"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=JUSTIFICATION_MAX,
+        required=False,
+    )
+
+
+class SnoozeForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "snooze_%s")
+        super().__init__(*args, **kwargs)
+
+    until = forms.DateField(
+        label=_("Snooze until"),
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={
+            "required": _("Enter the date the appeal comes back, as yyyy-mm-dd."),
+            "invalid": _("Enter the date the appeal comes back, as yyyy-mm-dd."),
+        },
+    )
+
+
+class BulkForm(forms.Form):
+    """A lead's action on the appeals ticked in the queue."""
+
+    action = forms.ChoiceField(
+        label=_("With the selected"),
+        choices=[
+            ("assign", _("assign or reassign to")),
+            ("snooze", _("snooze until")),
+            ("unsnooze", _("unsnooze")),
+        ],
+        error_messages={"required": _("Choose what to do with the selected appeals.")},
+    )
+    assignee = forms.TypedChoiceField(
+        label=_("Handler"),
+        coerce=int,
+        required=False,
+        empty_value=None,
+        error_messages={"invalid_choice": _("Choose a person who can work appeals.")},
+    )
+    until = forms.DateField(
+        label=_("Until"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Enter the date the appeals come back, as yyyy-mm-dd.")},
+    )
+
+    def __init__(self, *args: Any, workers: list[Any], **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "bulk_%s")
+        super().__init__(*args, **kwargs)
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.TypedChoiceField)
+        assignee.choices = [("", _("— choose —"))] + [(w.pk, w.username) for w in workers]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        chosen = self.data.getlist("appeals") if hasattr(self.data, "getlist") else []
+        if not chosen:
+            raise forms.ValidationError(_("Select at least one appeal."))
+        if not all(str(pk).isdigit() for pk in chosen):
+            raise forms.ValidationError(_("The selection holds something that is not an appeal."))
+        data["appeals"] = sorted({int(pk) for pk in chosen})
+        if (
+            data.get("action") == "assign"
+            and not data.get("assignee")
+            and "assignee" not in self.errors
+        ):
+            self.add_error("assignee", _("Choose who takes the selected appeals."))
+        if data.get("action") == "snooze" and not data.get("until") and "until" not in self.errors:
+            self.add_error("until", _("Enter the date the appeals come back, as yyyy-mm-dd."))
+        return data
+
+
+class HandlerProfileForm(forms.Form):
+    auto_assign = forms.BooleanField(label=_("Gets new appeals automatically"), required=False)
+    cap = forms.IntegerField(
+        label=_("Open appeals at most"),
+        min_value=1,
+        max_value=500,
+        widget=forms.NumberInput(attrs={"class": "short"}),
+        error_messages={
+            "required": _("Enter the cap: how many open appeals at most (1 or more)."),
+            "min_value": _("The cap is at least 1 open appeal."),
+            "max_value": _("The cap is at most 500 open appeals."),
+            "invalid": _("The cap is a whole number of open appeals."),
+        },
+    )
+    away_from = forms.DateField(
+        label=_("Away from"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Enter a date as yyyy-mm-dd.")},
+    )
+    away_until = forms.DateField(
+        label=_("Away until (included)"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Enter a date as yyyy-mm-dd.")},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("away_from"), data.get("away_until")
+        if start and end and end < start:
+            self.add_error("away_until", _("The last day away cannot be before the first."))
+        return data
+
+
+class RejectForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "reject_%s")
+        super().__init__(*args, **kwargs)
+
+    note = forms.CharField(
+        label=_("Why it goes back (the handler reads this)"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=JUSTIFICATION_MAX,
+        required=False,
     )
 
 

@@ -36,6 +36,43 @@ from decisions.errors import DecisionError
 from decisions.models import LimitDecision
 from decisions.services import Change, decision_record, parse_amount, scoring_inputs
 
+# Outcomes that claim evidence: refused while the appeal has none.
+EVIDENCE_OUTCOMES = frozenset({Appeal.Outcome.REEVALUATED})
+
+
+def close_label_checked(label: str | None, *, required: bool) -> str:
+    value = (label or "").strip()
+    if not value and not required:
+        return ""
+    if value not in Appeal.CloseLabel.values:
+        raise AppealError(
+            _("Choose what the appeal showed (for instance: misjudged, or a correct cut).")
+        )
+    return value
+
+
+def appeal_close(*, appeal_id: int, actor: Any, close_label: str = "", note: str = "") -> Appeal:
+    """Close a decided appeal; "what the appeal showed" is required here (one chosen
+    when deciding is kept unless another is chosen)."""
+    require(actor, perms.WORK_APPEALS, _("Your role cannot work appeals."))
+    text = note_checked(note)
+    label = close_label_checked(close_label, required=False)
+    with transaction.atomic():
+        appeal = locked(appeal_id)
+        require_owner(appeal, actor)
+        if appeal.state != states.DECIDED:
+            move(appeal, "close", actor)  # refused with the clear message
+        label = label or appeal.close_label
+        close_label_checked(label, required=True)
+        appeal.close_label = label
+        move(
+            appeal,
+            "close",
+            actor,
+            f"{Appeal.CloseLabel(label).label}" + (f": {text}" if text else ""),
+        )
+    return appeal
+
 
 @dataclass(frozen=True)
 class DecideResult:
@@ -92,6 +129,7 @@ def appeal_decide(
     justification: str,
     limit: Any = None,
     verified: Mapping[str, Any] | None = None,
+    close_label: str = "",
 ) -> DecideResult:
     """Decide an appeal. A restoration is a limit decision (source "appeal");
     above APPEAL_APPROVAL_ABOVE a restoration waits for a lead other than the person
@@ -101,13 +139,18 @@ def appeal_decide(
 
     "Re-evaluated": `verified` holds what the evidence proves (monthly_income,
     provident_fund, assets); the account is scored again with it and the policy
-    gives the limit (see `appeals.reevaluation`)."""
+    gives the limit (see `appeals.reevaluation`); it, like any outcome in
+    EVIDENCE_OUTCOMES, needs evidence on the appeal.
+
+    `close_label` (Appeal.CloseLabel, "what the appeal showed") may be given now;
+    closing the appeal requires it (`appeal_close`)."""
     require(actor, perms.WORK_APPEALS, _("Your role cannot work appeals."))
     text = note_checked(
         justification,
         minimum=10,
         too_short=_("Write the reason for the outcome (at least 10 characters)."),
     )
+    label = close_label_checked(close_label, required=False)
     is_lead = may(actor, perms.LEAD_APPEALS)
     with transaction.atomic():
         appeal = locked(appeal_id)
@@ -116,7 +159,13 @@ def appeal_decide(
             raise AppealError(_("An outcome of this appeal is already waiting for a lead."))
         if appeal.state != states.IN_REVIEW:
             move(appeal, "decide", actor)  # refused with the clear message
+        if outcome in EVIDENCE_OUTCOMES and not appeal.evidence.exists():
+            raise AppealError(
+                _("Upload the evidence first: a re-evaluation rests on proof kept with the appeal.")
+            )
         account = Account.objects.select_for_update(no_key=True).get(pk=appeal.account_id)
+        if label:
+            appeal.close_label = label
         if outcome == Appeal.Outcome.REEVALUATED:
             values = _verified(appeal, verified)
             target = _reevaluated(appeal, account, values)[1].target
@@ -160,7 +209,8 @@ def _apply_outcome(
         decision, summary = _restore(appeal, account, approver), appeal.get_outcome_display()
     appeal.outcome_decision = decision
     appeal.outcome_pending = False
-    move(appeal, "decide", actor, f"{summary}: {appeal.outcome_justification}")
+    showed = f" ({Appeal.CloseLabel(appeal.close_label).label})" if appeal.close_label else ""
+    move(appeal, "decide", actor, f"{summary}: {appeal.outcome_justification}{showed}")
     return decision
 
 
@@ -252,14 +302,28 @@ def appeal_outcome_approve(*, appeal_id: int, lead: Any) -> DecideResult:
     return DecideResult(appeal, pending=False, decision=decision)
 
 
+REJECT_REASON_MIN = 10
+
+
 def appeal_outcome_reject(*, appeal_id: int, lead: Any, note: str) -> Appeal:
+    """A lead sends a pending outcome back to the handler, saying why: the reason
+    (at least REJECT_REASON_MIN characters) is the note of the "outcome_rejected"
+    event, shown on the appeal page (and on the handler's "My work")."""
     require(lead, perms.LEAD_APPEALS, _("Only an appeal lead can reject an outcome."))
-    text = note_checked(note)
+    text = note_checked(
+        note,
+        minimum=REJECT_REASON_MIN,
+        too_short=_(
+            "Write why the outcome goes back to the handler (at least 10 characters); "
+            "the handler reads it on the appeal."
+        ),
+    )
     with transaction.atomic():
         appeal = locked(appeal_id)
         if not appeal.outcome_pending:
             raise AppealError(_("No outcome of this appeal waits for approval."))
         appeal.outcome, appeal.outcome_limit, appeal.outcome_pending = "", None, False
+        appeal.close_label = ""  # it described the outcome sent back
         appeal.save()
         event_record(appeal, "outcome_rejected", lead, text)
     return appeal

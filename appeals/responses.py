@@ -6,10 +6,12 @@ Reads through the selectors; scores with the pure appeals.reevaluation."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.utils import translation
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 import scoring
@@ -39,6 +41,8 @@ class ResponsePreview:
     reevaluation: Reevaluation | None
     # (language code, its name, what changed (a sentence, or ""), the reasons named)
     notices: list[tuple[str, str, str, list[ReasonRow]]]
+    # The next scheduled run would cut the restored limit again (a warning only).
+    warning: RecutWarning | None = None
 
 
 PREVIEW_LANGUAGES = (("zh-hans", "简体中文"), ("en", "English"))
@@ -80,7 +84,90 @@ def response_preview(
                     _reasons(appeal, result, active, codes, catalogue, language),
                 )
             )
-    return ResponsePreview(outcome, limit, result, notices)
+    warning = None
+    if outcome in (Appeal.Outcome.PARTIAL, Appeal.Outcome.FULL) and limit:
+        try:
+            warning = recut_warning(appeal.account, Decimal(str(limit).replace(",", "")))
+        except ArithmeticError:
+            warning = None  # the service refuses the amount with its own message
+    return ResponsePreview(outcome, limit, result, notices, warning)
+
+
+# --------------------------------------------------------------------------
+# Guardrail: a restoration the next scheduled run would cut again
+
+NIGHTLY_RUN = "nightly-rescore"  # the CELERY_BEAT_SCHEDULE entry of the portfolio run
+
+
+@dataclass(frozen=True)
+class RecutWarning:
+    """The active policy would not keep `restored`: the next scheduled run cuts it to
+    `kept` (or closes the line), unless the line is frozen."""
+
+    restored: Decimal
+    kept: Decimal
+    action: str  # scoring.REDUCE or scoring.CLOSE
+    band: str
+    ceiling: Decimal  # the band's ceiling in the active policy
+    policy_version: int
+    next_run: datetime | None  # the nightly run's next start (UTC), None if not scheduled
+
+    @property
+    def closes(self) -> bool:
+        return self.action == scoring.CLOSE
+
+
+def next_scheduled_run(now: datetime | None = None) -> datetime | None:
+    """When the nightly portfolio run next starts, from the beat schedule (a crontab
+    of hours and minutes, in CELERY_TIMEZONE = UTC); None when it is not scheduled."""
+    entry = settings.CELERY_BEAT_SCHEDULE.get(NIGHTLY_RUN)
+    schedule = entry.get("schedule") if entry else None
+    hours, minutes = getattr(schedule, "hour", None), getattr(schedule, "minute", None)
+    if not hours or not minutes:
+        return None
+    now = (now or timezone.now()).astimezone(UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    times = sorted(
+        day + timedelta(days=offset, hours=hour, minutes=minute)
+        for offset in (0, 1)
+        for hour in hours
+        for minute in minutes
+    )
+    return next((at for at in times if at > now), None)
+
+
+def recut_warning(account: Any, restored: Decimal) -> RecutWarning | None:
+    """What the active policy makes of the account at the restored limit in the next
+    scheduled run (a cycle: scored on its signals now). A warning when it would cut
+    or close the line; None when it keeps it, or without a policy or signals."""
+    active = policy_selectors.active_policy()
+    signals = AccountSignals.objects.filter(account_id=account.pk).first()
+    if active is None or signals is None or restored <= 0:
+        return None
+    compiled = scoring.compile_rules(scoring.parse_policy(active.rules))
+    outcome = scoring.evaluate(
+        compiled,
+        signals.as_dict(),
+        limit=scoring.cents(restored),
+        status="active",
+        in_cooldown=account.in_cooldown(),
+        good_cycles=account.good_cycles,
+        cycle=True,
+    )
+    kept = outcome.new_limit_decimal
+    cut = outcome.action == scoring.REDUCE and kept < restored
+    if not cut and outcome.action != scoring.CLOSE:
+        return None
+    names = [band.name for band in compiled.rules.bands]
+    return RecutWarning(
+        restored=restored,
+        kept=kept,
+        action=outcome.action,
+        band=outcome.band,
+        ceiling=Decimal(compiled.band_ceilings[names.index(outcome.band)]) / 100,
+        policy_version=active.version,
+        next_run=next_scheduled_run(),
+    )
 
 
 def _what_changed(result: Reevaluation | None) -> str:

@@ -19,6 +19,7 @@ from accounts.access import may
 from accounts.models import Account
 
 # When a category has no target row (the migration creates them).
+from appeals import steering
 from appeals.evidence_files import evidence_add, evidence_check
 from appeals.models import Appeal, Evidence, SlaTarget
 from appeals.workflow import (
@@ -65,7 +66,9 @@ def appeal_intake(
     decision that already has an open appeal joins that appeal instead.
 
     `actor` is the staff member; an integration (API key with appeals:write,
-    checked by the API) passes `actor=None` and its name as `via`."""
+    checked by the API) passes `actor=None` and its name as `via`. A new appeal goes
+    round robin to a handler in the rotation (`steering.appeal_auto_assign`), in
+    the same transaction; with no one eligible it stays unassigned."""
     if actor is not None or not via:
         require(actor, perms.OPEN_ACCOUNTS, _("Your role cannot record appeals."))
     statement = (statement or "").strip()
@@ -106,6 +109,7 @@ def appeal_intake(
             )
             received = str(Appeal.Channel(channel).label) + (f" (via {via})" if via else "")
             event_record(appeal, "received", actor, received)
+            steering.appeal_auto_assign(appeal)
             return IntakeResult(appeal, duplicate=False)
     except IntegrityError:
         pass  # an open appeal on this decision exists (one_open_appeal_per_decision)
@@ -122,7 +126,8 @@ def appeal_intake(
 
 
 def appeal_claim_next(*, handler: Any) -> Appeal | None:
-    """Give the handler the highest-priority, oldest-due unassigned appeal.
+    """Give the handler the highest-priority, oldest-due unassigned appeal that is
+    not snoozed.
 
     `FOR UPDATE SKIP LOCKED`: two handlers claiming at once get different ones."""
     require(handler, perms.WORK_APPEALS, _("Your role cannot work appeals."))
@@ -131,6 +136,7 @@ def appeal_claim_next(*, handler: Any) -> Appeal | None:
             """
             SELECT id FROM appeals_appeal
             WHERE state = 'new' AND assignee_id IS NULL
+              AND (snoozed_until IS NULL OR snoozed_until <= now())
             ORDER BY priority DESC, sla_due, id
             LIMIT 1
             FOR UPDATE SKIP LOCKED

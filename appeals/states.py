@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy, pgettext_lazy
+
 NEW, IN_REVIEW, WAITING, DECIDED, CLOSED, WITHDRAWN = (
     "new",
     "in_review",
@@ -66,3 +68,42 @@ def next_state(state: str, move: str) -> str:
 
 def allowed_moves(state: str) -> list[str]:
     return [name for name, move in MOVES.items() if state in move.sources]
+
+
+# What an appeal's timeline shows for each recorded step and state (AppealEvent.move,
+# from_state, to_state hold the names below); a name missing here shows as itself.
+EVENT_LABELS = {
+    "received": pgettext_lazy("appeal step", "received"),
+    "duplicate_contact": pgettext_lazy("appeal step", "the customer got in touch again"),
+    "claim": pgettext_lazy("appeal step", "claimed"),
+    "assign": pgettext_lazy("appeal step", "assigned"),
+    "auto_assigned": pgettext_lazy("appeal step", "assigned automatically"),
+    "request_info": pgettext_lazy("appeal step", "information asked from the customer"),
+    "customer_replied": pgettext_lazy("appeal step", "the customer replied"),
+    "escalate": pgettext_lazy("appeal step", "escalated"),
+    "evidence": pgettext_lazy("appeal step", "evidence added"),
+    "snoozed": pgettext_lazy("appeal step", "snoozed"),
+    "unsnoozed": pgettext_lazy("appeal step", "snooze ended"),
+    "sla_breached": pgettext_lazy("appeal step", "past its SLA"),
+    "outcome_proposed": pgettext_lazy("appeal step", "outcome proposed"),
+    "outcome_rejected": pgettext_lazy("appeal step", "outcome sent back"),
+    "decide": pgettext_lazy("appeal step", "decided"),
+    "close": pgettext_lazy("appeal step", "closed"),
+    "withdraw": pgettext_lazy("appeal step", "withdrawn"),
+}
+STATE_LABELS = {
+    NEW: gettext_lazy("new"),
+    IN_REVIEW: gettext_lazy("in review"),
+    WAITING: gettext_lazy("waiting for customer"),
+    DECIDED: gettext_lazy("decided"),
+    CLOSED: gettext_lazy("closed"),
+    WITHDRAWN: gettext_lazy("withdrawn"),
+}
+
+
+def event_label(move: str) -> str:
+    return str(EVENT_LABELS.get(move, move.replace("_", " ")))
+
+
+def state_label(state: str) -> str:
+    return str(STATE_LABELS.get(state, state.replace("_", " ")))

@@ -1,26 +1,61 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC
+from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
-from django.utils.translation import get_language
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import permissions as perms
 from accounts import selectors as account_selectors
+from accounts import services as account_services
 from accounts.access import may, requires
-from appeals import evidence_files, forms, outcomes, responses, selectors, services, workflow
+from accounts.models import SavedFilter
+from accounts.templatetags.desk import money
+from appeals import (
+    evidence_files,
+    forms,
+    outcomes,
+    responses,
+    selectors,
+    services,
+    steering,
+    workflow,
+)
 from appeals.models import Appeal
-from config import charts
+from config import charts, csv_export
 from config.requests import HtmxHttpRequest
 from decisions import explanations
 from decisions import selectors as decision_selectors
 
 # Decisions of the account shown on the workbench; older ones load on demand.
 HISTORY_ROWS = 10
+
+
+def _queue_filters(data: dict[str, Any]) -> selectors.QueueFilters:
+    return selectors.QueueFilters(
+        view=data["view"],
+        category=data["category"],
+        priority=data["priority"],
+        channel=data["channel"],
+        sla=data["sla"],
+        snoozed=data["snoozed"],
+    )
 
 
 @require_GET
@@ -31,24 +66,166 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         page = selectors.appeal_queue(
-            selectors.QueueFilters(
-                view=data["view"],
-                category=data["category"],
-                priority=data["priority"],
-                channel=data["channel"],
-                sla=data["sla"],
-            ),
-            user=request.user,
-            page=data["page"] or 1,
+            _queue_filters(data), user=request.user, page=data["page"] or 1
         )
     params = request.GET.copy()
     params.pop("page", None)
+    is_lead = may(request.user, perms.LEAD_APPEALS)
     template = "appeals/queue.html#results" if request.htmx else "appeals/queue.html"
     return render(
         request,
         template,
-        {"form": form, "page": page, "view": page.view, "params": params.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "view": page.view,
+            "params": params.urlencode(),
+            "bulk_form": forms.BulkForm(workers=selectors.appeal_workers()) if is_lead else None,
+            "labels": selectors.close_label_counts() if not request.htmx else [],
+            "label_days": selectors.LABEL_DAYS,
+        },
     )
+
+
+EXPORT_HEADER = (
+    gettext_lazy("Appeal"),
+    gettext_lazy("Account"),
+    gettext_lazy("Received (UTC)"),
+    gettext_lazy("SLA due (UTC)"),
+    gettext_lazy("Due"),
+    gettext_lazy("Limit before (CNY)"),
+    gettext_lazy("Limit after (CNY)"),
+    gettext_lazy("Change"),
+    gettext_lazy("Requested limit (CNY)"),
+    gettext_lazy("Contested for"),
+    gettext_lazy("Category"),
+    gettext_lazy("Channel"),
+    gettext_lazy("Priority"),
+    gettext_lazy("State"),
+    gettext_lazy("Assignee"),
+    gettext_lazy("Snoozed until (UTC)"),
+)
+
+
+def _utc(moment: Any) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+@require_GET
+@requires(perms.OPEN_APPEALS)
+def queue_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """The queue of the current filter as CSV, streamed: what the page shows the same
+    person (a handler's export holds their own and the unassigned), no statement or
+    other personal data; logged as a ListExport (docs/architecture.md, "Lists")."""
+    form = forms.QueueFilterForm(request.GET)
+    if not form.is_valid():
+        messages.error(
+            request,
+            _("The filter is not valid, so nothing was exported: %(problems)s")
+            % {"problems": " ".join(str(e) for errors in form.errors.values() for e in errors)},
+        )
+        return redirect("appeals:queue")
+    params = request.GET.copy()
+    params.pop("page", None)
+    export = account_services.list_export_record(
+        user=request.user, page=SavedFilter.Page.APPEALS, query=params.urlencode()
+    )
+    filters = _queue_filters(form.cleaned_data)
+    # Worded now: the rows are written after the view returns.
+    words: dict[str, dict[Any, str]] = {
+        kind: {value: str(label) for value, label in choices}
+        for kind, choices in (
+            ("category", Appeal.Category.choices),
+            ("channel", Appeal.Channel.choices),
+            ("priority", Appeal.Priority.choices),
+            ("state", Appeal.State.choices),
+        )
+    }
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for row in selectors.queue_export_rows(filters, user=request.user):
+            appeal = row.appeal
+            yield (
+                appeal.pk,
+                appeal.account.reference,
+                _utc(appeal.created_at),
+                _utc(appeal.sla_due),
+                str(row.due),
+                row.limit_before,
+                row.limit_after,
+                row.change,
+                appeal.requested_limit,
+                "; ".join(str(r) for r in row.reasons),
+                words["category"].get(appeal.category, appeal.category),
+                words["channel"].get(appeal.channel, appeal.channel),
+                words["priority"].get(appeal.priority, appeal.priority),
+                words["state"].get(appeal.state, appeal.state),
+                appeal.assignee.username if appeal.assignee else "",
+                _utc(row.snoozed_until),
+            )
+
+    return csv_export.csv_response(
+        filename=f"appeals-{timezone.now():%Y%m%d-%H%M%S}.csv",
+        header=[str(title) for title in EXPORT_HEADER],
+        rows=rows(),
+        on_done=lambda count: account_services.list_export_finish(export_id=export.pk, rows=count),
+    )
+
+
+def _back_to_queue(query: str) -> HttpResponse:
+    """The queue with the filters the person had (only the queue's own parameters)."""
+    params = QueryDict(query or "", mutable=True)
+    kept = QueryDict(mutable=True)
+    for name in forms.QueueFilterForm.base_fields:
+        value = params.get(name)
+        if isinstance(value, str) and value:
+            kept[name] = value
+    url = reverse("appeals:queue")
+    return redirect(f"{url}?{kept.urlencode()}" if kept else url)
+
+
+@require_POST
+@requires(perms.LEAD_APPEALS)
+def bulk(request: HttpRequest) -> HttpResponse:
+    """A lead's action on the appeals ticked in the queue: all of them or none."""
+    form = forms.BulkForm(request.POST, workers=selectors.appeal_workers())
+    back = request.POST.get("query", "")
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return _back_to_queue(back)
+    data = form.cleaned_data
+    assignee = selectors.appeal_worker(data["assignee"]) if data.get("assignee") else None
+    try:
+        result = steering.appeals_bulk(
+            lead=request.user,
+            appeal_ids=data["appeals"],
+            action=data["action"],
+            assignee=assignee,
+            until=data.get("until"),
+        )
+    except workflow.AppealError as error:
+        messages.error(request, str(error))
+        return _back_to_queue(back)
+    count = len(result.appeals)
+    if result.action == "assign":
+        assert assignee is not None
+        text = ngettext(
+            "%(count)d appeal assigned to %(name)s.",
+            "%(count)d appeals assigned to %(name)s.",
+            count,
+        ) % {"count": count, "name": assignee.username}
+    elif result.action == "snooze":
+        text = ngettext(
+            "%(count)d appeal snoozed until %(day)s.",
+            "%(count)d appeals snoozed until %(day)s.",
+            count,
+        ) % {"count": count, "day": data["until"].isoformat()}
+    else:
+        text = ngettext(
+            "%(count)d appeal back in the queue.", "%(count)d appeals back in the queue.", count
+        ) % {"count": count}
+    messages.success(request, text)
+    return _back_to_queue(back)
 
 
 @require_POST
@@ -85,6 +262,7 @@ def _render_detail(
     *,
     decide_form: forms.DecideForm | None = None,
     preview: responses.ResponsePreview | None = None,
+    reject_form: forms.RejectForm | None = None,
 ) -> HttpResponse:
     """The workbench: the statement and evidence beside the contested decision's
     explanation and the account's recent history."""
@@ -95,6 +273,13 @@ def _render_detail(
             current_signals=selectors.account_signals(appeal.account_id),
         )
         if appeal.decision
+        else None
+    )
+    pending_warning = (
+        responses.recut_warning(appeal.account, appeal.outcome_limit)
+        if appeal.outcome_pending
+        and appeal.outcome in (Appeal.Outcome.PARTIAL, Appeal.Outcome.FULL)
+        and appeal.outcome_limit
         else None
     )
     return render(
@@ -110,6 +295,12 @@ def _render_detail(
             "decide_form": decide_form or forms.DecideForm(),
             "preview": preview,
             "workers": selectors.appeal_workers() if may(request.user, perms.LEAD_APPEALS) else [],
+            "sent_back": selectors.sent_back(appeal),
+            "snooze_form": forms.SnoozeForm(),
+            "close_form": forms.CloseForm(initial={"close_label": appeal.close_label}),
+            "reject_form": reject_form or forms.RejectForm(),
+            "pending_warning": pending_warning,
+            "snoozed": appeal.snoozed_until is not None and appeal.snoozed_until > timezone.now(),
         },
     )
 
@@ -145,10 +336,16 @@ def decide(request: HttpRequest, appeal_id: int) -> HttpResponse:
             justification=data["justification"],
             limit=data["limit"],
             verified=verified if data["outcome"] == Appeal.Outcome.REEVALUATED else None,
+            close_label=data["close_label"],
         )
     except workflow.AppealError as error:
         form.add_error(None, str(error))
         return _render_detail(request, appeal, decide_form=form)
+    decided = result.appeal
+    if decided.outcome in (Appeal.Outcome.PARTIAL, Appeal.Outcome.FULL) and decided.outcome_limit:
+        warning = responses.recut_warning(decided.account, decided.outcome_limit)
+        if warning is not None:
+            messages.warning(request, recut_message(warning))
     if result.pending:
         messages.info(
             request, _("The restoration waits for the approval of an appeal lead other than you.")
@@ -174,7 +371,14 @@ def approve_outcome(request: HttpRequest, appeal_id: int) -> HttpResponse:
                 appeal_id=appeal_id, lead=request.user, note=request.POST.get("note", "")
             )
     except workflow.AppealError as error:
-        messages.error(request, str(error))
+        if approve:
+            messages.error(request, str(error))
+        else:
+            # Refused: the lead's text stays in the form, the reason beside it.
+            reject_form = forms.RejectForm({"note": request.POST.get("note", "")})
+            reject_form.is_valid()
+            reject_form.add_error("note", str(error))
+            return _render_detail(request, _appeal_or_404(appeal_id), reject_form=reject_form)
     else:
         messages.success(
             request, _("Approved and applied.") if approve else _("Sent back to the handler.")
@@ -262,6 +466,12 @@ def intake(request: HttpRequest, reference: str) -> HttpResponse:
             _("This decision already has open appeal #%(number)s; the call was added to it.")
             % {"number": result.appeal.pk},
         )
+    elif (assignee := result.appeal.assignee) is not None:
+        messages.success(
+            request,
+            _("Appeal #%(number)s recorded and given to %(who)s.")
+            % {"number": result.appeal.pk, "who": assignee.get_username()},
+        )
     else:
         messages.success(request, _("Appeal #%(number)s recorded.") % {"number": result.appeal.pk})
     return redirect("appeals:detail", appeal_id=result.appeal.pk)
@@ -316,4 +526,131 @@ def sla_targets(request: HttpRequest) -> HttpResponse:
                 return redirect("appeals:sla")
     else:
         form = forms.SlaTargetsForm(initial=selectors.sla_targets())
-    return render(request, "appeals/sla.html", {"form": form})
+    return render(
+        request,
+        "appeals/sla.html",
+        {
+            "form": form,
+            "labels": selectors.close_label_counts(),
+            "label_days": selectors.LABEL_DAYS,
+        },
+    )
+
+
+def recut_message(warning: responses.RecutWarning) -> str:
+    """The guardrail's warning, in words (the same on the preview and after confirming)."""
+    when = (
+        warning.next_run.strftime("%Y-%m-%d %H:%M UTC")
+        if warning.next_run
+        else _("its next scheduled time")
+    )
+    if warning.closes:
+        return _(
+            "The active policy (version %(version)s) would close this line: the nightly "
+            "re-score on %(when)s would undo this restoration, unless the line is frozen."
+        ) % {"version": warning.policy_version, "when": when}
+    return _(
+        "The active policy (version %(version)s) keeps at most %(kept)s for this account "
+        "(band %(band)s, ceiling %(ceiling)s): the nightly re-score on %(when)s would cut "
+        "the restored %(restored)s again, unless the line is frozen."
+    ) % {
+        "version": warning.policy_version,
+        "kept": money(warning.kept),
+        "band": warning.band,
+        "ceiling": money(warning.ceiling),
+        "when": when,
+        "restored": money(warning.restored),
+    }
+
+
+@require_POST
+@requires(perms.WORK_APPEALS)
+def snooze(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    """The assignee (or a lead) sets the appeal aside until a date, or brings it back."""
+    try:
+        if request.POST.get("action") == "unsnooze":
+            steering.appeal_unsnooze(appeal_id=appeal_id, actor=request.user)
+            messages.success(request, _("The appeal is back in the queue."))
+        else:
+            form = forms.SnoozeForm(request.POST)
+            if not form.is_valid():
+                raise workflow.AppealError(" ".join(str(e) for e in form.errors.get("until", [])))
+            until = form.cleaned_data["until"]
+            steering.appeal_snooze(appeal_id=appeal_id, actor=request.user, until=until)
+            messages.success(
+                request,
+                _("Snoozed until %(day)s; it leaves the queue until then.")
+                % {"day": until.isoformat()},
+            )
+    except workflow.AppealError as error:
+        messages.error(request, str(error))
+    return redirect("appeals:detail", appeal_id=appeal_id)
+
+
+@require_POST
+@requires(perms.WORK_APPEALS)
+def close(request: HttpRequest, appeal_id: int) -> HttpResponse:
+    """Close a decided appeal, saying what it showed."""
+    form = forms.CloseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose what the appeal showed."))
+        return redirect("appeals:detail", appeal_id=appeal_id)
+    try:
+        outcomes.appeal_close(
+            appeal_id=appeal_id,
+            actor=request.user,
+            close_label=form.cleaned_data["close_label"],
+            note=form.cleaned_data["note"],
+        )
+    except workflow.AppealError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Closed."))
+    return redirect("appeals:detail", appeal_id=appeal_id)
+
+
+@requires(perms.LEAD_APPEALS)
+def handlers(request: HttpRequest) -> HttpResponse:
+    """A lead sees each handler's open appeals, cap, auto-assignment and time away,
+    and edits one (`?edit=<user id>`)."""
+    form: forms.HandlerProfileForm | None = None
+    editing = None
+    if request.method == "POST":
+        chosen = request.POST.get("user", "")
+        editing = selectors.appeal_worker(int(chosen)) if chosen.isdigit() else None
+        form = forms.HandlerProfileForm(request.POST)
+        if editing is None:
+            messages.error(request, _("Choose a person who can work appeals."))
+            return redirect("appeals:handlers")
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                steering.handler_profile_save(lead=request.user, user=editing, **data)
+            except workflow.AppealError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, _("Saved for %(name)s.") % {"name": editing.username})
+                return redirect("appeals:handlers")
+    elif request.GET.get("edit", "").isdigit():
+        editing = selectors.appeal_worker(int(request.GET["edit"]))
+        if editing is not None:
+            profile = selectors.handler_profile(editing.pk)
+            form = forms.HandlerProfileForm(
+                initial={
+                    "auto_assign": profile.auto_assign if profile else True,
+                    "cap": profile.cap if profile else 15,
+                    "away_from": profile.away_from if profile else None,
+                    "away_until": profile.away_until if profile else None,
+                }
+            )
+    return render(
+        request,
+        "appeals/handlers.html",
+        {
+            "rows": selectors.handler_rows(),
+            "form": form,
+            "editing": editing,
+            "changes": selectors.handler_changes(),
+            "auto_assign_on": settings.APPEAL_AUTO_ASSIGN,
+        },
+    )

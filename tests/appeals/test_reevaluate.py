@@ -270,7 +270,7 @@ class WorkbenchTests(ReevaluateTests):
         appeal = self.shopper()
         self.client.force_login(self.bob)
         url = reverse("appeals:detail", args=[appeal.pk])
-        with self.assertNumQueries(12):
+        with self.assertNumQueries(14):  # 2 of them the navigation's My work count
             page = self.client.get(url)
         self.assertContains(page, "Why the contested decision")
         self.assertContains(
@@ -300,7 +300,7 @@ class WorkbenchTests(ReevaluateTests):
             "We have re-assessed your line with the proof you sent. "
             "Your credit limit is restored to ¥5,600.00.",
         )
-        self.assertContains(preview, "您的信用额度已恢复至 ¥5600.00")
+        self.assertContains(preview, "您的信用额度已恢复至 ¥5,600.00")
         self.assertContains(preview, "What still keeps it from the limit you had before:")
         assert not LimitDecision.objects.filter(source="appeal").exists()
         done = self.client.post(url, {**data, "confirm": "1"}, follow=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
-from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -154,24 +154,24 @@ def parse_value(spec: SignalSpec, raw: Any, *, text: bool = False) -> Any:
     if raw is None:
         if spec.nullable:
             return None
-        raise ValueError(_gettext("may not be empty"))
+        raise ValueError(gettext("may not be empty"))
     if spec.kind == "bool":
         if not isinstance(raw, bool):
-            raise ValueError(_gettext("must be true or false"))
+            raise ValueError(gettext("must be true or false"))
         return raw
     if spec.kind == "int":
         if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ValueError(_gettext("must be a whole number"))
+            raise ValueError(gettext("must be a whole number"))
         value: Any = raw
     else:
         if isinstance(raw, bool) or not isinstance(raw, (int, str, float)):
-            raise ValueError(_gettext("must be a number"))
+            raise ValueError(gettext("must be a number"))
         try:
             value = Decimal(str(raw))
         except InvalidOperation:
-            raise ValueError(_gettext("must be a number")) from None
+            raise ValueError(gettext("must be a number")) from None
         if not value.is_finite():
-            raise ValueError(_gettext("must be a number"))
+            raise ValueError(gettext("must be a number"))
     problem = value_problem(spec, value)
     if problem:
         raise ValueError(problem)
@@ -183,11 +183,11 @@ def parse_signals(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     if not raw:
-        errors["signals"] = _gettext("name at least one signal")
+        errors["signals"] = gettext("name at least one signal")
     for name, given in raw.items():
         spec = SIGNALS_BY_NAME.get(name)
         if spec is None:
-            errors[name] = _gettext("is not a signal Limit Desk knows")
+            errors[name] = gettext("is not a signal Limit Desk knows")
             continue
         try:
             values[name] = parse_value(spec, given)

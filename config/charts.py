@@ -11,16 +11,37 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-ACTION_COLOURS = {
-    "raise": "#1d6b35",
-    "reopen": "#2f8f5b",
-    "restore": "#5a8fc2",
-    "reduce": "#c26a00",
-    "close": "#a4161a",
-    "freeze": "#6b5a9e",
-    "unfreeze": "#8c7fb8",
-    "set": "#0b4f8a",
+# The Okabe–Ito palette: eight colours that stay apart for people with protanopia,
+# deuteranopia or tritanopia (tests/config/test_palette.py simulates each; a chart's
+# series must stay pairwise distinguishable under all three).
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
 }
+ACTION_COLOURS = {
+    "raise": OKABE_ITO["bluish_green"],
+    "reopen": OKABE_ITO["sky_blue"],
+    "restore": OKABE_ITO["blue"],
+    "reduce": OKABE_ITO["orange"],
+    "close": OKABE_ITO["vermillion"],
+    "freeze": OKABE_ITO["reddish_purple"],
+    "unfreeze": OKABE_ITO["black"],
+    "set": OKABE_ITO["yellow"],
+}
+LIMIT_COLOUR = OKABE_ITO["blue"]
+SCORE_COLOUR = OKABE_ITO["vermillion"]
+LOSS_COLOUR = OKABE_ITO["vermillion"]
+# (cut or closed, raised) of the active version, then of the simulated one.
+IMPACT_COLOURS = (
+    (OKABE_ITO["orange"], OKABE_ITO["sky_blue"]),
+    (OKABE_ITO["vermillion"], OKABE_ITO["blue"]),
+)
 
 
 def contributions_chart(rows: Sequence[Any]) -> dict[str, Any]:
@@ -34,25 +55,35 @@ def contributions_chart(rows: Sequence[Any]) -> dict[str, Any]:
             {
                 "label": _("Points below best"),
                 "data": [-row.lost for row in lost],
-                "color": "#c26a00",
+                "color": LOSS_COLOUR,
             },
         ],
     }
 
 
-def limit_history_chart(points: Sequence[Any], *, today: Any, limit_now: Any) -> dict[str, Any]:
-    """The limit after each decision, with the line drawn on to today's limit."""
-    labels = [point.at.strftime("%Y-%m-%d") for point in points]
-    values = [float(point.limit) for point in points]
-    if points and labels[-1] != today.strftime("%Y-%m-%d"):
-        labels.append(today.strftime("%Y-%m-%d"))
-        values.append(float(limit_now))
+def score_limit_trend_chart(
+    points: Sequence[Any], *, now: Any, score_now: int | None, limit_now: Any
+) -> dict[str, Any]:
+    """Score and limit against time: x is milliseconds since the epoch (UTC) on a linear
+    axis, so decisions months apart are drawn months apart; each line holds its value
+    until the next point and is drawn on to `now` with the account's figures now."""
+
+    def ms(at: Any) -> int:
+        return int(at.timestamp() * 1000)
+
+    limit = [{"x": ms(p.at), "y": float(p.limit)} for p in points]
+    score = [{"x": ms(p.at), "y": p.score} for p in points if p.score is not None]
+    if points and ms(now) > ms(points[-1].at):
+        limit.append({"x": ms(now), "y": float(limit_now), "now": True})
+        if score_now is not None:
+            score.append({"x": ms(now), "y": score_now, "now": True})
     return {
-        "kind": "line",
+        "kind": "time",
         "stepped": True,
-        "money": True,
-        "labels": labels,
-        "series": [{"label": _("Limit"), "data": values, "color": "#0b4f8a"}],
+        "series": [
+            {"label": _("Limit"), "data": limit, "color": LIMIT_COLOUR, "axis": "money"},
+            {"label": _("Score"), "data": score, "color": SCORE_COLOUR, "axis": "score"},
+        ],
     }
 
 
@@ -80,7 +111,7 @@ def impact_chart(impacts: Sequence[Any]) -> dict[str, Any]:
     bands: list[str] = []
     for impact in impacts:
         bands += [row["band"] for row in impact.bands if row["band"] not in bands]
-    colours = (("#8c6d46", "#7aa37f"), ("#c26a00", "#1d6b35"))
+    colours = IMPACT_COLOURS
     series = []
     for impact, (down, up) in zip(impacts, colours, strict=False):
         per_band = {row["band"]: row for row in impact.bands}

@@ -246,6 +246,8 @@ CELERY_BEAT_SCHEDULE = {
 OVERRIDE_APPROVAL_ABOVE = Decimal(os.environ.get("OVERRIDE_APPROVAL_ABOVE", "50000"))
 # An appeal restoring a limit above this waits for an appeal lead's approval.
 APPEAL_APPROVAL_ABOVE = Decimal(os.environ.get("APPEAL_APPROVAL_ABOVE", "20000"))
+# New appeals go round robin to handlers in the rotation (docs/architecture.md, "Queue steering").
+APPEAL_AUTO_ASSIGN = envbool("APPEAL_AUTO_ASSIGN", True)
 RESCORE_CHUNK_SIZE = envint("RESCORE_CHUNK_SIZE", 20_000)
 # A signal file changing more accounts than this is re-scored by a portfolio run
 # (under the circuit breaker), not account by account at once.
@@ -336,6 +338,9 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# Grouping and the date-input format per language: config/formats (amounts grouped by
+# thousands with a comma in every language; ISO dates in <input type="date">).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_TZ = True
 

@@ -245,3 +245,37 @@ def policy_versions() -> list[PolicyView]:
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class VersionChanges:
+    """A version on the Policy page: what it changed against the version before it."""
+
+    view: PolicyView
+    previous: int | None  # the version number it is compared with
+    changes: list[DiffRow]
+    open: bool  # in force or still to come: shown unfolded, with every threshold
+
+
+def policy_versions_with_changes() -> list[VersionChanges]:
+    """Every version, newest first, each with its changes against the one before it
+    (stored versions read with READ_AS_DEFAULT for thresholds added later)."""
+    views = policy_versions()
+    rows = []
+    for position, view in enumerate(views):
+        older = views[position + 1] if position + 1 < len(views) else None
+        rows.append(
+            VersionChanges(
+                view=view,
+                previous=older.policy.version if older else None,
+                changes=rules_diff(_read_as(older.policy.rules), _read_as(view.policy.rules))
+                if older
+                else [],
+                open=view.policy.state != Policy.State.RETIRED,
+            )
+        )
+    return rows
+
+
+def _read_as(rules: dict[str, Any]) -> dict[str, Any]:
+    return {**scoring.READ_AS_DEFAULT, **rules}

@@ -240,12 +240,14 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
 @require_GET
 @requires(perms.OPEN_POLICY)
 def index(request: HttpRequest) -> HttpResponse:
-    """Every version with its thresholds, the rollout and the latest changes."""
+    """Every version folded to what it changed against the one before it (the versions
+    in force or still to come unfolded, with every threshold), the rollout and the
+    latest changes."""
     return render(
         request,
         "policies/index.html",
         {
-            "versions": selectors.policy_versions(),
+            "versions": selectors.policy_versions_with_changes(),
             "rollout": selectors.version_in_rollout(),
             "events": selectors.policy_events(limit=30),
         },

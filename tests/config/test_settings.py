@@ -86,7 +86,7 @@ class SecurityHeaderTests(BaseTestCase):
         tags = re.findall(r"<script[^>]*>", response.content.decode())
         # Data blocks (json_script, chart figures) are never executed; every other script is.
         scripts = [tag for tag in tags if 'type="application/json"' not in tag]
-        assert len(scripts) == 3, "htmx, Chart.js and the chart script are loaded"
+        assert len(scripts) == 4, "htmx, the scroll regions, Chart.js and the chart script"
         assert all(f'nonce="{nonce}"' in tag for tag in scripts)
 
     def test_each_response_gets_a_fresh_nonce(self):

@@ -24,6 +24,7 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
+from accounts import permissions as perms
 from accounts import roles
 
 # --------------------------------------------------------------------------
@@ -119,6 +120,11 @@ EVERYONE = ALL_ROLES | {ANONYMOUS, NO_ROLE}
 STAFF = ALL_ROLES
 NOBODY: frozenset[str] = frozenset()
 
+# Who logs calls, messages and letters with a customer: the staff who work with
+# customers (analysts, appeal handlers, leads), the holders of the notes permission.
+# An auditor reads the log; policy admins and administrators have no customer work.
+LOG_CONTACTS = perms.WRITE_NOTES
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -145,16 +151,31 @@ ACCESS: dict[str, dict[str, Rule]] = {
         "POST": _rule("choose the language", EVERYONE),
     },
     "overview": {"GET": _rule("open the overview", STAFF)},
+    # What waits for the person (desk.my_work): for the roles that can have work; the
+    # auditor changes nothing and the administrator holds no customer data.
+    "my_work": {"GET": _rule("see what waits for them (My work)", A, H, L, P)},
+    "my_work_count": {"GET": _rule("see what waits for them (My work)", A, H, L, P)},
     "worker_status": {"GET": _rule("see the worker's status", STAFF)},
     "worker_check": {"POST": _rule("ask the worker for a heartbeat", A, P, D)},
+    # Saved filters of the list pages (each page's own permission is checked too)
+    "saved_filter_save": {
+        "POST": _rule("keep their own saved filters of the lists", A, H, L, P, U)
+    },
+    "saved_filter_delete": {
+        "POST": _rule("keep their own saved filters of the lists", A, H, L, P, U)
+    },
     # Accounts
     "accounts:list": {"GET": _rule("search accounts", A, H, L, P, U)},
+    "accounts:export": {
+        "GET": _rule("export the account list as CSV (masked, logged)", A, H, L, P, U)
+    },
     "accounts:detail": {"GET": _rule("open an account", A, H, L, P, U)},
     "accounts:timeline": {"GET": _rule("open an account", A, H, L, P, U)},
     "accounts:rescore_status": {"GET": _rule("open an account", A, H, L, P, U)},
     "decisions:decision": {"GET": _rule("open a decision and its notices", A, H, L, P, U)},
     "accounts:reveal": {"POST": _rule("reveal personal data (logged)", H, L, U)},
     "accounts:note": {"POST": _rule("add a note to an account", A, H, L)},
+    "accounts:contact": {"POST": _rule("log a call, message or letter with the customer", A, H, L)},
     "accounts:override": {"POST": _rule("propose a limit override", A)},
     "accounts:freeze": {"POST": _rule("freeze or unfreeze a line", A)},
     "accounts:rescore": {"POST": _rule("re-score an account", A)},
@@ -185,6 +206,14 @@ ACCESS: dict[str, dict[str, Rule]] = {
         "GET": _rule("set SLA targets", L),
         "POST": _rule("set SLA targets", L),
     },
+    "appeals:bulk": {"POST": _rule("assign, reassign and snooze appeals in bulk", L)},
+    "appeals:export": {"GET": _rule("open the appeal queue", H, L, U)},
+    "appeals:handlers": {
+        "GET": _rule("set handlers' caps, auto-assignment and time away", L),
+        "POST": _rule("set handlers' caps, auto-assignment and time away", L),
+    },
+    "appeals:snooze": {"POST": _rule("snooze an appeal assigned to them", H, L)},
+    "appeals:close": {"POST": _rule("close a decided appeal assigned to them", H, L)},
     # Policy
     "policies:index": {"GET": _rule("read policy versions", A, L, P, U)},
     "policies:version": {"GET": _rule("read policy versions", A, L, P, U)},
@@ -202,6 +231,7 @@ ACCESS: dict[str, dict[str, Rule]] = {
     # Audit
     "decisions:audit": {"GET": _rule("open the audit trail", U)},
     "decisions:audit_export": {"GET": _rule("export decisions as CSV", U)},
+    "decisions:reveals_export": {"GET": _rule("export the personal-data reveals as CSV", U)},
     # Integrations
     "integrations:keys": {"GET": _rule("read the integrations' keys and call log", U, D)},
     "integrations:create": {"POST": _rule("create and revoke API keys", D)},

@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from accounts import masking
 from config.text import JUSTIFICATION_MAX
@@ -108,3 +109,55 @@ class NoteForm(forms.Form):
     text = forms.CharField(
         label=_("New note"), widget=forms.Textarea(attrs={"rows": 2}), max_length=JUSTIFICATION_MAX
     )
+
+
+# Why personal data is revealed (docs/architecture.md, "Lists"): the common purposes,
+# stored in these English words (translated when shown), or the person's own words.
+REVEAL_PURPOSES = {
+    "caller": gettext_noop("Verify a caller's identity"),
+    "appeal": gettext_noop("Work an appeal"),
+    "contact": gettext_noop("Contact the customer"),
+    "audit": gettext_noop("Audit check"),
+}
+REVEAL_PURPOSE_OTHER = "other"
+REVEAL_PURPOSE_MIN = 5
+REVEAL_PURPOSE_MAX = 200
+
+
+class RevealForm(forms.Form):
+    purpose = forms.ChoiceField(
+        label=_("Purpose"),
+        choices=[
+            ("", _("choose why…")),
+            *((key, _(text)) for key, text in REVEAL_PURPOSES.items()),
+            (REVEAL_PURPOSE_OTHER, _("Other: say why below")),
+        ],
+        error_messages={"required": _("Choose why you need the unmasked data.")},
+    )
+    detail = forms.CharField(
+        label=_("Details"),
+        required=False,
+        max_length=REVEAL_PURPOSE_MAX - 40,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        detail = " ".join((data.get("detail") or "").split())
+        if data.get("purpose") == REVEAL_PURPOSE_OTHER and len(detail) < REVEAL_PURPOSE_MIN:
+            self.add_error(
+                "detail",
+                _("Say why you need the unmasked data (at least %(min)s characters).")
+                % {"min": REVEAL_PURPOSE_MIN},
+            )
+        data["detail"] = detail
+        return data
+
+    def purpose_text(self) -> str:
+        """The purpose as stored: the common purpose's English words, with the details
+        after a colon; or the details alone for "other"."""
+        choice, detail = self.cleaned_data["purpose"], self.cleaned_data["detail"]
+        if choice == REVEAL_PURPOSE_OTHER:
+            return str(detail)
+        base = REVEAL_PURPOSES[choice]
+        return f"{base}: {detail}" if detail else base

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from accounts import masking
-from accounts.models import Account, AccountNote, PersonalDataReveal, PersonalDataSearch
+from accounts.models import (
+    Account,
+    AccountNote,
+    ContactLogEntry,
+    PersonalDataReveal,
+    PersonalDataSearch,
+    SavedFilter,
+)
 
 PAGE_SIZE = 50
 
@@ -75,6 +83,82 @@ def portfolio_figures() -> PortfolioFigures:
     with contextlib.suppress(RedisError):  # Redis away: pages still work
         cache.set(PORTFOLIO_CACHE_KEY, figures, PORTFOLIO_CACHE_SECONDS)
     return figures
+
+
+@dataclass(frozen=True)
+class BandScores:
+    """How many accounts hold each score, per band (accounts with a score only), as
+    counted at `computed_at`: at most 5 by 601 numbers, cached beside the portfolio
+    figures so the account page reads a rank without counting a band of the book."""
+
+    counts: dict[str, dict[int, int]]
+    computed_at: datetime
+
+
+BAND_SCORES_CACHE_KEY = "band-scores"
+
+
+def band_scores_compute() -> BandScores:
+    """One grouped scan of the (band, score) index."""
+    counts: dict[str, dict[int, int]] = {}
+    rows = (
+        Account.objects.filter(score__isnull=False)
+        .exclude(band="")
+        .values_list("band", "score")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for band, score, n in rows:
+        counts.setdefault(band, {})[score] = n
+    return BandScores(counts=counts, computed_at=timezone.now())
+
+
+def band_scores() -> BandScores:
+    """The counts as the beat task last computed them; computed here when the cache is
+    empty or Redis is away (as `portfolio_figures`)."""
+    try:
+        cached = cache.get(BAND_SCORES_CACHE_KEY)
+    except RedisError:
+        cached = None
+    if isinstance(cached, BandScores):
+        return cached
+    found = band_scores_compute()
+    with contextlib.suppress(RedisError):
+        cache.set(BAND_SCORES_CACHE_KEY, found, PORTFOLIO_CACHE_SECONDS)
+    return found
+
+
+@dataclass(frozen=True)
+class BandRank:
+    """An account's score against the others of its band: `lower` of the `others` hold a
+    strictly lower score (a tie is not "higher than")."""
+
+    band: str
+    score: int
+    lower: int
+    others: int
+    counted_at: datetime
+
+    @property
+    def percent(self) -> int:
+        """The share of the others scoring lower, rounded down, so that "higher than N %"
+        stays true."""
+        return self.lower * 100 // self.others if self.others else 0
+
+
+def band_rank(account: Account) -> BandRank | None:
+    """Where the account's score stands in its band; None without a score or a band.
+    The counts are a snapshot (`band_scores`): the account itself is taken out of its
+    band's total when the snapshot holds an account at its band and score, so a
+    re-score since the snapshot still compares it with the others only."""
+    if account.score is None or not account.band:
+        return None
+    snapshot = band_scores()
+    in_band = snapshot.counts.get(account.band, {})
+    lower = sum(n for score, n in in_band.items() if score < account.score)
+    total = sum(in_band.values())
+    others = total - 1 if in_band.get(account.score, 0) > 0 else total
+    return BandRank(account.band, account.score, lower, others, snapshot.computed_at)
 
 
 @dataclass(frozen=True)
@@ -152,21 +236,7 @@ def account_search(filters: AccountFilters, *, page: int = 1) -> AccountPage:
     Pages by offset without a COUNT: fetch one row more to know whether a next
     page exists, so a keystroke never counts a million rows.
     """
-    accounts: QuerySet[Account] = Account.objects.annotate(phone_reversed=Reverse("phone"))
-    match = _search_match(filters.query)
-    if match is not None:
-        accounts = accounts.filter(match)
-    if filters.band:
-        accounts = accounts.filter(band=filters.band)
-    if filters.status:
-        accounts = accounts.filter(status=filters.status)
-    now = timezone.now()
-    if filters.changed_days:
-        accounts = accounts.filter(limit_changed_at__gte=now - timedelta(days=filters.changed_days))
-    if filters.reason:
-        accounts = accounts.filter(last_reasons__contains=[filters.reason])
-    if filters.in_cooldown:
-        accounts = accounts.filter(cooldown_until__gt=now)
+    accounts = _filtered(filters)
     page = max(page, 1)
     start = (page - 1) * PAGE_SIZE
     filtered = bool(
@@ -185,6 +255,99 @@ def account_search(filters: AccountFilters, *, page: int = 1) -> AccountPage:
         order, _sql = SORTS[filters.sort]
         rows = list(accounts.order_by(*order).only(*LIST_FIELDS)[start : start + PAGE_SIZE + 1])
     return AccountPage(accounts=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page)
+
+
+def _filtered(filters: AccountFilters) -> QuerySet[Account]:
+    """The accounts matching the search and filters, unordered."""
+    accounts: QuerySet[Account] = Account.objects.annotate(phone_reversed=Reverse("phone"))
+    match = _search_match(filters.query)
+    if match is not None:
+        accounts = accounts.filter(match)
+    if filters.band:
+        accounts = accounts.filter(band=filters.band)
+    if filters.status:
+        accounts = accounts.filter(status=filters.status)
+    now = timezone.now()
+    if filters.changed_days:
+        accounts = accounts.filter(limit_changed_at__gte=now - timedelta(days=filters.changed_days))
+    if filters.reason:
+        accounts = accounts.filter(last_reasons__contains=[filters.reason])
+    if filters.in_cooldown:
+        accounts = accounts.filter(cooldown_until__gt=now)
+    return accounts
+
+
+# An export reads this many rows per round trip, through a server-side cursor, and
+# at most EXPORT_MAX_ROWS rows: a web worker gives up on a request after 30 s.
+EXPORT_CHUNK = 2000
+EXPORT_MAX_ROWS = 200_000
+EXPORT_FIELDS = (
+    "reference",
+    "full_name",
+    "phone",
+    "status",
+    "band",
+    "score",
+    "current_limit",
+    "limit_changed_at",
+    "cooldown_until",
+    "last_reasons",
+)
+
+
+def account_export_rows(filters: AccountFilters) -> Iterator[tuple[Any, ...]]:
+    """Every account matching the filters, in the list's order, as tuples of
+    EXPORT_FIELDS: read EXPORT_CHUNK at a time through a server-side cursor, so any
+    number streams in flat memory. Unmasked: the caller masks (docs/architecture.md,
+    "Lists")."""
+    order, _sql = SORTS[filters.sort]
+    rows = _filtered(filters).order_by(*order).values_list(*EXPORT_FIELDS)
+    return _streamed(rows[:EXPORT_MAX_ROWS])
+
+
+def _streamed(rows: QuerySet[Any, Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows through a server-side cursor inside a transaction of its own: outside
+    one, PostgreSQL would compute the whole result before the first row (a cursor WITH
+    HOLD). A download stopped early ends the transaction when the generator closes."""
+    with transaction.atomic():
+        yield from rows.iterator(chunk_size=EXPORT_CHUNK)
+
+
+@dataclass(frozen=True)
+class AccountCount:
+    number: int
+    estimated: bool  # the planner's estimate, rounded: "about 1,230,000"
+
+
+# Up to this many matches are counted exactly (reading at most one more row);
+# beyond, and whenever the planner expects more than COUNT_ESTIMATE_ABOVE, the
+# list says "about" the planner's estimate, so no keystroke counts a million rows.
+COUNT_EXACT_UP_TO = 10_000
+COUNT_ESTIMATE_ABOVE = 100_000
+
+
+def account_count(filters: AccountFilters, shown: AccountPage) -> AccountCount:
+    """How many accounts match: exact when few, else the planner's estimate. When
+    `shown` (the page on screen) is the last page, its rows tell the count: no query."""
+    if not shown.has_next and (shown.accounts or shown.page == 1):
+        return AccountCount(
+            number=(shown.page - 1) * PAGE_SIZE + len(shown.accounts), estimated=False
+        )
+    accounts = _filtered(filters)
+    estimate = _estimated_rows(accounts)
+    if estimate <= COUNT_ESTIMATE_ABOVE:
+        capped = accounts.order_by().values("id")[: COUNT_EXACT_UP_TO + 1].count()
+        if capped <= COUNT_EXACT_UP_TO:
+            return AccountCount(number=capped, estimated=False)
+    return AccountCount(number=_rounded(max(estimate, COUNT_EXACT_UP_TO + 1)), estimated=True)
+
+
+def _rounded(estimate: float) -> int:
+    """Three significant figures: 1,234,567 → 1,230,000."""
+    number = int(estimate)
+    digits = len(str(number))
+    step = 10 ** max(digits - 3, 0)
+    return round(number / step) * step
 
 
 def _estimated_rows(accounts: QuerySet[Account]) -> float:
@@ -226,6 +389,21 @@ def account_with_signals(reference: str) -> Account | None:
     return Account.objects.select_related("signals").filter(reference=reference).first()
 
 
+CONTACTS_SHOWN = 20
+
+
+def account_contacts(
+    account_id: int, *, limit: int | None = CONTACTS_SHOWN
+) -> list[ContactLogEntry]:
+    """The account's contact log, newest first (index contact_account_recent)."""
+    entries = (
+        ContactLogEntry.objects.filter(account_id=account_id)
+        .select_related("author")
+        .order_by("-at", "-id")
+    )
+    return list(entries if limit is None else entries[:limit])
+
+
 def account_notes(account_id: int, *, limit: int = 50) -> list[AccountNote]:
     return list(
         AccountNote.objects.filter(account_id=account_id)
@@ -253,9 +431,65 @@ def user_changes(*, limit: int = 100) -> list[LogEntry]:
     return list(LogEntry.objects.select_related("user", "content_type")[:limit])
 
 
-def personal_data_reveals(*, limit: int = 100) -> list[PersonalDataReveal]:
+@dataclass(frozen=True)
+class RevealFilters:
+    """The audit page's filters of the reveals; the days are whole UTC days, both
+    included (docs/architecture.md, "Lists")."""
+
+    username: str = ""
+    reference: str = ""  # a prefix of the account's reference
+    since: date | None = None
+    until: date | None = None
+
+
+def _reveals(filters: RevealFilters) -> QuerySet[PersonalDataReveal]:
+    reveals = PersonalDataReveal.objects.all()
+    if filters.username:
+        reveals = reveals.filter(user__username=filters.username)
+    if filters.reference:
+        reveals = reveals.filter(account__reference__startswith=filters.reference.strip().upper())
+    if filters.since:
+        reveals = reveals.filter(revealed_at__gte=datetime.combine(filters.since, time.min, UTC))
+    if filters.until:
+        end = datetime.combine(filters.until + timedelta(days=1), time.min, UTC)
+        reveals = reveals.filter(revealed_at__lt=end)
+    return reveals
+
+
+def personal_data_reveals(
+    filters: RevealFilters | None = None, *, limit: int = 100
+) -> list[PersonalDataReveal]:
+    """The reveals matching the filters, newest first, at most `limit`."""
     return list(
-        PersonalDataReveal.objects.select_related("user", "account").order_by("-revealed_at")[
-            :limit
+        _reveals(filters or RevealFilters())
+        .select_related("user", "account")
+        .order_by("-revealed_at", "-id")[:limit]
+    )
+
+
+def personal_data_reveal_rows(filters: RevealFilters) -> Iterator[tuple[Any, ...]]:
+    """Every reveal matching the filters, newest first, as (revealed_at, username,
+    reference, purpose): read through a server-side cursor, for the CSV export."""
+    return _streamed(
+        _reveals(filters)
+        .order_by("-revealed_at", "-id")
+        .values_list("revealed_at", "user__username", "account__reference", "purpose")[
+            :EXPORT_MAX_ROWS
         ]
     )
+
+
+def reveal_people() -> list[str]:
+    """The usernames of everyone who has revealed personal data, for the filter."""
+    return list(
+        User.objects.filter(pk__in=PersonalDataReveal.objects.values("user_id"))
+        .order_by("username")
+        .values_list("username", flat=True)
+    )
+
+
+def saved_filters(user: Any, page: str) -> list[SavedFilter]:
+    """The person's saved filters of a list page, by name (docs/architecture.md, "Lists")."""
+    if user is None or not user.is_authenticated:
+        return []
+    return list(SavedFilter.objects.filter(user=user, page=page).order_by("name"))

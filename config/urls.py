@@ -8,6 +8,8 @@ from desk import views as desk_views
 
 urlpatterns = [
     path("", desk_views.overview, name="overview"),
+    path("my-work/", desk_views.my_work_page, name="my_work"),
+    path("my-work/count/", desk_views.my_work_count, name="my_work_count"),
     path("worker-status/", desk_views.worker_status, name="worker_status"),
     path("worker-status/check/", desk_views.worker_check, name="worker_check"),
     path(
@@ -20,6 +22,12 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("filters/save/", desk_views.saved_filter_save, name="saved_filter_save"),
+    path(
+        "filters/<int:filter_id>/delete/",
+        desk_views.saved_filter_delete,
+        name="saved_filter_delete",
+    ),
     path("accounts/", include("desk.urls")),
     path("", include("decisions.urls")),
     path("appeals/", include("appeals.urls")),

@@ -12,11 +12,12 @@ from typing import Any
 
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 import scoring
 from accounts.models import Account
 from accounts.signal_spec import SIGNALS_BY_NAME
+from accounts.templatetags.desk import signal_value
 from decisions import explain, wording
 from decisions.models import (
     LimitDecision,
@@ -72,9 +73,9 @@ class Explanation:
 
 OPERATORS = {">=": "≥", ">": ">", "<": "<", "=": "=", "": ""}
 SPECIAL_LABELS = {
-    "limit": _lazy("limit before the decision"),
-    "overlay": _lazy("portfolio overlay factor"),
-    "cooldown": _lazy("cool-down after a closure"),
+    "limit": gettext_lazy("limit before the decision"),
+    "overlay": gettext_lazy("portfolio overlay factor"),
+    "cooldown": gettext_lazy("cool-down after a closure"),
 }
 
 
@@ -156,12 +157,11 @@ def decision_explanation(
     inputs = []
     for name, then in decision.inputs.items():
         now = (current_signals or {}).get(name)
-        now_text = "" if now is None else str(now)
         inputs.append(
             InputRow(
                 label=SIGNALS_BY_NAME[name].label if name in SIGNALS_BY_NAME else name,
-                then=then,
-                now=now_text,
+                then=signal_value(then, name),
+                now=signal_value(now, name),
                 changed=current_signals is not None and _differs(then, now),
             )
         )

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from accounts import permissions as perms
 from accounts.access import may
 from accounts.models import Account
+from config.text import JUSTIFICATION_MAX, too_long
 from decisions.errors import DecisionError, StaleAccount
 from decisions.models import LimitDecision, OverrideRequest
 from decisions.services import (
@@ -137,14 +138,31 @@ def override_approve(*, request_id: int, approver: Any) -> LimitDecision:
     return decision
 
 
-def override_reject(*, request_id: int, approver: Any) -> OverrideRequest:
+# A rejection says why, to the person who proposed it (their My work and the account page).
+REJECT_REASON_MIN = 10
+
+
+def override_reject(*, request_id: int, approver: Any, reason: str) -> OverrideRequest:
+    """A second person sends a pending override back, with the reason the proposer reads."""
     if not may(approver, perms.APPROVE_OVERRIDE):
         raise DecisionError(_("Your role cannot reject overrides."))
+    text = (reason or "").strip()
+    if len(text) < REJECT_REASON_MIN:
+        raise DecisionError(
+            _(
+                "Write why the override is rejected (at least %(count)d characters): "
+                "the person who proposed it reads it."
+            )
+            % {"count": REJECT_REASON_MIN}
+        )
+    if problem := too_long(text, JUSTIFICATION_MAX):
+        raise DecisionError(problem)
     with transaction.atomic(durable=True):
         request = _pending_request(request_id)
         request.state = OverrideRequest.State.REJECTED
         request.decided_by = approver
         request.decided_at = timezone.now()
+        request.review_note = text
         request.save()
     return request
 

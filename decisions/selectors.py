@@ -279,25 +279,39 @@ def account_timeline(
 
 
 @dataclass(frozen=True)
-class LimitPoint:
-    at: Any
+class TrendPoint:
+    """The account's figures from `at` on: after a decision, or before the oldest shown."""
+
+    at: datetime
+    score: int | None
     limit: Decimal
-    action: str
+    action: str  # "" for the starting point (the figures before the oldest decision)
 
 
-def limit_history(account_id: int, *, limit: int = 120) -> list[LimitPoint]:
-    """The limit before the oldest of the latest `limit` decisions, then after each,
-    oldest first, for the chart."""
+TREND_DECISIONS = 200
+
+
+def score_limit_trend(account_id: int, *, limit: int = TREND_DECISIONS) -> list[TrendPoint]:
+    """Score and limit over time from the latest `limit` decisions, oldest first by
+    time: the figures before the oldest shown, then after each decision. One indexed
+    query (account, sequence); docs/architecture.md, "The account page on a call"."""
     rows = list(
         LimitDecision.objects.filter(account_id=account_id)
         .order_by("-sequence")
-        .values_list("created_at", "old_limit", "new_limit", "action")[:limit]
-    )
-    rows.reverse()
-    points = [LimitPoint(at, new_limit, action) for at, _old, new_limit, action in rows]
-    if rows:  # where the line started: the limit before the oldest decision shown
-        at, old_limit, _new, _action = rows[0]
-        points.insert(0, LimitPoint(at, old_limit, ""))
+        .values_list(
+            "created_at", "sequence", "score_before", "score_after", "old_limit", "new_limit",
+            "action",
+        )[:limit]
+    )  # fmt: skip
+    if not rows:
+        return []
+    rows.sort(key=lambda row: (row[0], row[1]))  # by time; the chain's order on a tie
+    at, _seq, score_before, _after, old_limit, _new, _action = rows[0]
+    points = [TrendPoint(at, score_before, old_limit, "")]
+    points += [
+        TrendPoint(at, score_after, new_limit, action)
+        for at, _seq, _before, score_after, _old, new_limit, action in rows
+    ]
     return points
 
 

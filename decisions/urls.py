@@ -13,5 +13,6 @@ urlpatterns = [
     path("runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
     path("audit/", views.audit, name="audit"),
     path("audit/decisions.csv", views.audit_export, name="audit_export"),
+    path("audit/reveals.csv", views.reveals_export, name="reveals_export"),
     path("decisions/<int:decision_id>/", views.decision_detail, name="decision"),
 ]

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
@@ -14,8 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import permissions as perms
 from accounts import selectors as account_selectors
+from accounts import services as account_services
 from accounts.access import requires
-from config import charts, failures
+from accounts.models import SavedFilter
+from config import charts, csv_export, failures
 from config.text import JUSTIFICATION_MAX
 from decisions import audit_trail, explanations, selectors
 from decisions import runs as run_services
@@ -179,16 +181,112 @@ def run_revert(request: HttpRequest, run_id: int) -> HttpResponse:
     return _render_run(request, run, revert_form=form)
 
 
+class RevealFilterForm(forms.Form):
+    """The audit page's filters of the reveals (docs/architecture.md, "Lists")."""
+
+    person = forms.ChoiceField(label=gettext_lazy("Person"), required=False)
+    account = forms.CharField(
+        label=gettext_lazy("Account reference (or its start)"), required=False, max_length=32
+    )
+    revealed_from = forms.DateField(
+        label=gettext_lazy("From (UTC day)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    revealed_to = forms.DateField(
+        label=gettext_lazy("To (UTC day, included)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    FIELDS = ("person", "account", "revealed_from", "revealed_to")
+
+    def __init__(self, *args: Any, people: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        person = self.fields["person"]
+        assert isinstance(person, forms.ChoiceField)
+        person.choices = [("", _("anyone")), *((name, name) for name in people)]
+        for name in ("revealed_from", "revealed_to"):
+            self.fields[name].input_formats = ["%Y-%m-%d"]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("revealed_from"), data.get("revealed_to")
+        if since and until and until < since:
+            raise forms.ValidationError(_("The end of the range is before its start."))
+        return data
+
+    def filters(self) -> account_selectors.RevealFilters:
+        data = self.cleaned_data
+        return account_selectors.RevealFilters(
+            username=data["person"],
+            reference=data["account"].strip(),
+            since=data["revealed_from"],
+            until=data["revealed_to"],
+        )
+
+
+def _reveal_filter_form(request: HttpRequest) -> RevealFilterForm:
+    return RevealFilterForm(
+        request.GET, people=account_selectors.reveal_people(), auto_id="reveals_%s"
+    )
+
+
 def _render_audit(request: HttpRequest, form: ExportForm) -> HttpResponse:
+    reveal_form = _reveal_filter_form(request)
+    reveals = (
+        account_selectors.personal_data_reveals(reveal_form.filters())
+        if reveal_form.is_valid()
+        else []
+    )
     return render(
         request,
         "decisions/audit.html",
         {
-            "reveals": account_selectors.personal_data_reveals(),
+            "reveals": reveals,
+            "reveal_form": reveal_form,
+            "reveal_query": _reveal_query(request),
+            "reveals_filtered": any(request.GET.get(name) for name in RevealFilterForm.FIELDS),
             "searches": account_selectors.personal_data_searches(),
             "user_changes": account_selectors.user_changes(),
             "export_form": form,
         },
+    )
+
+
+def _reveal_query(request: HttpRequest) -> str:
+    """The query string of the reveals' filters alone, encoded."""
+    params = QueryDict(mutable=True)
+    for name in RevealFilterForm.FIELDS:
+        if value := request.GET.get(name, "").strip():
+            params[name] = value
+    return params.urlencode()
+
+
+@require_GET
+@requires(perms.EXPORT_AUDIT)
+def reveals_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """The reveals of the current filters as CSV, streamed, the export logged."""
+    form = _reveal_filter_form(request)
+    if not form.is_valid():
+        today = timezone.localdate()
+        return _render_audit(
+            request, ExportForm(initial={"since": today - timedelta(days=30), "until": today})
+        )
+    query = _reveal_query(request)
+    export = account_services.list_export_record(
+        user=request.user, page=SavedFilter.Page.REVEALS, query=query
+    )
+    rows = (
+        (at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), username, reference, purpose)
+        for at, username, reference, purpose in account_selectors.personal_data_reveal_rows(
+            form.filters()
+        )
+    )
+    return csv_export.csv_response(
+        filename=f"reveals-{timezone.now():%Y%m%d-%H%M%S}.csv",
+        header=[_("Revealed at (UTC)"), _("Who"), _("Account"), _("Purpose")],
+        rows=rows,
+        on_done=lambda count: account_services.list_export_finish(export_id=export.pk, rows=count),
     )
 
 

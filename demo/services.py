@@ -17,6 +17,7 @@ from accounts.models import (
     Account,
     AccountSignals,
 )
+from appeals.models import HandlerProfile
 from config import db
 from decisions.models import LimitDecision
 from decisions.services import Change, decisions_write, scoring_inputs
@@ -38,6 +39,10 @@ DEMO_USERS: list[tuple[str, str, str, str]] = [
     ("hana", "Hana", "Lead", roles.APPEAL_LEAD),
     ("admin", "Ada", "Admin", roles.ADMINISTRATOR),
 ]
+
+# The demo's handlers in the rotation of new appeals: appeals recorded in `make run`
+# go to bob, and a lead changes that on the Handlers page.
+DEMO_HANDLERS = ("bob",)
 
 
 class PortfolioNotEmpty(Exception):
@@ -69,6 +74,10 @@ def demo_users_ensure() -> list[User]:
             user.save()
             user.groups.set([Group.objects.get(name=role)])
             users.append(user)
+            if username in DEMO_HANDLERS:
+                # In the round robin of new appeals (docs/architecture.md, "Queue
+                # steering"); kept as a lead last set it.
+                HandlerProfile.objects.get_or_create(user=user, defaults={"cap": 15})
     return users
 
 

@@ -1,10 +1,11 @@
-"""What every page's frame shows: the navigation for the person's roles and the
-kill-switch banner."""
+"""What every page's frame shows: the navigation for the person's roles (with the
+count of what waits on My work) and the kill-switch banner."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +14,7 @@ from accounts import permissions as perms
 from accounts.access import RolePerms, may
 from accounts.roles import ROLE_LABELS
 from config import text
+from desk.my_work import POLL_SECONDS, NavCount
 from policies.selectors import kill_switch_banner
 
 # The length limits of free text (config/text.py), as `maxlength` in the pages' inputs.
@@ -52,6 +54,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_items": items,
         "user_roles": roles,
         "kill_switch": kill_switch_banner(),
+        # Read only when the template shows it: the nav's My work entry and its count.
+        "my_work_nav": NavCount(user),
+        "my_work_current": request.path == reverse("my_work"),
+        "my_work_poll": getattr(settings, "MY_WORK_POLL_SECONDS", POLL_SECONDS),
         "text_max": TEXT_MAX,
         # Replaces Django's `perms`: answered by the roles only (accounts/access.py).
         "perms": RolePerms(user),

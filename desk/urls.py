@@ -7,10 +7,12 @@ from desk import views
 app_name = "accounts"
 urlpatterns = [
     path("", views.account_list, name="list"),
+    path("export.csv", views.account_export, name="export"),
     path("<str:reference>/", views.account_detail, name="detail"),
     path("<str:reference>/reveal/", views.account_reveal, name="reveal"),
     path("<str:reference>/timeline/", views.account_timeline, name="timeline"),
     path("<str:reference>/notes/", views.account_note, name="note"),
+    path("<str:reference>/contacts/", views.account_contact, name="contact"),
     path("<str:reference>/override/", views.account_override, name="override"),
     path("<str:reference>/freeze/", views.account_freeze, name="freeze"),
     path("<str:reference>/rescore/", views.account_rescore, name="rescore"),

@@ -38,9 +38,10 @@ def _fresh_portfolio_figures():
     """The overview caches its figures in Redis; each test computes its own."""
     from django.core.cache import cache
 
-    from accounts.selectors import PORTFOLIO_CACHE_KEY
+    from accounts.selectors import BAND_SCORES_CACHE_KEY, PORTFOLIO_CACHE_KEY
 
     cache.delete(PORTFOLIO_CACHE_KEY)
+    cache.delete(BAND_SCORES_CACHE_KEY)  # the account page's rank within a band
 
 
 @pytest.fixture(autouse=True)

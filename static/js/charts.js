@@ -5,6 +5,7 @@
  * <script type="application/json"> holding:
  *   {kind: "bar" | "line", labels: [...], series: [{label, data, color}],
  *    horizontal, stacked, stepped, money}
+ *   or {kind: "time", ...}: see drawTime.
  * Charts in content swapped in by HTMX are drawn on htmx:load.
  */
 (function () {
@@ -19,6 +20,7 @@
     if (!source) return;
     var spec = JSON.parse(source.textContent);
     canvas.dataset.drawn = "1";
+    if (spec.kind === "time") { drawTime(canvas, spec); return; }
     var valueAxis = {
       stacked: !!spec.stacked,
       beginAtZero: true,
@@ -47,6 +49,70 @@
           } : {},
         },
         scales: spec.horizontal ? { x: valueAxis, y: labelAxis } : { x: labelAxis, y: valueAxis },
+      },
+    });
+  }
+
+  /* kind "time": series [{label, data: [{x: ms since epoch, y}], color, axis: "money" |
+   * "score"}] on a linear x axis of timestamps (no date adapter needed), ticks as UTC
+   * dates; the money axis on the left, the score axis (350–950) on the right. */
+  function utcDate(ms, withTime) {
+    var iso = new Date(ms).toISOString();
+    return withTime ? iso.slice(0, 10) + " " + iso.slice(11, 16) : iso.slice(0, 10);
+  }
+
+  function drawTime(canvas, spec) {
+    var xs = [];
+    spec.series.forEach(function (s) { s.data.forEach(function (p) { xs.push(p.x); }); });
+    var span = xs.length ? Math.max.apply(null, xs) - Math.min.apply(null, xs) : 0;
+    var shortSpan = span < 3 * 86400000;
+    new Chart(canvas, {
+      type: "line",
+      data: {
+        datasets: spec.series.map(function (s) {
+          return {
+            label: s.label, data: s.data, backgroundColor: s.color, borderColor: s.color,
+            yAxisID: s.axis, stepped: spec.stepped ? "before" : false, borderWidth: 2,
+            borderDash: s.axis === "score" ? [6, 3] : [],  // told apart without colour
+            pointRadius: function (c) { return c.raw && c.raw.now ? 0 : 3; },  // "now" is no decision
+          };
+        }),
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        parsing: false,
+        plugins: {
+          legend: { display: true },
+          tooltip: {
+            callbacks: {
+              title: function (items) { return items.length ? utcDate(items[0].parsed.x, true) + " UTC" : ""; },
+              label: function (c) {
+                var v = c.parsed.y;
+                return c.dataset.label + ": " + (c.dataset.yAxisID === "money" ? money.format(v) : v);
+              },
+            },
+          },
+        },
+        scales: {
+          x: {
+            type: "linear",
+            min: xs.length ? Math.min.apply(null, xs) : undefined,
+            max: xs.length ? Math.max.apply(null, xs) : undefined,
+            ticks: {
+              autoSkip: true, maxRotation: 0, maxTicksLimit: 6,
+              callback: function (v) { return utcDate(v, shortSpan); },
+            },
+          },
+          money: {
+            type: "linear", position: "left", beginAtZero: true,
+            ticks: { callback: function (v) { return money.format(v); } },
+          },
+          score: {
+            type: "linear", position: "right", min: 350, max: 950,
+            grid: { drawOnChartArea: false }, ticks: { stepSize: 100, includeBounds: false },
+          },
+        },
       },
     });
   }

@@ -2,6 +2,8 @@ from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -89,13 +91,26 @@ class AccountListTests(BaseTestCase):
         for number in range(selectors.PAGE_SIZE + 5):
             make_account(reference=f"PG{number:04d}")
         # Session, user, one for the roles' permissions, reason codes, one page
-        # of accounts, the user's roles for the header; never a COUNT.
-        with self.assertNumQueries(6):
+        # of accounts, the user's roles for the header, the two counts of the
+        # navigation's "My work"; for the result count (a next page exists) the
+        # planner's estimate and a count of at most COUNT_EXACT_UP_TO + 1 rows, and
+        # the person's saved filters. Never a COUNT of the table.
+        with self.assertNumQueries(11), CaptureQueriesContext(connection) as queries:
             first = self.client.get(URL, {"q": "PG"})
+        counts = [
+            q["sql"] for q in queries if "COUNT(" in q["sql"] and "accounts_account" in q["sql"]
+        ]
+        assert len(counts) == 1
+        assert f"LIMIT {selectors.COUNT_EXACT_UP_TO + 1}" in counts[0]
+        assert first.context["count"] == selectors.AccountCount(number=55, estimated=False)
         self.assertEqual(len(references(first)), selectors.PAGE_SIZE)
         self.assertTrue(first.context["page"].has_next)
         self.assertContains(first, "page=2")
-        second = self.client.get(URL, {"q": "PG", "page": "2"})
+        with CaptureQueriesContext(connection) as queries:
+            second = self.client.get(URL, {"q": "PG", "page": "2"})
+        # The last page tells the count itself.
+        assert not [q for q in queries if "accounts_account" in q["sql"] and "COUNT(" in q["sql"]]
+        assert second.context["count"] == selectors.AccountCount(number=55, estimated=False)
         self.assertEqual(references(second), [f"PG{n:04d}" for n in range(50, 55)])
         self.assertFalse(second.context["page"].has_next)
         self.assertContains(second, "q=PG&amp;page=1")

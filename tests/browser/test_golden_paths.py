@@ -218,6 +218,7 @@ def test_policy_and_audit_pages(live_server, page):
     call_command("seed_demo", "--accounts", "20", verbosity=0)
     log_in(page, live_server.url, "carol", DEMO_PASSWORD)  # a lead may reveal
     page.goto(f"{live_server.url}/accounts/LD-CASE-A/")
+    page.get_by_label("Why do you need the unmasked data?").select_option("caller")
     page.get_by_role("button", name="Reveal personal data (logged)").click()
     expect(page.get_by_text("林晓雯")).to_be_visible()
 

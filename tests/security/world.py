@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from accounts import roles
+from accounts.models import SavedFilter
 from appeals import evidence_files
 from appeals import services as appeal_services
 from appeals.models import Appeal
@@ -105,6 +106,9 @@ def build() -> World:
             "simulation_id": simulation.pk,
             "object_id": users["nora"].pk,
             "id": users["nora"].pk,
+            "filter_id": SavedFilter.objects.create(
+                user=alice, page="accounts", name="Band E", query="band=E"
+            ).pk,
         },
     )
 

@@ -17,7 +17,7 @@ import django
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ["seed", "rescore", "pages", "queue", "simulate", "ingest"]
+BENCHMARKS = ["seed", "rescore", "pages", "queue", "simulate", "ingest", "export", "my_work"]
 
 
 def machine() -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -62,17 +62,25 @@ def appeal_auto_assign(appeal: Appeal) -> Any:
     """Give a new, unassigned appeal to the handler whose turn it is; in the caller's
     transaction. Returns the handler, or None (the appeal stays in the queue).
 
-    The profiles in the rotation are locked (FOR UPDATE, in turn order) before the
-    open appeals are counted, so two intakes at once never both fill a handler's
-    last place: the second waits, then counts the first's appeal."""
+    The profiles in the rotation are locked (FOR UPDATE) before the open appeals are
+    counted, so two intakes at once never both fill a handler's last place: the
+    second waits, then counts the first's appeal. They are locked in user id order,
+    the same for every intake, and put in turn order afterwards: locking in turn
+    order, which each assignment changes, let two intakes each hold a profile the
+    other waited for (a deadlock)."""
     if not settings.APPEAL_AUTO_ASSIGN or appeal.assignee_id or appeal.state != states.NEW:
         return None
     now = timezone.now()
-    profiles = list(
+    locked = list(
         HandlerProfile.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(auto_assign=True, user__is_active=True)
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "user_id")
+        .order_by("user_id")
+    )
+    # Never assigned first, then the one assigned longest ago; then user id.
+    profiles = sorted(
+        locked,
+        key=lambda p: (p.last_assigned_at is not None, p.last_assigned_at or now, p.user_id),
     )
     if not profiles:
         return None

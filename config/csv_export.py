@@ -22,6 +22,11 @@ ROWS_PER_BLOCK = 500
 # A spreadsheet reads a cell starting with one of these as a formula (CSV
 # injection); such a cell is written with a leading apostrophe, shown as text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The same rule for text that PostgreSQL's COPY writes (the audit's decisions CSV).
+FORMULA_SAFE_SQL = (
+    "CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) "
+    "THEN chr(39) || {column} ELSE {column} END"
+)
 BOM = "\ufeff"  # so that spreadsheet programs read UTF-8 (Chinese names) as UTF-8
 
 

@@ -15,6 +15,7 @@ from django.db import connection
 
 from accounts.models import Account
 from config import db
+from config.csv_export import FORMULA_SAFE_SQL
 from decisions import chain, checkpoint
 from decisions.models import (
     LimitDecision,
@@ -247,15 +248,20 @@ def audit_checkpoint_check(*, account_reference: str | None = None) -> Checkpoin
     return CheckpointCheck(directory, path, made, "", compared, mismatches)
 
 
-DECISIONS_CSV_SQL = """
+# Free text (a justification, a username) that could read as a formula gets an apostrophe.
+_JUSTIFICATION = FORMULA_SAFE_SQL.format(column="d.justification")
+_ACTOR = FORMULA_SAFE_SQL.format(column="actor.username")
+_APPROVER = FORMULA_SAFE_SQL.format(column="approver.username")
+DECISIONS_CSV_SQL = f"""
     COPY (
         SELECT d.id, a.reference AS account, d.sequence, d.created_at AS decided_at, d.action,
                d.source, d.old_limit, d.new_limit, d.old_status, d.new_status, d.score_before,
                d.score_after, d.band_before, d.band_after,
                (SELECT string_agg(code, ' ') FROM jsonb_array_elements_text(d.reasons) AS code)
                    AS reasons,
-               d.policy_version, d.run_id, actor.username AS actor,
-               approver.username AS approver, d.justification, d.reverts_id, d.prev_hash, d.hash
+               d.policy_version, d.run_id, {_ACTOR} AS actor,
+               {_APPROVER} AS approver, {_JUSTIFICATION} AS justification, d.reverts_id,
+               d.prev_hash, d.hash
         FROM decisions_limitdecision d
         JOIN accounts_account a ON a.id = d.account_id
         LEFT JOIN auth_user actor ON actor.id = d.actor_id
@@ -263,7 +269,7 @@ DECISIONS_CSV_SQL = """
         WHERE d.created_at >= %s AND d.created_at < %s
         ORDER BY d.id
     ) TO STDOUT WITH (FORMAT csv, HEADER true)
-"""
+"""  # noqa: S608 - the columns come from code
 
 
 def decisions_csv(since: date, until: date) -> Iterator[bytes]:

@@ -208,6 +208,8 @@ ACCESS: dict[str, dict[str, Rule]] = {
     },
     "appeals:bulk": {"POST": _rule("assign, reassign and snooze appeals in bulk", L)},
     "appeals:export": {"GET": _rule("open the appeal queue", H, L, U)},
+    # Appeals as feedback: aggregate overturn rates, shown on the policy pages.
+    "appeals:overturns": {"GET": _rule("read policy versions", A, L, P, U)},
     "appeals:handlers": {
         "GET": _rule("set handlers' caps, auto-assignment and time away", L),
         "POST": _rule("set handlers' caps, auto-assignment and time away", L),
@@ -228,6 +230,19 @@ ACCESS: dict[str, dict[str, Rule]] = {
     "policies:rollout": {
         "POST": _rule("widen another admin's rollout (not one's own) or roll back", P)
     },
+    # Monitoring: stability, performance and fairness from the snapshots' figures; a
+    # policy admin acknowledges a drift alert.
+    "history:monitoring": {"GET": _rule("open the Monitoring page", A, L, P, U)},
+    "history:acknowledge_alert": {"POST": _rule("acknowledge a drift alert", P)},
+    # Back-tests and the champion-challenger readout (docs/architecture.md, "Portfolio
+    # history"): read as the policy pages are; started by a policy admin.
+    "history:backtest_start": {
+        "GET": _rule("read policy versions", A, L, P, U),
+        "POST": _rule("draft, simulate and submit a policy", P),
+    },
+    "history:backtest": {"GET": _rule("read policy versions", A, L, P, U)},
+    "history:backtest_panel": {"GET": _rule("read policy versions", A, L, P, U)},
+    "history:readout": {"GET": _rule("read policy versions", A, L, P, U)},
     # Audit
     "decisions:audit": {"GET": _rule("open the audit trail", U)},
     "decisions:audit_export": {"GET": _rule("export decisions as CSV", U)},

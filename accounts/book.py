@@ -31,7 +31,10 @@ CHUNK_SQL = f"""
                a.version::int8, a.good_cycles::int8, COALESCE(a.score, -1)::int8,
                (COALESCE(array_position(%s::text[], a.band::text), 0) - 1)::int8,
                (CASE WHEN %s THEN {scoring.ROLLOUT_BUCKET_SQL} ELSE 0 END)::int8,
-               (a.cooldown_until IS NOT NULL AND a.cooldown_until > %s), {_SIGNAL_SQL}
+               (a.cooldown_until IS NOT NULL AND a.cooldown_until > %s),
+               (COALESCE(array_position(%s::text[], a.segment::text), 0) - 1)::int8,
+               COALESCE(EXTRACT(DAY FROM %s - a.restored_at)::int8, {scoring.NEVER_RESTORED}),
+               {_SIGNAL_SQL}
         FROM accounts_account a JOIN accounts_accountsignals s ON s.account_id = a.id
         WHERE {{where}}
         ORDER BY a.id
@@ -43,12 +46,17 @@ COPY_ROW = np.dtype(
     [("fields", ">i2")]
     + [item for name in _INT_COLUMNS for item in ((f"{name}_len", ">i4"), (name, ">i8"))]
     + [("in_cooldown_len", ">i4"), ("in_cooldown", "?")]
+    + [("segment_len", ">i4"), ("segment", ">i8"), ("restored_len", ">i4"), ("restored", ">i8")]
     + [
         item
         for i in range(len(scoring.INPUT_SIGNALS))
         for item in ((f"s{i}_len", ">i4"), (f"s{i}", ">f8"))
     ]
 )
+
+
+# Cohort codes of the account's segment (ChunkInput.segment, the portfolio snapshots).
+SEGMENTS: tuple[str, ...] = tuple(Account.Segment.values)
 
 
 def id_ranges(accounts: QuerySet[Account]) -> list[tuple[int, int]]:
@@ -78,7 +86,8 @@ def _load(
     where: str, where_params: list[Any], bands: list[str], buckets: bool
 ) -> scoring.ChunkInput:
     buffer = bytearray()
-    params = [bands, buckets, timezone.now(), *where_params]
+    now = timezone.now()
+    params = [bands, buckets, now, list(SEGMENTS), now, *where_params]
     sql = CHUNK_SQL.replace("{where}", where)
     with connection.cursor() as cursor, db.copy(cursor, sql, params) as copy:
         for block in copy:
@@ -92,4 +101,10 @@ def _load(
     for i in range(width):
         signals[:, i] = rows[f"s{i}"]
     ints = {name: rows[name].astype(np.int64) for name in _INT_COLUMNS}
-    return scoring.ChunkInput(**ints, in_cooldown=rows["in_cooldown"].astype(bool), signals=signals)
+    return scoring.ChunkInput(
+        **ints,
+        in_cooldown=rows["in_cooldown"].astype(bool),
+        signals=signals,
+        segment=rows["segment"].astype(np.int64),
+        days_since_restoration=rows["restored"].astype(np.int64),
+    )

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import masking
 from accounts.signal_spec import SIGNALS, SIGNALS_BY_NAME, range_problems
+from scoring import NEVER_RESTORED
 
 
 def signal_field(name: str) -> models.Field[Any, Any]:
@@ -103,6 +104,7 @@ class Access(models.Model):
             ("check_worker", "Ask the worker for a heartbeat"),
             ("open_integrations", "Read the integrations' API keys and call log"),
             ("manage_integrations", "Create and revoke the integrations' API keys"),
+            ("open_monitoring", "Open the Monitoring page (stability, performance, fairness)"),
         ]
 
     def __str__(self) -> str:
@@ -171,6 +173,9 @@ class Account(models.Model):
     # Copied from the latest decision by the decision writer, so the account
     # list filters on them without touching the (large) decisions table.
     limit_changed_at = models.DateTimeField(_("limit last changed"), null=True, blank=True)
+    # When an appeal last restored the limit: score-based cuts skip the account for the
+    # policy's decrease_protection_days after it (docs/architecture.md, "Decrease protection").
+    restored_at = models.DateTimeField(_("limit restored by an appeal"), null=True, blank=True)
     last_reasons = ArrayField(
         models.CharField(max_length=40),
         verbose_name=_("latest reasons"),
@@ -243,6 +248,19 @@ class Account(models.Model):
 
     def in_cooldown(self, now: Any = None) -> bool:
         return self.cooldown_until is not None and self.cooldown_until > (now or timezone.now())
+
+    def days_since_restoration(self, now: Any = None) -> int:
+        """Whole days since an appeal last restored the limit, as the runs count them
+        (accounts/book.py); scoring.NEVER_RESTORED when none did (docs/architecture.md,
+        "Decrease protection")."""
+        return restoration_days(self.restored_at, now or timezone.now())
+
+
+def restoration_days(restored_at: Any, now: Any) -> int:
+    """Whole days from an appeal's restoration to `now`; NEVER_RESTORED without one."""
+    if restored_at is None or restored_at > now:
+        return NEVER_RESTORED
+    return int((now - restored_at).days)
 
 
 class AccountSignals(models.Model):

@@ -26,6 +26,7 @@ RECORD_APPEALS = "accounts.record_appeals"
 CHECK_WORKER = "accounts.check_worker"
 OPEN_INTEGRATIONS = "accounts.open_integrations"
 MANAGE_INTEGRATIONS = "accounts.manage_integrations"
+OPEN_MONITORING = "accounts.open_monitoring"
 
 # Django's users and groups, and django-axes' lockouts (the Administrator's)
 VIEW_USER = "auth.view_user"

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from appeals.models import Appeal
 from config.text import JUSTIFICATION_MAX, STATEMENT_MAX
+from decisions.reason_labels import REASON_LABELS
 
 
 class QueueFilterForm(forms.Form):
@@ -38,6 +39,15 @@ class QueueFilterForm(forms.Form):
         label=_("Snoozed"),
         required=False,
         choices=[("", _("hidden until their time")), ("only", _("snoozed only"))],
+    )
+    # The contested decision's principal reason (docs/architecture.md, "Appeals as
+    # feedback"): the overview's overturn card links here.
+    # Hidden: set by the link, shown as a removable filter above the list.
+    reason = forms.ChoiceField(
+        label=_("Contested for"),
+        required=False,
+        choices=[("", _("any reason")), *REASON_LABELS.items()],
+        widget=forms.HiddenInput,
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 

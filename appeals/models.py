@@ -113,6 +113,9 @@ class Appeal(models.Model):
     outcome_decision = models.ForeignKey(
         LimitDecision, models.PROTECT, null=True, blank=True, related_name="appeal_outcomes"
     )
+    # When the outcome took effect (the "decide" step): the overturn rates count the
+    # appeals decided in a window (docs/architecture.md, "Appeals as feedback").
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
     # Set aside until this time (waiting for the customer, say); a lead or the
     # assignee snoozes it, and it comes back to the top of the queue by itself.
     snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
@@ -153,6 +156,12 @@ class Appeal(models.Model):
                 fields=["updated_at"],
                 name="appeal_outcome_pending",
                 condition=Q(outcome_pending=True),
+            ),
+            # Appeals as feedback: the overturn rates of the appeals decided lately.
+            models.Index(
+                fields=["decided_at"],
+                name="appeal_decided",
+                condition=Q(decided_at__isnull=False),
             ),
             # Queue steering: recent outcomes counted by what they showed.
             models.Index(

@@ -209,6 +209,7 @@ def _apply_outcome(
         decision, summary = _restore(appeal, account, approver), appeal.get_outcome_display()
     appeal.outcome_decision = decision
     appeal.outcome_pending = False
+    appeal.decided_at = timezone.now()
     showed = f" ({Appeal.CloseLabel(appeal.close_label).label})" if appeal.close_label else ""
     move(appeal, "decide", actor, f"{summary}: {appeal.outcome_justification}{showed}")
     return decision

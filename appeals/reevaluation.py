@@ -107,7 +107,10 @@ def reevaluate(
     start_status: str,
     limit_now: Decimal,
     good_cycles: int,
+    days_since_restoration: int = scoring.NEVER_RESTORED,
 ) -> Reevaluation:
+    """`days_since_restoration`: the account's, now (an earlier appeal's restoration
+    still protects it from score-based cuts; docs/architecture.md, "Decrease protection")."""
     seen = {**signals, **verified}
     outcome = scoring.evaluate(
         compiled,
@@ -116,6 +119,7 @@ def reevaluate(
         status=start_status,
         in_cooldown=False,
         good_cycles=good_cycles,
+        days_since_restoration=days_since_restoration,
     )
     proposed = outcome.new_limit_decimal if outcome.new_status == "active" else Decimal("0.00")
     target = proposed.quantize(Decimal("0.01")) if proposed > limit_now else None

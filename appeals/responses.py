@@ -139,7 +139,11 @@ def next_scheduled_run(now: datetime | None = None) -> datetime | None:
 def recut_warning(account: Any, restored: Decimal) -> RecutWarning | None:
     """What the active policy makes of the account at the restored limit in the next
     scheduled run (a cycle: scored on its signals now). A warning when it would cut
-    or close the line; None when it keeps it, or without a policy or signals."""
+    or close the line; None when it keeps it, or without a policy or signals.
+
+    The restoration is an appeal's: it starts the policy's decrease protection, so
+    only hard triggers and closures can cut it in that run (docs/architecture.md,
+    "Decrease protection")."""
     active = policy_selectors.active_policy()
     signals = AccountSignals.objects.filter(account_id=account.pk).first()
     if active is None or signals is None or restored <= 0:
@@ -153,6 +157,7 @@ def recut_warning(account: Any, restored: Decimal) -> RecutWarning | None:
         in_cooldown=account.in_cooldown(),
         good_cycles=account.good_cycles,
         cycle=True,
+        days_since_restoration=0,
     )
     kept = outcome.new_limit_decimal
     cut = outcome.action == scoring.REDUCE and kept < restored
@@ -262,4 +267,5 @@ def reevaluation(
         start_status=start_status,
         limit_now=account.current_limit,
         good_cycles=account.good_cycles,
+        days_since_restoration=account.days_since_restoration(),
     )

@@ -58,6 +58,7 @@ class QueueFilters:
     channel: str = ""
     sla: str = ""  # breached | due_soon | ""
     snoozed: str = ""  # "": hide the snoozed; "only": only them
+    reason: str = ""  # the contested decision's principal reason (its first)
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,8 @@ def queue_queryset(filters: QueueFilters, *, user: Any) -> tuple[Any, str, datet
         appeals = appeals.filter(priority=filters.priority)
     if filters.channel:
         appeals = appeals.filter(channel=filters.channel)
+    if filters.reason:
+        appeals = appeals.filter(decision__reasons__0=filters.reason)
     now = timezone.now()
     if filters.sla == "breached":
         appeals = appeals.filter(sla_due__lt=now, sla_paused_at__isnull=True)

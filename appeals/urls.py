@@ -10,6 +10,7 @@ urlpatterns = [
     path("bulk/", views.bulk, name="bulk"),
     path("export.csv", views.queue_export, name="export"),
     path("handlers/", views.handlers, name="handlers"),
+    path("overturns/", views.overturns, name="overturns"),
     path("<int:appeal_id>/snooze/", views.snooze, name="snooze"),
     path("<int:appeal_id>/close/", views.close, name="close"),
     path("<int:appeal_id>/", views.detail, name="detail"),

@@ -11,6 +11,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBadRequest,
     QueryDict,
     StreamingHttpResponse,
 )
@@ -29,6 +30,7 @@ from accounts.models import SavedFilter
 from accounts.templatetags.desk import money
 from appeals import (
     evidence_files,
+    feedback,
     forms,
     outcomes,
     responses,
@@ -55,6 +57,7 @@ def _queue_filters(data: dict[str, Any]) -> selectors.QueueFilters:
         channel=data["channel"],
         sla=data["sla"],
         snoozed=data["snoozed"],
+        reason=data["reason"],
     )
 
 
@@ -652,5 +655,27 @@ def handlers(request: HttpRequest) -> HttpResponse:
             "editing": editing,
             "changes": selectors.handler_changes(),
             "auto_assign_on": settings.APPEAL_AUTO_ASSIGN,
+        },
+    )
+
+
+@require_GET
+@requires(perms.OPEN_POLICY)
+def overturns(request: HttpRequest) -> HttpResponse:
+    """Appeals as feedback, for the policy pages (which load it with HTMX: policies sit
+    below appeals): with ?version=N that version's overturn rate by reason, without it
+    the rate of each version (docs/architecture.md, "Appeals as feedback")."""
+    raw = request.GET.get("version", "")
+    if raw and not raw.isdigit():
+        return HttpResponseBadRequest(_("A policy version is a whole number."))
+    version = int(raw) if raw else None
+    return render(
+        request,
+        "appeals/_overturns.html",
+        {
+            "version": version,
+            "overturns": feedback.overturns_by_reason(policy_version=version)
+            if version is not None
+            else feedback.overturns_by_version(),
         },
     )

@@ -17,7 +17,18 @@ import django
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ["seed", "rescore", "pages", "queue", "simulate", "ingest", "export", "my_work"]
+BENCHMARKS = [
+    "seed",
+    "rescore",
+    "pages",
+    "queue",
+    "simulate",
+    "ingest",
+    "export",
+    "my_work",
+    "monitoring",
+    "backtest",
+]
 
 
 def machine() -> str:

@@ -26,11 +26,11 @@ ACCOUNTS = 1_000_000
 TIMEOUT_SECONDS = 600.0
 
 
-def _book() -> int:
-    """A book of at least ACCOUNTS accounts: the one already there, else a new one."""
+def book_ensure(accounts: int = ACCOUNTS) -> int:
+    """A book of at least `accounts` accounts: the one already there, else a new one."""
     count = Account.objects.count()
-    if count < ACCOUNTS:
-        call_command("seed_demo", "--accounts", str(ACCOUNTS), "--replace", verbosity=0)
+    if count < accounts:
+        call_command("seed_demo", "--accounts", str(accounts), "--replace", verbosity=0)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM (ANALYZE) accounts_account, accounts_accountsignals")
         count = Account.objects.count()
@@ -60,7 +60,7 @@ def _draft(admin: User) -> Policy:
 
 
 def run() -> str:
-    accounts = _book()
+    accounts = book_ensure()
     admin = _admin()
     draft = _draft(admin)
     decisions_before = LimitDecision.objects.count()

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "decisions",
     "appeals",
     "policies",
+    "history",
     "api",
     "desk",
     "demo",
@@ -239,6 +240,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "decisions.tasks.audit_checkpoint",
         "schedule": crontab(hour=0, minute=30),
     },
+    # Next month's snapshot partition made ahead; those past retention dropped.
+    "history-partitions": {
+        "task": "history.tasks.maintain_partitions",
+        "schedule": crontab(hour=1, minute=15),
+    },
+    # Outcomes of past snapshots as later ones mature (history.performance).
+    "derive-outcomes": {
+        "task": "history.tasks.derive_outcomes",
+        "schedule": crontab(hour=2, minute=15),
+    },
+    # Stability, drift and fairness thresholds on the latest snapshot (history.drift).
+    "check-drift": {
+        "task": "history.tasks.check_drift",
+        "schedule": crontab(minute=20),
+    },
 }
 
 # --- Limits and re-scoring --------------------------------------------------
@@ -255,6 +271,36 @@ SIGNAL_IMPORT_RESCORE_MAX = envint("SIGNAL_IMPORT_RESCORE_MAX", 5_000)
 # A run none of whose chunks moved for this long is resumed by the watchdog
 # (its worker died); a chunk takes seconds, so minutes mean a dead worker.
 RESCORE_STALL_SECONDS = envint("RESCORE_STALL_SECONDS", 300)
+
+# --- Portfolio history --------------------------------------------------------
+# Which portfolio runs write a snapshot of every account (docs/architecture.md,
+# "Snapshots in a run"): "monthly", the first run of a month while the month has no
+# complete snapshot; "every-run", every run (at most one a day).
+PORTFOLIO_SNAPSHOT_CADENCE = os.environ.get("PORTFOLIO_SNAPSHOT_CADENCE", "monthly")
+if PORTFOLIO_SNAPSHOT_CADENCE not in {"monthly", "every-run"}:
+    raise ImproperlyConfigured(
+        "PORTFOLIO_SNAPSHOT_CADENCE must be monthly or every-run, "
+        f"not {PORTFOLIO_SNAPSHOT_CADENCE!r}"
+    )
+# Months of snapshots kept: outcomes need 12 months after a snapshot, back-tests
+# reach two years back. Whole month partitions older than this are dropped.
+PORTFOLIO_HISTORY_MONTHS = envint("PORTFOLIO_HISTORY_MONTHS", 36)
+if PORTFOLIO_HISTORY_MONTHS < 13:
+    raise ImproperlyConfigured(
+        "PORTFOLIO_HISTORY_MONTHS must be at least 13 (outcomes need 12 months after a "
+        f"snapshot), not {PORTFOLIO_HISTORY_MONTHS}"
+    )
+
+# --- Drift alerts (docs/architecture.md, "The Monitoring page and drift alerts") ---
+# A score PSI or a signal's CSI at or above these raises an alert.
+DRIFT_PSI_ALERT = float(os.environ.get("DRIFT_PSI_ALERT", "0.25"))
+DRIFT_CSI_ALERT = float(os.environ.get("DRIFT_CSI_ALERT", "0.25"))
+# The cut rate, or a reason's share of the cuts and closures, moving more than this
+# many percentage points from one run to the next raises an alert.
+DRIFT_CUT_RATE_POINTS = float(os.environ.get("DRIFT_CUT_RATE_POINTS", "5"))
+DRIFT_REASON_MIX_POINTS = float(os.environ.get("DRIFT_REASON_MIX_POINTS", "10"))
+# A cohort's adverse impact ratio below this raises an alert (the four-fifths rule).
+DRIFT_AIR_ALERT = float(os.environ.get("DRIFT_AIR_ALERT", "0.8"))
 
 # --- Audit checkpoints ------------------------------------------------------
 # Every account's chain head, signed with HMAC-SHA256 under a key the database

@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("decisions.urls")),
     path("appeals/", include("appeals.urls")),
     path("policy/", include("policies.urls")),
+    path("", include("history.urls")),
     path("integrations/", include("api.urls")),
     path("api/v1/", api.urls),
     path("django-admin/", admin.site.urls),

@@ -5,6 +5,7 @@ one transaction on one locked chunk row, so a chunk is never done twice
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -15,13 +16,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import scoring
-from accounts.book import load_chunk
+from accounts.book import SEGMENTS, load_chunk
 from accounts.signal_spec import SIGNALS_BY_NAME
 from config import queue
 from config.queue import Send
 from decisions.chunk_data import chunk_arrays, pack_arrays
 from decisions.models import LimitDecision, RescoreRun, RunChunk
 from decisions.services import Change, decisions_write, update_from_rows
+from history import selectors as history_selectors
+from history import services as history_services
+from history import stats as history_stats
+from history.models import Snapshot
+from history.snapshots import SnapshotRows, snapshot_rows_write
 from policies.selectors import reductions_paused
 
 
@@ -84,6 +90,73 @@ def tally(result: scoring.ChunkResult) -> dict[str, Any]:
     }
 
 
+def is_portfolio(run: RescoreRun) -> bool:
+    """A run over the whole book: snapshots and the stability check are its alone
+    (not a single account's re-score, nor a signal run over the accounts that changed)."""
+    return run.account_id is None and run.trigger != RescoreRun.Trigger.SIGNAL
+
+
+def snapshot_rows(
+    data: scoring.ChunkInput,
+    result: scoring.ChunkResult,
+    slot: np.ndarray,
+    versions: list[int],
+    band_offsets: list[int],
+) -> SnapshotRows:
+    """The chunk's accounts as a snapshot keeps them: as the run saw them before
+    deciding, and what it made of them. A row's band indexes the bands of the version
+    that scored it (a candidate row's band comes offset: scoring.score_with_rollout)."""
+    n = len(data.ids)
+    slot = slot.astype(np.int64)
+    dpd = data.signals[:, scoring.INPUT_SIGNALS.index("days_past_due")]
+    return SnapshotRows(
+        account_id=data.ids,
+        segment=data.segment if data.segment is not None else np.zeros(n, dtype=np.int64),
+        status_before=data.status,
+        limit_before=data.limit,
+        good_cycles=data.good_cycles,
+        in_cooldown=data.in_cooldown,
+        days_since_restoration=(
+            data.days_since_restoration
+            if data.days_since_restoration is not None
+            else np.full(n, scoring.NEVER_RESTORED, dtype=np.int64)
+        ),
+        days_past_due=np.clip(np.rint(dpd), 0, np.iinfo(np.int16).max).astype(np.int64),
+        score=result.score,
+        band=np.where(
+            result.band >= 0, result.band - np.asarray(band_offsets, dtype=np.int64)[slot], -1
+        ),
+        policy_version=np.asarray(versions, dtype=np.int64)[slot],
+        action=result.action,
+        limit_after=result.new_limit,
+        status_after=result.new_status,
+        signals=data.signals,
+    )
+
+
+def chunk_stats(
+    run: RescoreRun,
+    compiled: scoring.CompiledRules,
+    data: scoring.ChunkInput,
+    result: scoring.ChunkResult,
+    slot: np.ndarray,
+    snapshot_day: date | None,
+) -> dict[str, Any]:
+    """A portfolio run's distributions of the chunk; with a snapshot being written,
+    its rows are COPYed in on this transaction (docs/architecture.md, "Snapshots in a
+    run"). Without one, the score bins alone, for the stability check."""
+    if snapshot_day is None:
+        return {
+            "accounts": len(data.ids),
+            "score_bins": history_stats.counts(
+                result.score.astype(np.float64), history_stats.SCORE_EDGES
+            ),
+        }
+    rows = snapshot_rows(data, result, slot, versions_of(run), [0, len(compiled.rules.bands)])
+    snapshot_rows_write(snapshot_day, rows)
+    return history_stats.row_stats(rows, SEGMENTS, triggers=result.triggers)
+
+
 def compiled_rules(run: RescoreRun) -> tuple[scoring.CompiledRules, scoring.CompiledRules | None]:
     """The run's active version compiled, and its candidate's if one is in rollout."""
     compiled = scoring.compile_rules(scoring.parse_policy(run.policy.rules))
@@ -129,10 +202,14 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
         )
         chunk.result = pack_arrays(scored_arrays(data, result, slot))
         chunk.counts = slot_counts(result, slot, versions_of(run))
+        if is_portfolio(run):
+            # In this transaction: a chunk that rolls back leaves no rows to write twice.
+            snapshot_day = history_services.snapshot_writing(run_id=run_id)
+            chunk.stats = chunk_stats(run, compiled, data, result, slot, snapshot_day)
         chunk.state = RunChunk.State.COMPUTED
         chunk.accounts = len(data.ids)
         chunk.computed_at = timezone.now()
-        chunk.save(update_fields=["result", "counts", "state", "accounts", "computed_at"])
+        chunk.save(update_fields=["result", "counts", "stats", "state", "accounts", "computed_at"])
         RescoreRun.objects.filter(pk=run_id).update(
             accounts_done=F("accounts_done") + len(data.ids),
             **{name: F(name) + value for name, value in tally(result).items()},
@@ -162,6 +239,30 @@ def breaker_verdict(run: RescoreRun, rules: scoring.PolicyRules) -> str:
     return "; ".join(problems)
 
 
+def drift_verdict(run: RescoreRun, rules: scoring.PolicyRules, stats: dict[str, Any]) -> str:
+    """The scores against the baseline snapshot: why the run must wait when their
+    population stability index is beyond the policy's limit, else "". The baseline is
+    history.selectors.baseline_snapshot's, as the Monitoring page's."""
+    if not is_portfolio(run) or not stats.get("score_bins"):
+        return ""
+    current = history_services.snapshot_of_run(run_id=run.pk) or Snapshot(
+        taken_on=timezone.localdate(run.created_at), policy_version=run.policy.version
+    )
+    current.stats = stats
+    baseline = history_selectors.baseline_snapshot(current)
+    if baseline is None:
+        return ""
+    index = history_selectors.score_psi(current, baseline)
+    if index is None or Decimal(f"{index.value:.4f}") <= rules.breaker_max_psi:
+        return ""
+    shown = f"{index.value:.2f}"
+    if Decimal(shown) <= rules.breaker_max_psi:
+        shown = f"{index.value:.4f}"  # just above the limit: enough digits to see it
+    return _(
+        "the scores moved away from the snapshot of %(day)s: PSI %(psi)s (the limit is %(max)s)"
+    ) % {"day": baseline.taken_on.isoformat(), "psi": shown, "max": rules.breaker_max_psi}
+
+
 def finish_compute_if_ready(run_id: int) -> None:
     with transaction.atomic(durable=True):
         run = RescoreRun.objects.select_for_update().select_related("policy").get(pk=run_id)
@@ -171,7 +272,14 @@ def finish_compute_if_ready(run_id: int) -> None:
             return
         run.compute_finished_at = timezone.now()
         run.by_policy = _merge_counts(run.chunks.values_list("counts", flat=True))
-        verdict = breaker_verdict(run, scoring.parse_policy(run.policy.rules))
+        rules = scoring.parse_policy(run.policy.rules)
+        stats = history_stats.merge(run.chunks.values_list("stats", flat=True))
+        snapshot = history_services.snapshot_complete(run_id=run_id, stats=stats)
+        if snapshot is not None:
+            # Outcomes of earlier snapshots may have matured with this one.
+            queue.enqueue("history.tasks.derive_outcomes")
+        verdicts = (breaker_verdict(run, rules), drift_verdict(run, rules, stats))
+        verdict = "; ".join(v for v in verdicts if v)
         if verdict:
             run.state = RescoreRun.State.WAITING
             run.breaker_reason = verdict

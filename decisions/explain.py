@@ -132,12 +132,13 @@ def restoration(
     limit: int,
     status: str,
     band: str,
+    days_since_restoration: int = scoring.NEVER_RESTORED,
 ) -> Restoration | None:
     """The smallest change of at most two actionable signals that would have lifted a
     cut or closure (the limit stays at `limit`), or else moved the account to a better
     band than `band`; None when no such change exists. Fewer signals first, then the
     smaller move (fewer bins crossed), then the higher limit. Evaluated by
-    scoring.evaluate, between cycles (no raise)."""
+    scoring.evaluate, between cycles (no raise), with the decision's decrease protection."""
     names = [band_rule.name for band_rule in compiled.rules.bands]
     current = names.index(band) if band in names else len(names) - 1
     options = {
@@ -158,6 +159,7 @@ def restoration(
                     in_cooldown=False,
                     good_cycles=0,
                     cycle=False,
+                    days_since_restoration=days_since_restoration,
                 )
                 index = names.index(outcome.band)
                 lifted = outcome.action not in (scoring.REDUCE, scoring.CLOSE)

@@ -260,16 +260,30 @@ def restoration_text(decision: LimitDecision) -> str:
     rules = _rules_of(decision)
     if rules is None or decision.action not in (scoring.REDUCE, scoring.CLOSE):
         return ""
+    compiled = scoring.compile_rules(rules)
     found = explain.restoration(
-        scoring.compile_rules(rules),
+        compiled,
         decision.inputs,
         limit=scoring.cents(decision.old_limit),
         status=decision.old_status,
         band=decision.band_after,
+        days_since_restoration=0 if made_protected(decision, compiled) else scoring.NEVER_RESTORED,
     )
     if found is None:
         return _("No change of one or two signals the customer controls would restore it.")
     return wording.restoration(found, old_limit=decision.old_limit)
+
+
+def made_protected(decision: LimitDecision, compiled: scoring.CompiledRules) -> bool:
+    """Whether a policy's cut was made under decrease protection, read from the decision
+    alone (no query): it cut a limit above its band's ceiling and names no ceiling,
+    which an unprotected cut always does (docs/architecture.md, "Decrease protection")."""
+    names = [band.name for band in compiled.rules.bands]
+    if decision.action != scoring.REDUCE or decision.band_after not in names:
+        return False
+    ceiling = compiled.band_ceilings[names.index(decision.band_after)]
+    capped = {scoring.BAND_CEILING, scoring.PORTFOLIO_OVERLAY} & set(decision.triggers or [])
+    return scoring.cents(decision.old_limit) > ceiling and not capped
 
 
 def reason_catalogue(codes: list[str]) -> dict[str, ReasonCode]:
@@ -318,6 +332,7 @@ def limit_as_set(account: Account) -> LimitAsSet | None:
         in_cooldown=account.in_cooldown(),
         good_cycles=account.good_cycles,
         cycle=False,
+        days_since_restoration=account.days_since_restoration(),
     )
     names = [band.name for band in compiled.rules.bands]
     facts = [

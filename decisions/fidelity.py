@@ -48,6 +48,10 @@ class Stated:
     new_status: str
     score: int | None = None
     band: str | None = None
+    # Within the policy's decrease protection after an appeal restored the limit: the
+    # ceiling gives no figure, so no score-based cut can be claimed
+    # (docs/architecture.md, "Decrease protection").
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ def figures(stated: Stated, again: Recomputed) -> dict[str, Decimal]:
     band = rules.bands[again.band_index]
     ceiling = _floor(band.ceiling * rules.overlay_factor, rules.rounding)
     out: dict[str, Decimal] = {}
-    if stated.old_limit > ceiling:
+    if stated.old_limit > ceiling and not stated.protected:
         out["BAND_CEILING" if stated.old_limit > band.ceiling else "PORTFOLIO_OVERLAY"] = ceiling
     pct = {
         "OVERDUE_NOW": rules.overdue_reduce_pct,

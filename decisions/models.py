@@ -240,6 +240,9 @@ class RunChunk(models.Model):
     # whose limit moves, the proposal with its points and inputs.
     result = models.BinaryField(null=True, blank=True)
     counts = models.JSONField(default=dict, blank=True)  # per policy version, as by_policy
+    # A portfolio run's distributions of the chunk's rows (history.stats.row_stats; the
+    # score bins alone when the run writes no snapshot), merged at compute end.
+    stats = models.JSONField(default=dict, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 

@@ -12,12 +12,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import F, OuterRef, Q, Subquery
+
 import scoring
+from accounts.models import restoration_days
 from decisions import fidelity
 from decisions.models import LimitDecision
 from policies.models import Policy
 
 BATCH = 5000
+# A decision by which an appeal restored a limit: what sets Account.restored_at
+# (decisions.services.decisions_write; docs/architecture.md, "Decrease protection").
+RESTORING = Q(source="appeal", new_limit__gt=F("old_limit"))
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class ReasonReport:
 
 
 def _stated(row: Any, rules: scoring.PolicyRules) -> fidelity.Stated:
+    days = restoration_days(row["restored_before"], row["created_at"])
     return fidelity.Stated(
         action=row["action"],
         reasons=row["reasons"],
@@ -47,6 +54,7 @@ def _stated(row: Any, rules: scoring.PolicyRules) -> fidelity.Stated:
         new_status=row["new_status"],
         score=row["score_after"],
         band=row["band_after"] or None,
+        protected=days < rules.decrease_protection_days,
     )
 
 
@@ -56,8 +64,13 @@ def _rows(since: datetime | None, run_id: int | None) -> Iterator[Any]:
         decisions = decisions.filter(created_at__gte=since)
     if run_id is not None:
         decisions = decisions.filter(run_id=run_id)
+    # The account's latest restoration by an appeal before each decision: its protection.
+    restored = LimitDecision.objects.filter(
+        RESTORING, account_id=OuterRef("account_id"), sequence__lt=OuterRef("sequence")
+    ).order_by("-sequence")
     yield from (
         decisions.order_by("id")
+        .annotate(restored_before=Subquery(restored.values("created_at")[:1]))
         .values(
             "id",
             "account__reference",
@@ -71,6 +84,8 @@ def _rows(since: datetime | None, run_id: int | None) -> Iterator[Any]:
             "score_after",
             "band_after",
             "policy_id",
+            "created_at",
+            "restored_before",
         )
         .iterator(chunk_size=BATCH)
     )

@@ -26,6 +26,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
@@ -39,11 +40,17 @@ from accounts.models import Account
 from config import failures, queue
 from config.queue import QUEUE_ERRORS, Send
 from config.text import JUSTIFICATION_MAX, too_long
-from decisions.chunks import begin_apply, finish_apply_if_ready, finish_compute_if_ready
+from decisions.chunks import (
+    begin_apply,
+    finish_apply_if_ready,
+    finish_compute_if_ready,
+    is_portfolio,
+)
 from decisions.errors import DecisionError
 from decisions.models import LimitDecision, RescoreRun, RunChunk
 from decisions.selectors import require_active_policy
 from decisions.services import Change, decisions_write
+from history import services as history_services
 from policies import selectors as policy_selectors
 
 Run = RescoreRun
@@ -130,6 +137,17 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
             for index, (first, last) in enumerate(id_ranges(accounts))
         ]
         RunChunk.objects.bulk_create(chunks)
+        if chunks and is_portfolio(run):
+            # Created with the run, under the cadence (docs/architecture.md,
+            # "Snapshots in a run"); its chunks COPY their rows into it.
+            history_services.snapshot_begin(
+                run_id=run.pk,
+                day=timezone.localdate(run.created_at),
+                cadence=settings.PORTFOLIO_SNAPSHOT_CADENCE,
+                policy_version=active.version,
+                candidate_version=candidate.version if candidate else None,
+                rollout_share=run.rollout_share,
+            )
         exposure = accounts.filter(status=Account.Status.ACTIVE).aggregate(
             total=Sum("current_limit")
         )["total"] or Decimal(0)
@@ -149,6 +167,7 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
         # Nothing is left behind for the watchdog to start later, after the person was
         # told it failed: chunks already sent find no run and do nothing.
         Run.objects.filter(pk=run.pk, state__in=[State.QUEUED, State.COMPUTING]).delete()
+        history_services.snapshot_forget(run_id=run.pk)
         raise
     run.refresh_from_db()
     return run
@@ -193,6 +212,8 @@ def run_discard(*, run_id: int, actor: Any) -> Run:
         run.finished_at = timezone.now()
         run.save()
         run.chunks.update(result=None)
+        # Its snapshot stays, read by nothing: the book it saw, actions never taken.
+        history_services.snapshot_discard(run_id=run.pk)
     return run
 
 

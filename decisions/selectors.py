@@ -185,6 +185,7 @@ class PortfolioRunPlan:
     candidate: Policy | None
     breaker_accounts_pct: Decimal
     breaker_exposure_pct: Decimal
+    breaker_max_psi: Decimal
     reductions_paused: bool
     busy: RescoreRun | None  # a portfolio run already under way: no second one
 
@@ -206,6 +207,7 @@ def portfolio_run_plan() -> PortfolioRunPlan:
         candidate=policy_selectors.version_in_rollout(),
         breaker_accounts_pct=rules.breaker_max_accounts_cut_pct,
         breaker_exposure_pct=rules.breaker_max_exposure_cut_pct,
+        breaker_max_psi=rules.breaker_max_psi,
         reductions_paused=policy_selectors.reductions_paused(),
         busy=busy,
     )

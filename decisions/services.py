@@ -226,6 +226,10 @@ def decisions_write(
                     change.new_status == "active" and old_status == "closed",
                     fields["hash"],
                     list(change.reasons),
+                    # An appeal that raises the limit (restores it in full or in part)
+                    # starts its decrease protection (docs/architecture.md, "Decrease
+                    # protection"); overrides and runs never do.
+                    change.source == "appeal" and change.new_limit > old_limit,
                 )
             )
             tally[(change.action, "")] += 1
@@ -239,7 +243,8 @@ def decisions_write(
             cursor,
             table="decision_account_updates",
             columns="id bigint, new_limit numeric, new_status text, score int, band text, "
-            "good_cycles int, closing bool, reopening bool, head text, reasons text[]",
+            "good_cycles int, closing bool, reopening bool, head text, reasons text[], "
+            "restoring bool",
             rows=updates,
             update="""
                 UPDATE accounts_account AS a SET
@@ -256,11 +261,12 @@ def decisions_write(
                     chain_head = u.head,
                     last_reasons = u.reasons,
                     limit_changed_at = %s,
+                    restored_at = CASE WHEN u.restoring THEN %s ELSE a.restored_at END,
                     updated_at = %s
                 FROM decision_account_updates AS u
                 WHERE a.id = u.id
             """,
-            params=[now + timedelta(days=cooldown_days), now, now],
+            params=[now + timedelta(days=cooldown_days), now, now, now],
         )
         day = timezone.localdate(now)
         with db.copy(

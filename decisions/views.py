@@ -189,12 +189,12 @@ class RevealFilterForm(forms.Form):
         label=gettext_lazy("Account reference (or its start)"), required=False, max_length=32
     )
     revealed_from = forms.DateField(
-        label=gettext_lazy("From (UTC day)"),
+        label=gettext_lazy("Revealed from (UTC day)"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     revealed_to = forms.DateField(
-        label=gettext_lazy("To (UTC day, included)"),
+        label=gettext_lazy("Revealed until (UTC day, included)"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )

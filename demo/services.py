@@ -17,7 +17,7 @@ from accounts.models import (
     Account,
     AccountSignals,
 )
-from appeals.models import HandlerProfile
+from appeals.models import Appeal, AppealEvent, HandlerProfile
 from config import db
 from decisions.models import LimitDecision
 from decisions.services import Change, decisions_write, scoring_inputs
@@ -102,6 +102,9 @@ def demo_portfolio_load(*, accounts: int, seed: int, replace: bool = False) -> D
                 cursor.execute(
                     "TRUNCATE accounts_accountsignals, accounts_account RESTART IDENTITY CASCADE"
                 )
+                # The portfolio's history goes with it: its snapshots are of the old
+                # accounts (docs/architecture.md, "The demo's history").
+                cursor.execute("TRUNCATE history_snapshot, history_accountsnapshot CASCADE")
             _copy_book(cursor, accounts, seed, now)
             cursor.execute(
                 "SELECT setval(pg_get_serial_sequence('accounts_account', 'id'), "
@@ -199,9 +202,86 @@ def _write_story_history(account: Account, story: stories.StoryAccount, now: dat
         decisions_write(
             [change], cooldown_days=rules.cooldown_days, at=now - timedelta(days=step.days_ago)
         )
+    for number, told in enumerate(story.appeals, start=1):
+        _write_story_appeal(account, story, told, number, rules.cooldown_days, now)
     account.refresh_from_db()
     if (account.status, account.current_limit) != (story.status, story.current_limit):
         raise ValueError(
             f"the history of {story.reference} does not end where its story does: "
             f"{account.status} {account.current_limit}"
+        )
+
+
+def _write_story_appeal(
+    account: Account,
+    story: stories.StoryAccount,
+    told: stories.StoryAppeal,
+    number: int,
+    cooldown_days: int,
+    now: datetime,
+) -> None:
+    """A decided and closed appeal against the account's latest decision, dated when it
+    happened; a restoration goes through the decision writer as an appeal's decision,
+    which dates the account's decrease protection (docs/architecture.md, "Decrease
+    protection")."""
+    account.refresh_from_db()
+    contested = account.decisions.order_by("-sequence").first()
+    handler = User.objects.filter(username=DEMO_HANDLERS[0]).first()
+    received = now - timedelta(days=told.received_days_ago)
+    decided = now - timedelta(days=told.decided_days_ago)
+    restoration = None
+    if told.restored_limit is not None:
+        key = f"demo-appeal:{story.reference}:{number}"
+        decisions_write(
+            [
+                Change(
+                    account_id=account.pk,
+                    expected_version=account.version,
+                    action=LimitDecision.Action.RESTORE,
+                    source=LimitDecision.Source.APPEAL,
+                    new_limit=told.restored_limit,
+                    new_status="active",
+                    reasons=("APPEAL_OUTCOME",),
+                    justification=told.justification,
+                    actor_id=handler.pk if handler else None,
+                    idempotency_key=key,
+                )
+            ],
+            cooldown_days=cooldown_days,
+            at=decided,
+        )
+        restoration = LimitDecision.objects.get(idempotency_key=key)
+    appeal = Appeal.objects.create(
+        account=account,
+        decision=contested,
+        channel=Appeal.Channel.APP,
+        category=told.category,
+        statement=told.statement,
+        assignee=handler,
+        state=Appeal.State.CLOSED,
+        sla_due=received + timedelta(days=5),
+        outcome=told.outcome,
+        outcome_limit=told.restored_limit,
+        outcome_justification=told.justification,
+        outcome_by=handler,
+        outcome_decision=restoration,
+        close_label=told.close_label,
+        created_at=received,
+        decided_at=decided,
+    )
+    steps = [
+        ("received", "", Appeal.State.NEW, received),
+        ("claim", Appeal.State.NEW, Appeal.State.IN_REVIEW, received + timedelta(hours=2)),
+        ("decide", Appeal.State.IN_REVIEW, Appeal.State.DECIDED, decided),
+        ("close", Appeal.State.DECIDED, Appeal.State.CLOSED, decided + timedelta(hours=1)),
+    ]
+    for move, before, after, at in steps:
+        AppealEvent.objects.create(
+            appeal=appeal,
+            move=move,
+            from_state=before,
+            to_state=after,
+            actor=handler,
+            note=told.justification if move == "decide" else "",
+            at=at,
         )

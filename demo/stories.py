@@ -103,6 +103,22 @@ class HistoryStep:
 
 
 @dataclass(frozen=True)
+class StoryAppeal:
+    """A decided appeal of a story account against its latest history decision: received
+    and decided so many days ago; a restoration (`restored_limit`) is a decision of
+    source "appeal" (docs/architecture.md, "Appeals as feedback")."""
+
+    received_days_ago: int
+    decided_days_ago: int
+    category: str
+    statement: str
+    outcome: str  # appeals.models.Appeal.Outcome
+    justification: str
+    close_label: str
+    restored_limit: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class StoryAccount:
     """An account from the seeds, with the signals that tell its story."""
 
@@ -121,6 +137,8 @@ class StoryAccount:
     # The line as opened, and the decisions that brought it where it is now.
     opening_limit: Decimal | None = None
     history: tuple[HistoryStep, ...] = ()
+    # Decided appeals against the history's latest decision, after it.
+    appeals: tuple[StoryAppeal, ...] = ()
 
 
 HEALTHY: dict[str, Any] = {
@@ -309,6 +327,78 @@ STORY_ACCOUNTS = [
             "consumption_amount_90d": Decimal("3000.00"),
             "repayment_amount_90d": Decimal("2900.00"),
             "age": 26,
+        },
+    ),
+]
+
+
+# Appeals as feedback and decrease protection (docs/architecture.md): one appeal that
+# restored part of a ceiling cut, one that upheld a multi-lending cut.
+STORY_ACCOUNTS += [
+    StoryAccount(
+        reference="LD-PARTIAL",
+        story=(
+            "A bureau dip put him in band D, whose 9,000 ceiling cut his line; his appeal "
+            "restored part of it, and score-based cuts leave it alone for a while."
+        ),
+        full_name="孙浩然",
+        segment="mass",
+        status="active",
+        current_limit=Decimal("15000.00"),
+        score=625,
+        tenure_months=36,
+        opening_limit=Decimal("20000.00"),
+        history=(HistoryStep(50, {}),),
+        appeals=(
+            StoryAppeal(
+                received_days_ago=48,
+                decided_days_ago=35,
+                category="misjudged",
+                statement="My bureau score dipped for a card I had already closed.",
+                outcome="partial",
+                justification="Closed card confirmed with the bureau; part of the line back.",
+                close_label="misjudged",
+                restored_limit=Decimal("15000.00"),
+            ),
+        ),
+        signals={
+            **HEALTHY,
+            "credit_score": 605,
+            "utilization": Decimal("0.6200"),
+            "active_days_90d": 20,
+            "consumption_amount_90d": Decimal("3000.00"),
+            "repayment_amount_90d": Decimal("2900.00"),
+            "age": 29,
+        },
+    ),
+    StoryAccount(
+        reference="LD-UPHELD",
+        story="Applied at twelve lenders in a month; the cut was appealed and upheld.",
+        full_name="郭梦瑶",
+        segment="young",
+        status="active",
+        current_limit=Decimal("8400.00"),
+        score=635,
+        tenure_months=40,
+        opening_limit=Decimal("12000.00"),
+        history=(HistoryStep(20, {}),),
+        appeals=(
+            StoryAppeal(
+                received_days_ago=18,
+                decided_days_ago=10,
+                category="reason",
+                statement="Why was my limit cut when I pay on time?",
+                outcome="upheld",
+                justification="Twelve applications at other lenders in 30 days; the cut stands.",
+                close_label="correct_cut",
+            ),
+        ),
+        signals={
+            **HEALTHY,
+            "credit_score": 690,
+            "lender_applications_30d": 12,
+            "lender_applications_90d": 15,
+            "age": 33,
         },
     ),
 ]

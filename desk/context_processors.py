@@ -1,5 +1,5 @@
 """What every page's frame shows: the navigation for the person's roles (with the
-count of what waits on My work) and the kill-switch banner."""
+count of what waits on My work), the kill-switch banner and the drift-alert banner."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from accounts.access import RolePerms, may
 from accounts.roles import ROLE_LABELS
 from config import text
 from desk.my_work import POLL_SECONDS, NavCount
+from history.selectors import drift_banner
 from policies.selectors import kill_switch_banner
 
 # The length limits of free text (config/text.py), as `maxlength` in the pages' inputs.
@@ -27,6 +28,7 @@ NAVIGATION = [
     ("decisions:runs", _("Runs"), perms.OPEN_RUNS),
     ("appeals:queue", _("Appeals"), perms.OPEN_APPEALS),
     ("policies:index", _("Policy"), perms.OPEN_POLICY),
+    ("history:monitoring", _("Monitoring"), perms.OPEN_MONITORING),
     ("decisions:audit", _("Audit"), perms.OPEN_AUDIT),
     ("integrations:keys", _("Integrations"), perms.OPEN_INTEGRATIONS),
     ("admin:auth_user_changelist", _("Users"), perms.VIEW_USER),
@@ -54,6 +56,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav_items": items,
         "user_roles": roles,
         "kill_switch": kill_switch_banner(),
+        # Unacknowledged drift alerts, for those who can open Monitoring (one cached count).
+        "drift_alerts": drift_banner() if may(user, perms.OPEN_MONITORING) else 0,
         # Read only when the template shows it: the nav's My work entry and its count.
         "my_work_nav": NavCount(user),
         "my_work_current": request.path == reverse("my_work"),

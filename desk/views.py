@@ -34,6 +34,7 @@ from accounts import services as account_services
 from accounts.access import LOG_CONTACTS, may, requires, staff_only
 from accounts.models import Account, SavedFilter
 from accounts.signal_spec import SIGNALS
+from appeals import feedback as appeal_feedback
 from appeals import forms as appeal_forms
 from appeals import selectors as appeal_selectors
 from config import charts, csv_export
@@ -69,6 +70,8 @@ def overview(request: HttpRequest) -> HttpResponse:
             "changes_chart": charts.changes_per_day_chart(changes.days, changes.by_action),
             "top_reasons": decision_selectors.top_reasons(days=7, language=language),
             "appeals": appeal_selectors.open_appeal_figures(),
+            # docs/architecture.md, "Appeals as feedback": one query on an index
+            "overturns": appeal_feedback.recent_overturns(),
             "runs": decision_selectors.runs_in_progress(),
             "watch": decision_selectors.watch_list(),
             "worker": decision_selectors.worker_status(),
@@ -389,6 +392,8 @@ def _render_account(
             if trend
             else None,
             "band_rank": selectors.band_rank(account),
+            # docs/architecture.md, "Decrease protection"
+            "protection": appeal_feedback.decrease_protection(account),
             **_contacts(request, account),
             "contact_form": contact_form or ContactForm(auto_id="contact_%s"),
             # The appeal intake contests the decision the page explains.

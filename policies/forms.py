@@ -23,6 +23,7 @@ INTEGERS = {
     "raise_good_cycles",
     "cooldown_days",
     "reason_min_points",
+    "decrease_protection_days",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 import scoring
+from scoring import cohorts
 
 TOP_MOVERS = 20
 
@@ -25,9 +26,15 @@ def chunk_summary(
     old_status: np.ndarray,
     result: scoring.ChunkResult,
     rules: scoring.PolicyRules,
+    *,
+    ages: np.ndarray | None = None,
+    segments: np.ndarray | None = None,
+    segment_labels: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One version's outcome on one chunk: counts per band and action, exposure
-    before and after (active lines, in cents), reasons of the moves, the largest moves."""
+    before and after (active lines, in cents), reasons of the moves, the largest moves;
+    with `ages` and `segments` (per account, indexes into `segment_labels`), cuts and
+    closures per fairness cohort."""
     names = [band.name for band in rules.bands]
     action_names = np.asarray(scoring.ACTIONS)[result.action]
     band_names = np.asarray(names)[result.band]
@@ -53,9 +60,19 @@ def chunk_summary(
         for i in order
         if change[i] != 0
     ]
+    cut = result.action == scoring.ACTION_CODES[scoring.REDUCE]
+    closed = result.action == scoring.ACTION_CODES[scoring.CLOSE]
+    fairness: dict[str, Any] = {}
+    if ages is not None:
+        fairness["age"] = cohorts.cohort_counts(
+            cohorts.age_index(ages), cohorts.AGE_LABELS, cut, closed
+        )
+    if segments is not None and segment_labels:
+        fairness["segment"] = cohorts.cohort_counts(segments, segment_labels, cut, closed)
     return {
         "accounts": len(ids),
         "counts": counts,
+        "cohorts": fairness,
         "exposure_before": exposure_before,
         "exposure_after": exposure_after,
         "reasons": {code: n for code, n in reasons.items() if n},
@@ -71,8 +88,10 @@ def merge_summaries(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "exposure_after": 0,
         "reasons": {},
         "movers": [],
+        "cohorts": {},
     }
     for part in summaries:
+        total["cohorts"] = cohorts.merge_counts(total["cohorts"], part.get("cohorts", {}))
         total["accounts"] += part["accounts"]
         total["exposure_before"] += part["exposure_before"]
         total["exposure_after"] += part["exposure_after"]

@@ -31,5 +31,9 @@ RULE_LABELS: dict[str, Any] = {
     "breaker_max_accounts_cut_pct": gettext_lazy("Circuit breaker: accounts cut above (%)"),
     "breaker_max_exposure_cut_pct": gettext_lazy("Circuit breaker: exposure removed above (%)"),
     "rounding": gettext_lazy("Cuts are rounded down to a multiple of"),
+    "decrease_protection_days": gettext_lazy(
+        "After an appeal restores a limit, no score-based cut for (days)"
+    ),
+    "breaker_max_psi": gettext_lazy("Circuit breaker: score population shift (PSI) above"),
     "reason_min_points": gettext_lazy("A score factor is a reason from (points lost)"),
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -12,11 +12,13 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 import scoring
+from accounts.book import SEGMENTS
 from accounts.models import Account
 from config import charts, failures
 from policies import impact
 from policies.labels import RULE_LABELS
 from policies.models import KillSwitch, Policy, PolicyEvent, Simulation
+from scoring import cohorts
 
 
 def kill_switch() -> KillSwitch | None:
@@ -150,6 +152,8 @@ class SimulationView:
     reason_shift: list[tuple[str, int, int]]  # code, active, draft
     failures: failures.Failures
     chunks_left: int  # not scored yet: what Retry takes up when it failed
+    # Cut and closure rates and adverse impact ratios per cohort, active beside draft.
+    fairness: list[FairnessTable] = field(default_factory=list)
 
     @property
     def both(self) -> list[VersionImpact]:
@@ -159,6 +163,28 @@ class SimulationView:
     @property
     def chart(self) -> dict[str, Any]:
         return charts.impact_chart(self.both)
+
+
+@dataclass(frozen=True)
+class FairnessTable:
+    """The cohorts of one kind (age band, segment) under two versions side by side."""
+
+    kind: str
+    caption: Any
+    rows: list[cohorts.CohortComparison]
+
+
+def fairness_tables(before: dict[str, Any], after: dict[str, Any]) -> list[FairnessTable]:
+    """Age bands and segments of two versions' cohort counts ({kind: {label: counts}})."""
+    tables = []
+    for kind, caption, order in (
+        ("age", _("Fairness by age band"), cohorts.AGE_LABELS),
+        ("segment", _("Fairness by segment"), SEGMENTS),
+    ):
+        rows = cohorts.compare(before.get(kind, {}), after.get(kind, {}), order)
+        if rows:
+            tables.append(FairnessTable(kind, caption, rows))
+    return tables
 
 
 def _impact(version: int, summary: dict[str, Any], rules: dict[str, Any]) -> VersionImpact:
@@ -204,6 +230,11 @@ def simulation_view(simulation: Simulation) -> SimulationView:
         reason_shift=shift,
         failures=failures.failures_of(simulation.failures),
         chunks_left=simulation.chunks_total - simulation.chunks_done,
+        fairness=fairness_tables(
+            (active or {}).get("cohorts", {}), (draft or {}).get("cohorts", {})
+        )
+        if draft and active
+        else [],
     )
 
 

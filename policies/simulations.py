@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 import scoring
 from accounts import permissions as perms
-from accounts.book import id_ranges, load_chunk
+from accounts.book import SEGMENTS, id_ranges, load_chunk
 from accounts.models import Account
 from config import failures, queue
 from config.queue import QUEUE_ERRORS
@@ -96,6 +96,11 @@ def simulation_compute_chunk(*, simulation_id: int, index: int) -> bool:
                 data.status,
                 scoring.score_chunk(compiled, data),
                 compiled.rules,
+                # The fairness cohorts (docs/architecture.md, "Fairness in simulations
+                # and back-tests").
+                ages=data.signals[:, scoring.INPUT_SIGNALS.index("age")],
+                segments=data.segment,
+                segment_labels=SEGMENTS,
             )
             for name, compiled in (("draft", draft), ("active", active))
         }

@@ -23,6 +23,7 @@ policy version, never from code):
 from __future__ import annotations
 
 from scoring.evaluation import (
+    NEVER_RESTORED,
     Crossed,
     Outcome,
     crossed_thresholds,
@@ -118,6 +119,7 @@ __all__ = [
     "MAX_SCORE",
     "MIN_SCORE",
     "MULTI_LENDING",
+    "NEVER_RESTORED",
     "OVERDUE_NOW",
     "PORTFOLIO_OVERLAY",
     "PUBLIC_RECORD",

@@ -37,6 +37,9 @@ from scoring.scorecard import (
     as_number,
 )
 
+# days_since_restoration of an account no appeal ever restored: never protected.
+NEVER_RESTORED = 100_000
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -170,14 +173,21 @@ def evaluate(
     in_cooldown: bool,
     good_cycles: int,
     cycle: bool = True,
+    days_since_restoration: int = NEVER_RESTORED,
 ) -> Outcome:
     """Score one account and propose its limit. `limit` is in cents.
 
     `cycle`: a scheduled re-score, which counts a good cycle and may raise or reopen
     (gradual restoration is per cycle). Without it (a re-score on a signal change
     between cycles) bad news still cuts or closes and resets the good cycles, but
-    nothing is raised or reopened and no cycle is counted."""
+    nothing is raised or reopened and no cycle is counted.
+
+    `days_since_restoration`: whole days since an appeal last restored the limit.
+    Under the policy's decrease_protection_days the ceiling (band or overlay) does
+    not apply: only the hard triggers cut, each by its own percentage, and closures
+    still close (docs/architecture.md, "Decrease protection")."""
     rules = compiled.rules
+    protected = days_since_restoration < rules.decrease_protection_days
     contributions = {c.signal: c.points_for(as_number(signals.get(c.signal))) for c in SCORECARD}
     score = min(max(BASE_SCORE + sum(contributions.values()), MIN_SCORE), MAX_SCORE)
     band_index = next(
@@ -230,7 +240,8 @@ def evaluate(
     elif closing:
         action, new_limit, new_status = CLOSE, 0, "closed"
     else:
-        proposed = min(limit, ceiling)
+        # A protected account keeps a limit above its ceiling: no score-based cut.
+        proposed = limit if protected else min(limit, ceiling)
         if proposed < limit:  # the ceiling binds: the band's own, or the overlay's
             above_band = limit > compiled.raw_ceilings[band_index]
             triggers.append(BAND_CEILING if above_band else PORTFOLIO_OVERLAY)

@@ -57,6 +57,12 @@ class PolicyRules:
     # A scorecard reason is named only when its signals lost at least this many points
     # against their best bins (docs/architecture.md, "Reasons").
     reason_min_points: int = 10
+    # After an appeal restores a limit, score-based cuts skip the account this many days
+    # (docs/architecture.md, "Decrease protection"); hard triggers still apply.
+    decrease_protection_days: int = 90
+    # A portfolio run whose score population moved further than this PSI from the
+    # baseline snapshot waits for a person (docs/architecture.md, "Portfolio history").
+    breaker_max_psi: Decimal = Decimal("0.25")
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def band_for(self, score: int) -> BandRule:
@@ -111,6 +117,8 @@ DEFAULT_POLICY: dict[str, Any] = {
     "breaker_max_exposure_cut_pct": "5",
     "rounding": "100",
     "reason_min_points": 10,
+    "decrease_protection_days": 90,
+    "breaker_max_psi": "0.25",
 }
 
 _PCT_FIELDS = (
@@ -131,12 +139,19 @@ _INT_FIELDS = {
     "raise_good_cycles": (0, 100),
     "cooldown_days": (0, 3650),
     "reason_min_points": (0, 500),
+    "decrease_protection_days": (0, 3650),
 }
 
 
 # Thresholds added after the first versions were written: a stored version without
 # one is read with this value.
-READ_AS_DEFAULT: dict[str, Any] = {"rounding": "100", "reason_min_points": 10}
+READ_AS_DEFAULT: dict[str, Any] = {
+    "rounding": "100",
+    "reason_min_points": 10,
+    # Versions written before decrease protection had none.
+    "decrease_protection_days": 0,
+    "breaker_max_psi": "0.25",
+}
 
 
 def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
@@ -238,6 +253,7 @@ def parse_policy(data: Mapping[str, Any]) -> PolicyRules:
     values["reopen_limit"] = decimal("reopen_limit", Decimal(0), None)
     values["overlay_factor"] = decimal("overlay_factor", Decimal("0.1"), Decimal("1.5"))
     values["rounding"] = decimal("rounding", Decimal("0.01"), Decimal("10000"))
+    values["breaker_max_psi"] = decimal("breaker_max_psi", Decimal("0.01"), Decimal("10"))
     if values["rounding"] <= 0:
         errors["rounding"] = _("must be positive")
     close_on_record = data.get("close_on_public_record")

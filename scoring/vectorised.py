@@ -97,10 +97,17 @@ def evaluate_chunk(
     in_cooldown: npt.NDArray[np.bool_],
     good_cycles: IntArray,
     cycle: bool = True,
+    days_since_restoration: IntArray | None = None,
 ) -> ChunkResult:
-    """`evaluate` over arrays; signal arrays are float64 with None as 0."""
+    """`evaluate` over arrays; signal arrays are float64 with None as 0;
+    `days_since_restoration` None: no account was restored by an appeal."""
     rules = compiled.rules
     n = len(limit)
+    protected = (
+        np.zeros(n, dtype=bool)
+        if days_since_restoration is None
+        else days_since_restoration < rules.decrease_protection_days
+    )
     points = np.empty((n, len(SCORECARD)), dtype=np.int64)
     for i, c in enumerate(SCORECARD):
         bins = np.searchsorted(
@@ -174,7 +181,8 @@ def evaluate_chunk(
     new_status = np.where(close, STATUS_CODES["closed"], new_status)
 
     scoring = is_active & ~closing
-    proposed = np.minimum(limit, ceiling)
+    # Decrease protection: no ceiling (docs/architecture.md, "Decrease protection").
+    proposed = np.where(protected, limit, np.minimum(limit, ceiling))
     capped = scoring & (proposed < limit)  # the ceiling binds
     above_band = capped & (limit > raw_ceiling)
     bits |= np.where(above_band, TRIGGER_BITS[BAND_CEILING], 0)
@@ -224,6 +232,10 @@ class ChunkInput:
     bucket: np.ndarray  # rollout bucket (rollout_bucket), 0 when not asked for
     in_cooldown: np.ndarray
     signals: np.ndarray  # rows x INPUT_SIGNALS
+    # Index into accounts.book.SEGMENTS (the account's segment), for cohorts; not scored.
+    segment: np.ndarray | None = None
+    # Whole days since an appeal restored the limit; NEVER_RESTORED when none.
+    days_since_restoration: np.ndarray | None = None
 
 
 def score_chunk(compiled: CompiledRules, data: ChunkInput, *, cycle: bool = True) -> ChunkResult:
@@ -236,4 +248,5 @@ def score_chunk(compiled: CompiledRules, data: ChunkInput, *, cycle: bool = True
         in_cooldown=data.in_cooldown,
         good_cycles=data.good_cycles,
         cycle=cycle,
+        days_since_restoration=data.days_since_restoration,
     )

@@ -55,6 +55,17 @@ def _kill_switch_off_in_cache():
 
 
 @pytest.fixture(autouse=True)
+def _no_drift_alerts_in_cache():
+    """The drift banner counts open alerts through Redis, which outlives a test's
+    database: none, as in a fresh database (raising or acknowledging one clears it)."""
+    from django.core.cache import cache
+
+    from history.selectors import DRIFT_BANNER_CACHE_KEY
+
+    cache.set(DRIFT_BANNER_CACHE_KEY, 0, None)
+
+
+@pytest.fixture(autouse=True)
 def _no_rescore_task_marked_queued():
     """A signal change queues the re-score task unless Redis says one is queued: a mark
     left by an earlier test (whose task never ran) would hold it back."""

@@ -36,6 +36,7 @@ def money(value: Decimal | int | None) -> str:
     )
 
 
+@register.filter
 def percent(value: Decimal | float | str) -> str:
     """A ratio as a percentage for people: 0.3500 → "35 %", 0.3333 → "33.3 %"."""
     share = (Decimal(str(value)) * 100).quantize(Decimal("0.1"))

@@ -45,9 +45,9 @@ def book_fingerprint() -> str:
 
 def test_it_loads_the_book_and_says_how_long_it_took():
     output = seed("--accounts", "2000", "--seed", "7")
-    assert "Loaded 2,005 accounts (seed 7) in" in output
-    assert Account.objects.count() == 2005
-    assert AccountSignals.objects.count() == 2005
+    assert "Loaded 2,007 accounts (seed 7) in" in output
+    assert Account.objects.count() == 2007
+    assert AccountSignals.objects.count() == 2007
 
 
 def test_case_a_shows_many_lender_applications_in_30_days():
@@ -134,9 +134,10 @@ def test_the_book_looks_like_a_real_one():
 def test_a_second_load_is_refused_and_changes_nothing():
     seed("--accounts", "500")
     before = book_fingerprint()
-    with pytest.raises(CommandError, match="already holds 505 accounts; pass --replace"):
+    # 500 generated and the seven story accounts.
+    with pytest.raises(CommandError, match="already holds 507 accounts; pass --replace"):
         seed("--accounts", "900")
-    assert Account.objects.count() == 505
+    assert Account.objects.count() == 507
     assert book_fingerprint() == before
 
 

@@ -6,6 +6,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from accounts import roles
 from demo.services import DEMO_PASSWORD
+from demo.stories import STORY_ACCOUNTS
 from tests.base import PASSWORD, ensure_roles, make_user
 from tests.browser.conftest import chart_drawn, new_page, screenshot, serious_violations
 
@@ -165,7 +166,7 @@ def test_the_page_switches_to_chinese_and_refuses_what_the_role_may_not_open(liv
 def test_a_run_started_on_the_page_is_held_approved_and_reverted_live(
     live_server, page, browser, worker_factory
 ):
-    call_command("seed_demo", "--accounts", "300", verbosity=0)
+    call_command("seed_demo", "--accounts", str(305 - len(STORY_ACCOUNTS)), verbosity=0)
     worker_factory()
     log_in(page, live_server.url, "alice", DEMO_PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()

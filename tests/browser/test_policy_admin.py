@@ -8,7 +8,12 @@ from demo.services import DEMO_PASSWORD
 from tests.browser.conftest import new_page, screenshot, serious_violations
 from tests.browser.test_golden_paths import log_in
 
-pytestmark = [pytest.mark.browser]
+# serialized_rollback, as every browser test: a flush without it creates the content
+# types again under new ids, which the next serialized test clashes with.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_a_tightening_is_drafted_simulated_approved_in_stages_and_run(

@@ -19,6 +19,7 @@ PACKAGES = (
     "scoring",
     "accounts",
     "policies",
+    "history",
     "decisions",
     "appeals",
     "api",

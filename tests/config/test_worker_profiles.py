@@ -56,7 +56,7 @@ def test_a_portfolio_run_started_on_the_page_is_done_by_the_worker(
     )
     run.refresh_from_db()
     assert (state, run.error) == ("done", "")
-    assert run.accounts_done == run.accounts_total == 2005
+    assert run.accounts_done == run.accounts_total == 2007
     written = LimitDecision.objects.filter(run=run).count()
     assert written == run.raised + run.reduced + run.closed + run.reopened - run.skipped > 0
 
@@ -76,9 +76,9 @@ def test_a_draft_simulated_on_the_page_is_scored_by_the_worker(
     )
     simulation.refresh_from_db()
     assert (state, simulation.error) == ("done", "")
-    assert simulation.accounts_done == 2005
+    assert simulation.accounts_done == 2007
     # A draft just started is the active version's copy: both outcomes are the same.
     draft, active = simulation.results["draft"], simulation.results["active"]
-    assert draft["accounts"] == active["accounts"] == 2005
+    assert draft["accounts"] == active["accounts"] == 2007
     assert draft["exposure_after"] == active["exposure_after"] > 0
     assert not LimitDecision.objects.filter(run__isnull=False).exists()

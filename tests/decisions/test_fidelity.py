@@ -47,6 +47,7 @@ def stated(compiled: CompiledRules, account: Account, outcome: Outcome) -> fidel
         new_status=outcome.new_status,
         score=outcome.score,
         band=outcome.band,
+        protected=account.days_since_restoration < compiled.rules.decrease_protection_days,
     )
 
 

@@ -34,6 +34,7 @@ from scoring import (
     MAX_SCORE,
     MIN_SCORE,
     MULTI_LENDING,
+    NEVER_RESTORED,
     OVERDUE_NOW,
     PORTFOLIO_OVERLAY,
     PUBLIC_RECORD,
@@ -91,6 +92,10 @@ NAMED_POLICIES = {
     "round-to-yuan": policy(rounding="1"),
     "round-to-cent": policy(rounding="0.01", hysteresis_pct="2.5", raise_cap_pct="12.5"),
     "records-do-not-close": policy(close_on_public_record=False, cooldown_days=0),
+    "no-decrease-protection": policy(decrease_protection_days=0),
+    "overlay-0.8-protected-a-year": policy(
+        overlay_factor="0.8", overlay_rationale="Portfolio stress.", decrease_protection_days=365
+    ),
 }
 
 
@@ -268,6 +273,13 @@ class Account:
     status: str
     in_cooldown: bool
     good_cycles: int
+    days_since_restoration: int = NEVER_RESTORED
+
+
+# Days since an appeal restored the limit: never, or around the protection periods drawn.
+restorations = st.one_of(
+    st.just(NEVER_RESTORED), st.integers(0, 400), st.sampled_from([0, 29, 30, 89, 90, 364, 365])
+)
 
 
 @st.composite
@@ -289,6 +301,7 @@ def accounts(
         status=status,
         in_cooldown=draw(st.booleans()),
         good_cycles=draw(st.integers(0, 10)),
+        days_since_restoration=draw(restorations),
     )
 
 
@@ -332,6 +345,7 @@ def policy_dicts(draw: st.DrawFn) -> dict[str, Any]:
         "breaker_max_exposure_cut_pct": draw(_pct()),
         "rounding": draw(st.sampled_from(["0.01", "1", "10", "100", "1000"])),
         "reason_min_points": draw(st.sampled_from([0, 1, 5, 10, 25, 60])),
+        "decrease_protection_days": draw(st.sampled_from([0, 1, 30, 90, 365])),
     }
 
 
@@ -357,6 +371,7 @@ def run_one(
         in_cooldown=account.in_cooldown,
         good_cycles=account.good_cycles,
         cycle=cycle,
+        days_since_restoration=account.days_since_restoration,
     )
 
 
@@ -373,6 +388,7 @@ def run_chunk(compiled: CompiledRules, batch: list[Account], cycle: bool = True)
         in_cooldown=np.array([a.in_cooldown for a in batch], dtype=np.bool_),
         good_cycles=np.array([a.good_cycles for a in batch], dtype=np.int64),
         cycle=cycle,
+        days_since_restoration=np.array([a.days_since_restoration for a in batch], dtype=np.int64),
     )
     return [
         result.outcome(row, compiled, limit=a.limit, status=a.status) for row, a in enumerate(batch)
@@ -499,6 +515,19 @@ def story(signals: dict[str, Any], **account: Any) -> Outcome:
 @given(batch=st.lists(accounts(closed_at_zero=False), min_size=1, max_size=50))
 def test_vectorised_evaluation_equals_per_account_evaluation(name, cycle, batch):
     compiled = compile_rules(parse_policy(NAMED_POLICIES[name]))
+    assert run_chunk(compiled, batch, cycle) == [
+        run_one(compiled, account, cycle) for account in batch
+    ]
+
+
+@pytest.mark.parametrize("cycle", [True, False])
+@CHUNKY
+@given(
+    compiled=compiled_policies,
+    batch=st.lists(accounts(closed_at_zero=False), min_size=1, max_size=50),
+)
+def test_both_paths_agree_on_random_policies_and_restorations(compiled, cycle, batch):
+    """Random decrease_protection_days against random days since a restoration."""
     assert run_chunk(compiled, batch, cycle) == [
         run_one(compiled, account, cycle) for account in batch
     ]

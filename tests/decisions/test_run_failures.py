@@ -26,6 +26,7 @@ from config import failures
 from decisions import errors, runs, services, tasks
 from decisions.audit_trail import audit_chain_report
 from decisions.models import LimitDecision, RescoreRun, RunChunk
+from demo.stories import STORY_ACCOUNTS
 from tests.base import make_user, open_the_breaker
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def book(settings):
     settings.RESCORE_CHUNK_SIZE = 500
-    call_command("seed_demo", "--accounts", "1995", "--seed", "11", verbosity=0)
+    call_command(
+        "seed_demo", "--accounts", str(2000 - len(STORY_ACCOUNTS)), "--seed", "11", verbosity=0
+    )
     open_the_breaker()
 
 

@@ -128,13 +128,13 @@ def test_a_simulation_writes_no_decision_and_counts_both_versions(admins):
     decisions_before = LimitDecision.objects.count()
     limits_before = list(Account.objects.order_by("id").values_list("current_limit", "score"))
     simulation = simulate(draft.version, dave)
-    assert simulation.state == "done" and simulation.accounts_done == 3005
+    assert simulation.state == "done" and simulation.accounts_done == 3007
     assert LimitDecision.objects.count() == decisions_before
     assert list(Account.objects.order_by("id").values_list("current_limit", "score")) == (
         limits_before
     )
     draft_result, active_result = simulation.results["draft"], simulation.results["active"]
-    assert draft_result["accounts"] == active_result["accounts"] == 3005
+    assert draft_result["accounts"] == active_result["accounts"] == 3007
     # The tightening cuts more accounts, for more applications, and removes exposure.
     down = sum(row.get("reduce", 0) for row in draft_result["counts"].values())
     down_now = sum(row.get("reduce", 0) for row in active_result["counts"].values())
@@ -203,8 +203,8 @@ def test_a_staged_rollout_scores_its_share_with_the_new_version_then_widens(admi
     assert run.candidate is not None
     assert (run.policy.version, run.candidate.version, run.rollout_share) == (1, 2, 30)
     counts = run.by_policy
-    assert counts["1"]["accounts"] + counts["2"]["accounts"] == 3005
-    assert 0.25 < counts["2"]["accounts"] / 3005 < 0.35
+    assert counts["1"]["accounts"] + counts["2"]["accounts"] == 3007
+    assert 0.25 < counts["2"]["accounts"] / 3007 < 0.35
     # Each decision names the version that made it, as the bucket of its reference says.
     cutoff = scoring.rollout_cutoff(30)
     for decision in LimitDecision.objects.filter(run=run).select_related("account"):

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from accounts import roles
+from demo.stories import STORY_ACCOUNTS
 from policies import selectors, services, simulations, tasks
 from policies.models import Simulation
 from tests.base import make_user
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def draft(settings):
     settings.RESCORE_CHUNK_SIZE = 400
-    call_command("seed_demo", "--accounts", "1195", "--seed", "2", verbosity=0)
+    call_command(
+        "seed_demo", "--accounts", str(1200 - len(STORY_ACCOUNTS)), "--seed", "2", verbosity=0
+    )
     from django.contrib.auth.models import User
 
     return services.policy_draft_create(author=User.objects.get(username="dave"))

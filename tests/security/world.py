@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from appeals import services as appeal_services
 from appeals.models import Appeal
 from decisions import overrides, runs
 from decisions.models import LimitDecision, OverrideRequest
+from history.models import Backtest, DriftAlert, Snapshot
 from policies import services as policy_services
 from policies.models import Policy, Simulation
 from tests.base import make_account, make_signals, make_user
@@ -93,6 +94,12 @@ def build() -> World:
     simulation = Simulation.objects.create(
         policy=draft, base=active, rules=draft.rules, started_by=dave
     )
+    replayed, _new = Snapshot.objects.get_or_create(
+        taken_on=date(2025, 1, 1), defaults={"policy_version": active.version, "state": "complete"}
+    )
+    backtest = Backtest.objects.create(
+        policy=draft, base=active, rules=draft.rules, snapshot=replayed, started_by=dave
+    )
     return World(
         users=users,
         kwargs={
@@ -104,6 +111,13 @@ def build() -> World:
             "run_id": run.pk,
             "version": draft.version,
             "simulation_id": simulation.pk,
+            "backtest_id": backtest.pk,
+            "alert_id": DriftAlert.objects.get_or_create(
+                kind=DriftAlert.Kind.PSI,
+                subject="score",
+                snapshot=replayed,
+                defaults={"value": "0.3100", "threshold": "0.2500"},
+            )[0].pk,
             "object_id": users["nora"].pk,
             "id": users["nora"].pk,
             "filter_id": SavedFilter.objects.create(

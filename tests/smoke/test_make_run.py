@@ -160,6 +160,14 @@ def dave_drafts_simulates_and_submits(browser: Browser, url: str) -> Page:
 def erin_approves_in_stages_widens_and_rolls_back(browser: Browser, url: str, draft: str):
     erin = new_page(browser)
     log_in(erin, url, "erin", DEMO_PASSWORD)
+    # The demo comes with dave's earlier version in a staged rollout, which its history
+    # shows beating the active one: erin widens it to every account first, so that the
+    # new draft can start a rollout of its own.
+    erin.goto(f"{url}/policy/")
+    staged = erin.get_by_role("region", name="Rollout and rollback")
+    staged.get_by_label("Widen to (%)").fill("100")
+    staged.get_by_role("button", name="Widen").click()
+    expect(erin.get_by_text(re.compile(r"v\d+ is now active for every account\."))).to_be_visible()
     erin.goto(draft)
     version = re.findall(r"/v(\d+)/", draft)[0]
     review = erin.get_by_role("region", name="Review")

@@ -163,9 +163,13 @@ def run() -> str:
     with web_server(log_path) as (port, _command):
         browser = Browser(port, log_path)
         browser.login(USERNAME, PASSWORD)
+        # The synthetic year is picked (other benchmarks may have written later snapshots).
+        url = f"/monitoring/?current={_month(MONTHS - 1).isoformat()}"
         for _ in range(WARMUP):
-            browser.page("/monitoring/")
-        page = stats([browser.page("/monitoring/")[1] for _ in range(REQUESTS)])
+            body, _ms = browser.page(url)
+        if b"2001" not in body:
+            raise AssertionError(f"{url} does not show the synthetic year; see {log_path}")
+        page = stats([browser.page(url)[1] for _ in range(REQUESTS)])
     print(f"  monitoring: page p95 {page.p95:.1f} ms", flush=True)
     return report(built, outcomes_s, psi_mean, psi_max, signals, page)
 
@@ -188,9 +192,10 @@ def report(
             f"| score PSI and {signals} CSIs from the stats (mean of {STABILITY_REPEATS}) | "
             f"{psi_mean * 1000:.2f} ms |",
             f"| the same, worst | {psi_max * 1000:.2f} ms |",
-            f"| `/monitoring/` p50 ({REQUESTS} requests) | {page.p50:.1f} ms |",
-            f"| `/monitoring/` p95 | {page.p95:.1f} ms |",
-            f"| `/monitoring/` p99 | {page.p99:.1f} ms |",
+            f"| `/monitoring/?current={_month(MONTHS - 1)}` p50 ({REQUESTS} requests) "
+            f"| {page.p50:.1f} ms |",
+            f"| the same, p95 | {page.p95:.1f} ms |",
+            f"| the same, p99 | {page.p99:.1f} ms |",
             "",
             f"Targets: PSI and every CSI ≤ {TARGET_STABILITY_S:.0f} s: {psi_ok}; page p95 ≤ "
             f"{TARGET_PAGE_MS:.0f} ms: {page_ok}.",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import pwd
 import threading
-import time
 from pathlib import Path
 
 import psycopg
@@ -49,13 +48,25 @@ def terminate_worker_backends(*, also_mine: bool = False) -> int:
 
 
 def terminate_while_applying(run: RescoreRun) -> int:
-    """Terminate the worker's backends as soon as one is connected while the run still
-    has chunks to apply: between two tasks a worker may hold no connection at all."""
-    while applied(run) < run.chunks_total:
-        killed = terminate_worker_backends()
-        if killed:
-            return killed
-        time.sleep(0.002)
+    """Terminate the worker's backends as soon as one is in a transaction while the run
+    still has chunks to apply. An idle pooled connection that dies is replaced by the
+    next task's health check without an error, so only a busy one makes the worker
+    retry. A busy backend is found by its lock on its own transaction: pg_locks is
+    readable by the owner, the state column of another role's backends is not. One
+    owner connection polls, so no poll waits for a login while the chunks go by."""
+    connection.ensure_connection()
+    mine = connection.connection.info.backend_pid
+    with psycopg.connect(owner_database_url(), autocommit=True) as conn:
+        while applied(run) < run.chunks_total:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND pid <> %s AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'virtualxid') "
+                "AND usesysid IN (SELECT oid FROM pg_roles WHERE NOT rolsuper)",
+                [mine],
+            ).fetchall()
+            if rows:
+                return len(rows)
     return 0
 
 

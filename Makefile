@@ -32,7 +32,7 @@ typecheck: install
 
 pytest: install
 	@scripts/ensure-browser
-	@$(STACK) test -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+	@$(STACK) test -- $(PY) scripts/run-tests $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -196,6 +196,9 @@ ACCESS: dict[str, dict[str, Rule]] = {
     "appeals:detail": {"GET": _rule("open an appeal", H, L, U)},
     "appeals:evidence_file": {"GET": _rule("open an appeal's evidence", H, L, U)},
     "appeals:intake": {"POST": _rule("record a caller's appeal", H, L)},
+    # A request for an explanation or a human review is an appeal of its own category
+    # (docs/architecture.md, "Human review on request").
+    "appeals:review_request": {"POST": _rule("record a caller's appeal", H, L)},
     "appeals:claim": {"POST": _rule("claim the next appeal", H, L)},
     "appeals:move": {"POST": _rule("work an appeal assigned to them", H, L)},
     "appeals:decide": {"POST": _rule("decide an appeal assigned to them", H, L)},
@@ -243,10 +246,26 @@ ACCESS: dict[str, dict[str, Rule]] = {
     "history:backtest": {"GET": _rule("read policy versions", A, L, P, U)},
     "history:backtest_panel": {"GET": _rule("read policy versions", A, L, P, U)},
     "history:readout": {"GET": _rule("read policy versions", A, L, P, U)},
+    # Customer notices (docs/architecture.md, "Notices: timeliness"): read by those who
+    # watch the decisions' consequences; a dead letter sent again by an analyst or a lead.
+    "notices:timeliness": {"GET": _rule("open the customer notices", A, L, P, U)},
+    "notices:dead_letters": {"GET": _rule("open the customer notices", A, L, P, U)},
+    "notices:retry": {"POST": _rule("send a failed customer notice again", A, L)},
     # Audit
     "decisions:audit": {"GET": _rule("open the audit trail", U)},
     "decisions:audit_export": {"GET": _rule("export decisions as CSV", U)},
     "decisions:reveals_export": {"GET": _rule("export the personal-data reveals as CSV", U)},
+    # Evidence packs (docs/architecture.md, "Evidence pack"): whoever may export the audit
+    # trail builds them and opens and downloads every pack, whoever started it.
+    "compliance:packs": {
+        "GET": _rule("build and download regulatory evidence packs", U),
+        "POST": _rule("build and download regulatory evidence packs", U),
+    },
+    "compliance:pack": {"GET": _rule("build and download regulatory evidence packs", U)},
+    "compliance:pack_progress": {"GET": _rule("build and download regulatory evidence packs", U)},
+    "compliance:pack_download": {"GET": _rule("build and download regulatory evidence packs", U)},
+    # Retention: the periods in force and the retention log (read-only)
+    "retention:index": {"GET": _rule("read the retention periods and log", U)},
     # Integrations
     "integrations:keys": {"GET": _rule("read the integrations' keys and call log", U, D)},
     "integrations:create": {"POST": _rule("create and revoke API keys", D)},

@@ -105,6 +105,8 @@ class Access(models.Model):
             ("open_integrations", "Read the integrations' API keys and call log"),
             ("manage_integrations", "Create and revoke the integrations' API keys"),
             ("open_monitoring", "Open the Monitoring page (stability, performance, fairness)"),
+            ("open_notices", "Open the customer notices: timeliness and dead letters"),
+            ("retry_notices", "Send a failed customer notice again"),
         ]
 
     def __str__(self) -> str:
@@ -143,6 +145,20 @@ class Account(models.Model):
     phone = models.CharField(_("phone"), max_length=20)
     national_id = models.CharField(_("ID number"), max_length=18)
     segment = models.CharField(_("segment"), max_length=16, choices=Segment.choices)
+
+    class Language(models.TextChoices):
+        ZH_HANS = "zh-hans", "简体中文"
+        EN = "en", "English"
+
+    # The customer's language: notices go out in it
+    # (docs/architecture.md, "Notices: the register").
+    language = models.CharField(
+        _("customer's language"),
+        max_length=8,
+        choices=Language.choices,
+        default=Language.ZH_HANS,
+        db_default=Language.ZH_HANS,
+    )
     status = models.CharField(
         _("status"), max_length=8, choices=Status.choices, default=Status.ACTIVE
     )

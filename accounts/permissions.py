@@ -27,6 +27,8 @@ CHECK_WORKER = "accounts.check_worker"
 OPEN_INTEGRATIONS = "accounts.open_integrations"
 MANAGE_INTEGRATIONS = "accounts.manage_integrations"
 OPEN_MONITORING = "accounts.open_monitoring"
+OPEN_NOTICES = "accounts.open_notices"
+RETRY_NOTICES = "accounts.retry_notices"
 
 # Django's users and groups, and django-axes' lockouts (the Administrator's)
 VIEW_USER = "auth.view_user"

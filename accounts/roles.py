@@ -31,6 +31,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.WRITE_NOTES,
         perms.START_RESCORE, perms.PROPOSE_OVERRIDE, perms.OPEN_RUNS,
         perms.OPEN_POLICY, perms.CHECK_WORKER, perms.OPEN_MONITORING,
+        perms.OPEN_NOTICES, perms.RETRY_NOTICES,
     }),
     APPEAL_HANDLER: frozenset({
         perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.WRITE_NOTES,
@@ -41,18 +42,18 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.WRITE_NOTES,
         perms.REVEAL_PERSONAL_DATA, perms.OPEN_APPEALS, perms.WORK_APPEALS,
         perms.RECORD_APPEALS, perms.LEAD_APPEALS, perms.APPROVE_OVERRIDE,
-        perms.OPEN_POLICY, perms.OPEN_MONITORING,
+        perms.OPEN_POLICY, perms.OPEN_MONITORING, perms.OPEN_NOTICES, perms.RETRY_NOTICES,
     }),
     POLICY_ADMIN: frozenset({
         perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.OPEN_RUNS,
         perms.OPEN_POLICY, perms.EDIT_POLICY, perms.APPROVE_POLICY,
-        perms.CHECK_WORKER, perms.OPEN_MONITORING,
+        perms.CHECK_WORKER, perms.OPEN_MONITORING, perms.OPEN_NOTICES,
     }),
     AUDITOR: frozenset({
         perms.OPEN_OVERVIEW, perms.OPEN_ACCOUNTS, perms.REVEAL_PERSONAL_DATA,
         perms.OPEN_RUNS, perms.OPEN_APPEALS, perms.OPEN_POLICY,
         perms.OPEN_AUDIT, perms.EXPORT_AUDIT, perms.OPEN_INTEGRATIONS,
-        perms.OPEN_MONITORING,
+        perms.OPEN_MONITORING, perms.OPEN_NOTICES,
     }),
     # Users and integrations; no customer data. Django's admin (users, roles, and
     # unlocking a locked-out login) needs `is_staff` as well, which the role gives.

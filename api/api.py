@@ -26,8 +26,8 @@ from accounts.access import staff_only
 from accounts.models import ACCOUNT_REFERENCE
 from api import selectors, services
 from api.models import ApiKey
+from appeals import review_requests, workflow
 from appeals import services as appeal_services
-from appeals import workflow
 from config.text import STATEMENT_MAX
 
 MAX_EVENTS = 500
@@ -345,5 +345,85 @@ def appeal_create(
                 EvidenceOut(name=e.name, content_type=e.content_type, size=e.size, sha256=e.sha256)
                 for e in result.evidence
             ],
+        ),
+    )
+
+
+# --------------------------------------------------------------------------
+# Human review on request (docs/architecture.md, "Human review on request")
+# --------------------------------------------------------------------------
+
+
+class ReviewRequestIn(Schema):
+    account: str = Field(pattern=ACCOUNT_REFERENCE, description="The account reference.")
+    decision: int | None = Field(
+        None,
+        ge=1,
+        le=2**63 - 1,
+        description="The id of the automated decision concerned (as in the decision feed); "
+        "omitted: the account's latest automated decision.",
+    )
+    kind: Literal["explanation", "human_review", "both"] = Field(
+        description="What the customer asks for: an explanation of the decision, a person "
+        "to review it, or both."
+    )
+    view: str = Field(
+        max_length=STATEMENT_MAX,
+        pattern=r"^[^\x00]*$",
+        description="The customer's view of the decision, in their words (at least 5 characters).",
+    )
+    channel: Literal["app", "written"] = Field(
+        description="The in-app help centre or a written request."
+    )
+
+
+class ReviewRequestOut(Schema):
+    appeal: int = Field(description="The appeal's reference (its number, shown as #N).")
+    duplicate: bool = Field(
+        description="True: an open review request on the same decision took this one."
+    )
+    state: str
+    category: str
+    kind: str
+    decision: int = Field(description="The id of the automated decision concerned.")
+    sla_due: datetime = Field(description="When the answer is due, by the category's SLA.")
+
+
+@api.post(
+    "/review-requests",
+    response={
+        200: ReviewRequestOut,
+        201: ReviewRequestOut,
+        **dict.fromkeys((401, 403, 404, 413, 422), ErrorOut),
+    },
+    summary="A customer's request for an explanation or a human review of an automated decision",
+)
+def review_request_create(request: HttpRequest, body: ReviewRequestIn) -> Status[ReviewRequestOut]:
+    key = _require(request, ApiKey.Scope.APPEALS_WRITE)
+    try:
+        result = review_requests.review_request_from_integration(
+            reference=body.account,
+            kind=body.kind,
+            view=body.view,
+            channel=body.channel,
+            decision_id=body.decision,
+            via=key.name,
+        )
+    except appeal_services.UnknownAccount:
+        raise HttpError(404, "No account with this reference.") from None
+    except workflow.AppealError as error:
+        raise HttpError(422, str(error)) from None
+    appeal = result.appeal
+    assert appeal.decision_id is not None
+    return Status(
+        200 if result.duplicate else 201,
+        ReviewRequestOut(
+            appeal=appeal.pk,
+            duplicate=result.duplicate,
+            state=appeal.state,
+            category=appeal.category,
+            kind=appeal.review_kind,
+            decision=appeal.decision_id,
+            sla_due=appeal.sla_due,
         ),
     )

@@ -69,7 +69,11 @@ class ApiCall(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["key", "-at"], name="api_call_key_recent")]
+        indexes = [
+            models.Index(fields=["key", "-at"], name="api_call_key_recent"),
+            # Retention prunes the oldest first (docs/architecture.md, "Retention").
+            models.Index(fields=["at"], name="api_call_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} {self.status}"
@@ -89,6 +93,10 @@ class SignalEvent(models.Model):
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
     key = models.ForeignKey(ApiKey, models.PROTECT, related_name="+")
     received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Retention prunes the oldest first (docs/architecture.md, "Retention").
+        indexes = [models.Index(fields=["received_at"], name="signal_event_received")]
 
     def __str__(self) -> str:
         return self.event_id

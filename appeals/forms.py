@@ -56,7 +56,11 @@ class IntakeForm(forms.Form):
     channel = forms.ChoiceField(
         label=_("Came in by"), choices=Appeal.Channel.choices, initial=Appeal.Channel.HOTLINE
     )
-    category = forms.ChoiceField(label=_("The customer asks"), choices=Appeal.Category.choices)
+    # A review request has its own form (ReviewRequestForm).
+    category = forms.ChoiceField(
+        label=_("The customer asks"),
+        choices=[c for c in Appeal.Category.choices if c[0] != Appeal.Category.REVIEW],
+    )
     decision = forms.IntegerField(widget=forms.HiddenInput, required=False)
     statement = forms.CharField(
         label=_("What the customer says"),
@@ -71,6 +75,33 @@ class IntakeForm(forms.Form):
         coerce=int,
         choices=Appeal.Priority.choices,
         initial=Appeal.Priority.NORMAL,
+    )
+
+
+class ReviewRequestForm(forms.Form):
+    """The account page's "Customer asks for an explanation / a human review"
+    (docs/architecture.md, "Human review on request")."""
+
+    kind = forms.ChoiceField(
+        label=_("The customer asks for"),
+        choices=Appeal.ReviewKind.choices,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Choose whether the customer asks for an explanation or a review."),
+            "invalid_choice": _("Choose whether the customer asks for an explanation or a review."),
+        },
+    )
+    channel = forms.ChoiceField(
+        label=_("Came in by"), choices=Appeal.Channel.choices, initial=Appeal.Channel.HOTLINE
+    )
+    decision = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    view = forms.CharField(
+        label=_("The customer's view of the decision"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=STATEMENT_MAX,
+        error_messages={
+            "required": _("Write down the customer's view of the decision (at least 5 characters).")
+        },
     )
 
 

@@ -27,6 +27,16 @@ class Appeal(models.Model):
         MISJUDGMENT = "misjudged", _("misjudgment, re-evaluate")
         EVIDENCE = "evidence", _("restore or raise with evidence")
         CLOSURE = "closure", _("complaint about a closure")
+        # A request for an explanation of, or a person's review of, an automated
+        # decision (docs/architecture.md, "Human review on request").
+        REVIEW = "review", _("explanation or human review")
+
+    class ReviewKind(models.TextChoices):
+        """What a review request asks for (category "review" only)."""
+
+        EXPLANATION = "explanation", _("an explanation")
+        HUMAN_REVIEW = "human_review", _("a human review")
+        BOTH = "both", _("an explanation and a human review")
 
     class Priority(models.IntegerChoices):
         LOW = 1, _("low")
@@ -71,6 +81,12 @@ class Appeal(models.Model):
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     category = models.CharField(_("category"), max_length=10, choices=Category.choices)
     statement = models.TextField(_("customer's statement"), max_length=5000)
+    # Category "review": what the customer asks for; blank for the other categories.
+    # The statement then holds the customer's view (docs/architecture.md, "Human
+    # review on request").
+    review_kind = models.CharField(
+        _("the customer asks for"), max_length=12, choices=ReviewKind.choices, blank=True
+    )
     requested_limit = models.DecimalField(
         _("requested limit"),
         max_digits=12,
@@ -175,11 +191,29 @@ class Appeal(models.Model):
                 condition=Q(requested_limit__isnull=True) | Q(requested_limit__gte=0),
                 name="appeal_requested_limit_not_negative",
             ),
-            # A second contact about the same decision joins the open appeal.
+            # A second contact about the same decision joins the open appeal. A review
+            # request is counted apart: it has its own clock and may not be swallowed by
+            # an open appeal of another category (docs/architecture.md, "Human review
+            # on request").
             models.UniqueConstraint(
                 fields=["decision"],
-                condition=Q(state__in=["new", "in_review", "waiting"], decision__isnull=False),
+                condition=Q(state__in=["new", "in_review", "waiting"], decision__isnull=False)
+                & ~Q(category="review"),
                 name="one_open_appeal_per_decision",
+            ),
+            models.UniqueConstraint(
+                fields=["decision"],
+                condition=Q(
+                    state__in=["new", "in_review", "waiting"],
+                    decision__isnull=False,
+                    category="review",
+                ),
+                name="one_open_review_per_decision",
+            ),
+            models.CheckConstraint(
+                condition=(Q(category="review") & ~Q(review_kind=""))
+                | (~Q(category="review") & Q(review_kind="")),
+                name="appeal_review_kind_with_review",
             ),
         ]
 

@@ -245,7 +245,9 @@ def queue_queryset(filters: QueueFilters, *, user: Any) -> tuple[Any, str, datet
 
 def appeal_detail(appeal_id: int) -> Appeal | None:
     return (
-        Appeal.objects.select_related("account", "assignee", "decision")
+        Appeal.objects.select_related(
+            "account", "assignee", "decision", "outcome_by", "outcome_decision__approver"
+        )
         .prefetch_related("events__actor", "evidence")
         .filter(pk=appeal_id)
         .first()

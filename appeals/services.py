@@ -37,11 +37,14 @@ from decisions.models import LimitDecision
 from decisions.services import parse_amount
 
 DEFAULT_SLA_HOURS = 72
+# A category's own default when its row is missing (migration appeals/0013 creates it):
+# a review request is answered sooner (docs/architecture.md, "Human review on request").
+CATEGORY_DEFAULT_SLA_HOURS: dict[str, int] = {Appeal.Category.REVIEW: 24}
 
 
 def sla_hours(category: str) -> int:
     target = SlaTarget.objects.filter(category=category).values_list("hours", flat=True).first()
-    return target or DEFAULT_SLA_HOURS
+    return target or CATEGORY_DEFAULT_SLA_HOURS.get(category, DEFAULT_SLA_HOURS)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ def appeal_intake(
     requested_limit: Any = None,
     priority: int = Appeal.Priority.NORMAL,
     via: str = "",
+    review_kind: str = "",
 ) -> IntakeResult:
     """Record an appeal, e.g. for a hotline caller. A second contact about a
     decision that already has an open appeal joins that appeal instead.
@@ -68,7 +72,12 @@ def appeal_intake(
     `actor` is the staff member; an integration (API key with appeals:write,
     checked by the API) passes `actor=None` and its name as `via`. A new appeal goes
     round robin to a handler in the rotation (`steering.appeal_auto_assign`), in
-    the same transaction; with no one eligible it stays unassigned."""
+    the same transaction; with no one eligible it stays unassigned.
+
+    Category "review" (a request for an explanation or a human review) needs its
+    `review_kind` and is recorded through `appeals.review_requests`, which checks the
+    decision is an automated one; it joins only an open review request of the same
+    decision, never an open appeal of another category."""
     if actor is not None or not via:
         require(actor, perms.OPEN_ACCOUNTS, _("Your role cannot record appeals."))
     statement = (statement or "").strip()
@@ -80,6 +89,11 @@ def appeal_intake(
         raise AppealError(_("Choose how the appeal came in."))
     if category not in Appeal.Category.values:
         raise AppealError(_("Choose what the customer asks for."))
+    is_review = category == Appeal.Category.REVIEW
+    if is_review and review_kind not in Appeal.ReviewKind.values:
+        raise AppealError(_("Choose whether the customer asks for an explanation or a review."))
+    if not is_review and review_kind:
+        raise AppealError(_("Only a review request says what kind of review it asks for."))
     if priority not in Appeal.Priority.values:
         raise AppealError(_("Choose a priority."))
     amount: Decimal | None = None
@@ -102,6 +116,7 @@ def appeal_intake(
                 channel=channel,
                 category=category,
                 statement=statement,
+                review_kind=review_kind,
                 requested_limit=amount,
                 priority=priority,
                 sla_due=now + timedelta(hours=sla_hours(category)),
@@ -112,10 +127,15 @@ def appeal_intake(
             steering.appeal_auto_assign(appeal)
             return IntakeResult(appeal, duplicate=False)
     except IntegrityError:
-        pass  # an open appeal on this decision exists (one_open_appeal_per_decision)
+        # an open appeal on this decision exists (one_open_appeal_per_decision), or an
+        # open review request (one_open_review_per_decision)
+        pass
     with transaction.atomic():
+        same_kind = Appeal.objects.filter(category=Appeal.Category.REVIEW)
+        if not is_review:
+            same_kind = Appeal.objects.exclude(category=Appeal.Category.REVIEW)
         appeal = (
-            Appeal.objects.select_for_update()
+            same_kind.select_for_update()
             .filter(decision_id=decision_id, state__in=Appeal.OPEN_STATES)
             .get()
         )

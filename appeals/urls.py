@@ -19,6 +19,7 @@ urlpatterns = [
     path("<int:appeal_id>/decide/", views.decide, name="decide"),
     path("<int:appeal_id>/approve/", views.approve_outcome, name="approve"),
     path("new/<str:reference>/", views.intake, name="intake"),
+    path("new/<str:reference>/review/", views.review_request, name="review_request"),
     path("<int:appeal_id>/evidence/", views.evidence_upload, name="evidence_upload"),
     path("evidence/<int:evidence_id>/", views.evidence_file, name="evidence_file"),
 ]

@@ -34,6 +34,7 @@ from appeals import (
     forms,
     outcomes,
     responses,
+    review_requests,
     selectors,
     services,
     steering,
@@ -478,6 +479,56 @@ def intake(request: HttpRequest, reference: str) -> HttpResponse:
     else:
         messages.success(request, _("Appeal #%(number)s recorded.") % {"number": result.appeal.pk})
     return redirect("appeals:detail", appeal_id=result.appeal.pk)
+
+
+@require_POST
+@requires(perms.OPEN_ACCOUNTS, perms.RECORD_APPEALS)
+def review_request(request: HttpRequest, reference: str) -> HttpResponse:
+    """Staff record a customer's request for an explanation or a human review of an
+    automated decision, from the account page (docs/architecture.md, "Human review on
+    request"). Refused input comes back as a message on the account page."""
+    account = account_selectors.account_with_signals(reference)
+    if account is None:
+        raise Http404("No account with this reference.")
+    form = forms.ReviewRequestForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request, " ".join(str(p) for problems in form.errors.values() for p in problems)
+        )
+        return redirect(f"{reverse('accounts:detail', args=[reference])}#review-request")
+    data = form.cleaned_data
+    try:
+        result = review_requests.review_request_record(
+            account=account,
+            actor=request.user,
+            kind=data["kind"],
+            view=data["view"],
+            channel=data["channel"],
+            decision_id=data["decision"],
+        )
+    except workflow.AppealError as error:
+        messages.error(request, str(error))
+        return redirect(f"{reverse('accounts:detail', args=[reference])}#review-request")
+    appeal = result.appeal
+    if result.duplicate:
+        messages.info(
+            request,
+            _(
+                "This decision already has open review request #%(number)s; "
+                "the call was added to it."
+            )
+            % {"number": appeal.pk},
+        )
+    else:
+        messages.success(
+            request,
+            _("Review request #%(number)s recorded; due %(due)s UTC.")
+            % {
+                "number": appeal.pk,
+                "due": appeal.sla_due.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            },
+        )
+    return redirect("appeals:detail", appeal_id=appeal.pk)
 
 
 @require_POST

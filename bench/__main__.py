@@ -28,6 +28,8 @@ BENCHMARKS = [
     "my_work",
     "monitoring",
     "backtest",
+    "notices",
+    "evidence",
 ]
 
 

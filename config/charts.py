@@ -133,3 +133,39 @@ def impact_chart(impacts: Sequence[Any]) -> dict[str, Any]:
             }
         )
     return {"kind": "bar", "labels": bands, "series": series}
+
+
+# Customer notices (docs/architecture.md, "Notices: timeliness"): on time, late, not yet
+# due, failed, not required.
+NOTICE_COLOURS = {
+    "on_time": OKABE_ITO["bluish_green"],
+    "late": OKABE_ITO["orange"],
+    "pending": OKABE_ITO["sky_blue"],
+    "failed": OKABE_ITO["vermillion"],
+    "not_required": OKABE_ITO["black"],
+}
+
+
+def notice_timeliness_chart(days: Sequence[Any]) -> dict[str, Any]:
+    """Notices per day of decision, stacked by how their delivery went; `days` are rows
+    with `key` (the day) and a count per NOTICE_COLOURS name."""
+    labels = {
+        "on_time": _("Sent within the clock"),
+        "late": _("Late"),
+        "pending": _("Pending, not yet due"),
+        "failed": _("Failed"),
+        "not_required": _("Not required"),
+    }
+    return {
+        "kind": "bar",
+        "stacked": True,
+        "labels": [row.key for row in days],
+        "series": [
+            {
+                "label": str(label),
+                "data": [getattr(row, name) for row in days],
+                "color": NOTICE_COLOURS[name],
+            }
+            for name, label in labels.items()
+        ],
+    }

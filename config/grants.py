@@ -15,8 +15,18 @@ from django.conf import settings
 from django.db import connections
 
 # Tables whose rows PostgreSQL refuses to UPDATE or DELETE (a trigger each:
-# decisions/0003_append_only_decisions, policies/0002_append_only_events_and_switch).
-APPEND_ONLY_TABLES = ("decisions_limitdecision", "policies_policyevent")
+# decisions/0003_append_only_decisions, policies/0002_append_only_events_and_switch,
+# retention/0002_append_only_logs_and_prune_functions). The logs retention prunes
+# (API calls, personal-data reveals and searches) lose rows only through their
+# owner's functions, past a floor (docs/architecture.md, "Retention").
+APPEND_ONLY_TABLES = (
+    "decisions_limitdecision",
+    "policies_policyevent",
+    "retention_retentionprune",
+    "api_apicall",
+    "accounts_personaldatareveal",
+    "accounts_personaldatasearch",
+)
 
 # Whether anything is left to grant or revoke, on the objects the current user owns
 # in the current schema: one catalog read, so a flush between tests stays cheap.

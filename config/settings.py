@@ -74,7 +74,10 @@ INSTALLED_APPS = [
     "appeals",
     "policies",
     "history",
+    "notices",
     "api",
+    "compliance",
+    "retention",
     "desk",
     "demo",
     "ninja",
@@ -245,6 +248,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "history.tasks.maintain_partitions",
         "schedule": crontab(hour=1, minute=15),
     },
+    # Records past their retention removed in batches (docs/architecture.md, "Retention").
+    "prune-retention": {
+        "task": "retention.tasks.prune_retention",
+        "schedule": crontab(hour=1, minute=45),
+    },
     # Outcomes of past snapshots as later ones mature (history.performance).
     "derive-outcomes": {
         "task": "history.tasks.derive_outcomes",
@@ -254,6 +262,12 @@ CELERY_BEAT_SCHEDULE = {
     "check-drift": {
         "task": "history.tasks.check_drift",
         "schedule": crontab(minute=20),
+    },
+    # The customer notices' outbox (docs/architecture.md, "Notices: the outbox and the
+    # receiver"): what is due goes to the messaging service's webhook.
+    "deliver-notices": {
+        "task": "notices.tasks.deliver_notices",
+        "schedule": timedelta(seconds=envint("NOTICE_DELIVERY_INTERVAL_SECONDS", 10)),
     },
 }
 
@@ -291,6 +305,21 @@ if PORTFOLIO_HISTORY_MONTHS < 13:
         f"snapshot), not {PORTFOLIO_HISTORY_MONTHS}"
     )
 
+# --- Retention (docs/architecture.md, "Retention") ----------------------------
+# Days each kind of record is kept; older ones are pruned daily by beat. The
+# defaults meet the periods named beside each in retention/rules.py and the README;
+# a system check (retention.checks) refuses a value below its floor. Decisions, the
+# audit chain and policy versions are never pruned.
+# How long a resent signal event id answers "duplicate" (the API's idempotency window).
+SIGNAL_EVENT_IDEMPOTENCY_DAYS = envint("SIGNAL_EVENT_IDEMPOTENCY_DAYS", 30)
+RETENTION_API_CALL_LOG_DAYS = envint("RETENTION_API_CALL_LOG_DAYS", 400)
+RETENTION_SIGNAL_EVENT_DAYS = envint("RETENTION_SIGNAL_EVENT_DAYS", 400)
+RETENTION_APPEAL_EVIDENCE_DAYS = envint("RETENTION_APPEAL_EVIDENCE_DAYS", 762)
+RETENTION_REVEAL_DAYS = envint("RETENTION_REVEAL_DAYS", 1096)
+RETENTION_NOTICE_DAYS = envint("RETENTION_NOTICE_DAYS", 762)
+# Rows removed per short transaction.
+RETENTION_BATCH_SIZE = envint("RETENTION_BATCH_SIZE", 5_000)
+
 # --- Drift alerts (docs/architecture.md, "The Monitoring page and drift alerts") ---
 # A score PSI or a signal's CSI at or above these raises an alert.
 DRIFT_PSI_ALERT = float(os.environ.get("DRIFT_PSI_ALERT", "0.25"))
@@ -301,6 +330,36 @@ DRIFT_CUT_RATE_POINTS = float(os.environ.get("DRIFT_CUT_RATE_POINTS", "5"))
 DRIFT_REASON_MIX_POINTS = float(os.environ.get("DRIFT_REASON_MIX_POINTS", "10"))
 # A cohort's adverse impact ratio below this raises an alert (the four-fifths rule).
 DRIFT_AIR_ALERT = float(os.environ.get("DRIFT_AIR_ALERT", "0.8"))
+
+# --- Customer notices: the register (docs/architecture.md, "Notices: the register") ---
+# Every decrease or closure owes the customer a notice within this many days of the
+# decision (Reg B §202.9: 30 days).
+NOTICE_CLOCK_DAYS = envint("NOTICE_CLOCK_DAYS", 30)
+if NOTICE_CLOCK_DAYS < 1:
+    raise ImproperlyConfigured(f"NOTICE_CLOCK_DAYS must be at least 1, not {NOTICE_CLOCK_DAYS}")
+# Whether a portfolio-wide cut (the portfolio overlay set the limit, or the version in
+# staged rollout scored the account) is told to each customer; off: recorded, not sent.
+NOTICE_PORTFOLIO_NEEDS_INDIVIDUAL = envbool("NOTICE_PORTFOLIO_NEEDS_INDIVIDUAL", True)
+
+# --- Customer notices: the outbox (docs/architecture.md, "Notices: the outbox and the
+# receiver") ---
+# The messaging service's webhook; empty: nothing is sent (the notices wait). `make run`
+# and the tests start a local receiver and set both (config/stack.py).
+NOTICE_WEBHOOK_URL = os.environ.get("NOTICE_WEBHOOK_URL", "")
+NOTICE_WEBHOOK_SECRET = os.environ.get("NOTICE_WEBHOOK_SECRET", "")
+if NOTICE_WEBHOOK_URL and not NOTICE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "NOTICE_WEBHOOK_SECRET must be set with NOTICE_WEBHOOK_URL: each notice is signed."
+    )
+# A failed delivery is tried again after NOTICE_RETRY_BASE_SECONDS, doubling each time
+# up to NOTICE_RETRY_MAX_SECONDS; after NOTICE_MAX_ATTEMPTS it is a dead letter.
+NOTICE_RETRY_BASE_SECONDS = envint("NOTICE_RETRY_BASE_SECONDS", 60)
+NOTICE_RETRY_MAX_SECONDS = envint("NOTICE_RETRY_MAX_SECONDS", 3600)
+NOTICE_MAX_ATTEMPTS = envint("NOTICE_MAX_ATTEMPTS", 8)
+# Notices claimed at a time, the requests in flight at once, and one request's timeout.
+NOTICE_BATCH_SIZE = envint("NOTICE_BATCH_SIZE", 200)
+NOTICE_DELIVERY_CONCURRENCY = envint("NOTICE_DELIVERY_CONCURRENCY", 16)
+NOTICE_TIMEOUT_SECONDS = envint("NOTICE_TIMEOUT_SECONDS", 10)
 
 # --- Audit checkpoints ------------------------------------------------------
 # Every account's chain head, signed with HMAC-SHA256 under a key the database
@@ -400,6 +459,9 @@ EVIDENCE_ROOT = Path(os.environ.get("EVIDENCE_ROOT", STATE_DIR / "evidence"))
 EVIDENCE_MAX_BYTES = envint("EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)
 EVIDENCE_MAX_PDF_PAGES = envint("EVIDENCE_MAX_PDF_PAGES", 50)
 EVIDENCE_MAX_IMAGE_PIXELS = envint("EVIDENCE_MAX_IMAGE_PIXELS", 50_000_000)
+# Regulatory evidence packs (zip files): outside any URL the web server serves; read
+# only through a permission-checked view (docs/architecture.md, "Evidence pack").
+EVIDENCE_PACK_ROOT = Path(os.environ.get("EVIDENCE_PACK_ROOT", STATE_DIR / "evidence-packs"))
 # Whole phone numbers a person without the reveal permission may look up an hour.
 PHONE_LOOKUPS_PER_HOUR = envint("PHONE_LOOKUPS_PER_HOUR", 20)
 # Uploads above this go to a temporary file while they arrive, not to memory.

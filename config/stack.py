@@ -31,6 +31,11 @@ DATABASE_OWNER_URL, when not set, is the same (one role for both).
 Audit checkpoints are signed with a key the database never holds: unless
 AUDIT_CHECKPOINT_KEY or AUDIT_CHECKPOINT_KEY_FILE is set, a random key is kept
 in `.local/<profile>/audit-checkpoint.key` (mode 600).
+
+Customer notices go to NOTICE_WEBHOOK_URL; unless it is set, `dev` and `test` start
+the local receiver (config/receiver.py) under `.local/<profile>/receiver/` with a
+fresh secret, and export NOTICE_WEBHOOK_URL, NOTICE_WEBHOOK_SECRET and
+NOTICE_RECEIVER_DIR.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ ROLE_ATTRIBUTES = {
 # Whether the command a profile runs connects as the owner (see the module's doc).
 COMMAND_IS_OWNER = {"dev": False, "test": True, "bench": True}
 CHECKPOINT_KEY_FILE = "audit-checkpoint.key"
+# The profiles that get a local notice receiver when NOTICE_WEBHOOK_URL is not set.
+RECEIVER_PROFILES = ("dev", "test")
 
 # Environment defaults per profile; a variable already set always wins.
 PROFILE_ENV = {
@@ -317,6 +324,57 @@ class EmbeddedRedis:
         log("Redis stopped")
 
 
+class NoticeReceiver:
+    """The local stand-in for the messaging service (config/receiver.py) on a free
+    loopback port, with a random secret; what it accepts goes to `<dir>/notices.jsonl`
+    (docs/architecture.md, "Notices: the outbox and the receiver")."""
+
+    def __init__(self, data_dir: Path, *, fresh: bool) -> None:
+        self.data_dir = data_dir
+        self.fresh = fresh  # forget what an earlier start received (the test profile)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> tuple[str, str]:
+        """Start it; the webhook's URL and secret."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.fresh:
+            (self.data_dir / "notices.jsonl").unlink(missing_ok=True)
+        port = free_port()
+        secret = secrets.token_hex(32)
+        log_file = (self.data_dir / "receiver.log").open("ab")
+        # A script, not `-m config.receiver`: the package would load Celery for nothing.
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "config" / "receiver.py"), "--port", str(port),
+             "--state-dir", str(self.data_dir)],
+            env={**os.environ, "NOTICE_WEBHOOK_SECRET": secret},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log_file.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(
+                    f"the notice receiver exited; see {self.data_dir / 'receiver.log'}"
+                )
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                log(f"Notice receiver started on 127.0.0.1:{port}")
+                return f"http://127.0.0.1:{port}/notices", secret
+            time.sleep(0.05)
+        raise SystemExit("the notice receiver did not start within 20 s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        log("Notice receiver stopped")
+
+
 def checkpoint_key_file(data_root: Path) -> Path:
     """The profile's key for signing audit checkpoints: random, made once, mode 600."""
     path = data_root / CHECKPOINT_KEY_FILE
@@ -348,6 +406,7 @@ def services(profile: str) -> Iterator[dict[str, str]]:
     data_root = Path(os.environ.get("LIMITDESK_STACK_DIR", ROOT / ".local")).resolve() / profile
     postgres = EmbeddedPostgres(data_root / "pg")
     redis = EmbeddedRedis(data_root / "redis", persist=profile == "dev")
+    receiver = NoticeReceiver(data_root / "receiver", fresh=profile == "test")
     # Beat's schedule and the evidence files live here, servers or none.
     data_root.mkdir(parents=True, exist_ok=True)
     try:
@@ -368,11 +427,20 @@ def services(profile: str) -> Iterator[dict[str, str]]:
         else:
             log("Using REDIS_URL; no Redis started")
         env.setdefault("LIMITDESK_STATE_DIR", str(data_root))
+        # The customer notices' webhook: a local receiver unless one is configured.
+        if profile in RECEIVER_PROFILES and not env.get("NOTICE_WEBHOOK_URL"):
+            env["NOTICE_WEBHOOK_URL"], env["NOTICE_WEBHOOK_SECRET"] = receiver.start()
+            env["NOTICE_RECEIVER_DIR"] = str(receiver.data_dir)
         # What stops with the command (the demo's banner says so).
-        started = [("PostgreSQL", postgres.started_here), ("Redis", redis.process is not None)]
+        started = [
+            ("PostgreSQL", postgres.started_here),
+            ("Redis", redis.process is not None),
+            ("the notice receiver", receiver.process is not None),
+        ]
         env["LIMITDESK_EMBEDDED"] = ",".join(name for name, here in started if here)
         yield env
     finally:
+        receiver.stop()
         redis.stop()
         postgres.stop()
 

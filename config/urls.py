@@ -33,7 +33,10 @@ urlpatterns = [
     path("appeals/", include("appeals.urls")),
     path("policy/", include("policies.urls")),
     path("", include("history.urls")),
+    path("notices/", include("notices.urls")),
     path("integrations/", include("api.urls")),
+    path("retention/", include("retention.urls")),
+    path("audit/evidence/", include("compliance.urls")),
     path("api/v1/", api.urls),
     path("django-admin/", admin.site.urls),
 ]

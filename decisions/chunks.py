@@ -519,3 +519,6 @@ def finish_apply_if_ready(run_id: int) -> None:
         run.state = RescoreRun.State.DONE
         run.finished_at = timezone.now()
         run.save(update_fields=["state", "finished_at"])
+        # The run's customer notices go out now rather than at beat's next tick
+        # (docs/architecture.md, "Notices: the outbox and the receiver").
+        queue.enqueue("notices.tasks.deliver_notices")

@@ -400,3 +400,58 @@ class OverrideRequest(models.Model):
 
     def __str__(self) -> str:
         return f"override of {self.account_id} to {self.new_limit} ({self.state})"
+
+
+class Notice(models.Model):
+    """The customer notice of one decrease or closure (docs/architecture.md,
+    "Notices: the register").
+
+    Created by `decisions.services.decisions_write` in the decision's own
+    transaction; delivered by the outbox (the `notices` app), which moves `state`,
+    counts attempts and records the hash of the content it delivered.
+    """
+
+    class Kind(models.TextChoices):
+        INDIVIDUAL = "individual", _("individual")
+        PORTFOLIO = "portfolio", _("portfolio-wide")
+        EXEMPT = "exempt", _("exempt (delinquency)")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting to be sent")
+        RETRYING = "retrying", _("retrying")
+        DELIVERED = "delivered", _("delivered")
+        DEAD = "dead", _("failed (dead letter)")
+        NOT_REQUIRED = "not_required", _("not required")
+
+    decision = models.OneToOneField(
+        LimitDecision, models.PROTECT, related_name="notice", verbose_name=_("decision")
+    )
+    account = models.ForeignKey(Account, models.PROTECT, related_name="notices")
+    kind = models.CharField(_("classification"), max_length=10, choices=Kind.choices)
+    language = models.CharField(_("language"), max_length=8)
+    reasons = models.JSONField(_("reasons"), default=list)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    due_by = models.DateTimeField(_("due by"))
+    state = models.CharField(_("state"), max_length=12, choices=State.choices)
+    attempts = models.PositiveIntegerField(_("delivery attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=80, unique=True)
+    content_sha256 = models.CharField(
+        _("SHA-256 of the delivered content"), max_length=64, blank=True
+    )
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notice_due_for_delivery",
+                condition=Q(state__in=["pending", "retrying"]),
+            ),
+            models.Index(fields=["created_at"], name="notice_created"),
+            models.Index(fields=["state", "created_at"], name="notice_state_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"notice of decision {self.decision_id} ({self.state})"

@@ -17,12 +17,14 @@ from django.utils.translation import gettext as _
 import scoring
 from accounts.models import Account
 from accounts.selectors import portfolio_figures, users_with_permission
+from decisions import notices
 from decisions.chunk_data import chunk_arrays
 from decisions.errors import DecisionError
 from decisions.explanations import reason_catalogue
 from decisions.models import (
     DecisionTally,
     LimitDecision,
+    Notice,
     OverrideRequest,
     RescoreRequest,
     RescoreRun,
@@ -487,3 +489,30 @@ def account_decision(account_id: int, decision_id: int) -> LimitDecision | None:
         .select_related("actor", "approver", "run", "policy")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class NoticeStatus:
+    """What the register says of one decision's customer notice (docs/architecture.md,
+    "Notices: the register")."""
+
+    owed: bool  # the decision lowered the limit or closed the line
+    notice: Notice | None  # None: owed none, or decided before the register existed
+    late: bool  # delivered after its due-by date, or still undelivered past it
+
+
+def decision_notice(decision: LimitDecision, *, now: datetime | None = None) -> NoticeStatus:
+    owed = notices.needs_notice(
+        old_limit=decision.old_limit,
+        new_limit=decision.new_limit,
+        old_status=decision.old_status,
+        new_status=decision.new_status,
+    )
+    notice = Notice.objects.filter(decision_id=decision.pk).first() if owed else None
+    late = False
+    if notice is not None and notice.state != Notice.State.NOT_REQUIRED:
+        if notice.delivered_at is not None:
+            late = notice.delivered_at > notice.due_by
+        else:
+            late = (now or timezone.now()) > notice.due_by
+    return NoticeStatus(owed=owed, notice=notice, late=late)

@@ -23,7 +23,7 @@ import scoring
 from accounts.models import Account
 from config import db
 from config.text import JUSTIFICATION_MAX, too_long
-from decisions import chain, checkpoint
+from decisions import chain, checkpoint, notices
 from decisions.audit_trail import CHAIN_HEADS_SQL, audit_checkpoint_key
 from decisions.errors import DecisionError, StaleAccount
 from decisions.models import LimitDecision, WorkerHeartbeat
@@ -139,7 +139,9 @@ def decisions_write(
     inserted elsewhere that point at an account, e.g. signal events, take a key
     share lock on it at commit, which this must not block), skips those whose version
     moved, extends each account's hash chain, COPYs the decisions and updates
-    the accounts (limit, status, score, band, cool-down, version, chain head).
+    the accounts (limit, status, score, band, cool-down, version, chain head). Each
+    decrease or closure gets its customer notice in the same transaction
+    (`notices_create`).
     """
     if not changes:
         return WriteResult(0, [])
@@ -159,6 +161,7 @@ def decisions_write(
         )
         last_sequence = dict(cursor.fetchall())
         rows, updates, skipped = [], [], []
+        adverse: list[tuple[Change, int]] = []  # decisions that owe a notice, and their sequence
         tally: Counter[tuple[str, str]] = Counter()
         for change in changes:
             state = current.get(change.account_id)
@@ -235,10 +238,18 @@ def decisions_write(
             tally[(change.action, "")] += 1
             for reason in change.reasons:
                 tally[(change.action, reason)] += 1
+            if notices.needs_notice(
+                old_limit=old_limit,
+                new_limit=change.new_limit,
+                old_status=old_status,
+                new_status=change.new_status,
+            ):
+                adverse.append((change, fields["sequence"]))
         columns = ", ".join(DECISION_COLUMNS)
         with db.copy(cursor, f"COPY decisions_limitdecision ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        notices_create(cursor, adverse, decided_at=now)
         update_from_rows(
             cursor,
             table="decision_account_updates",
@@ -275,6 +286,74 @@ def decisions_write(
             for (action, reason), count in sorted(tally.items()):
                 copy.write_row((day, action, reason, count))
     return WriteResult(written=len(rows), skipped=skipped)
+
+
+NOTICE_INSERT = """
+    INSERT INTO decisions_notice (
+        decision_id, account_id, kind, language, reasons, created_at, due_by, state,
+        attempts, next_attempt_at, last_error, idempotency_key, content_sha256
+    )
+    SELECT d.id, d.account_id, %s, a.language, d.reasons, d.created_at, %s, %s,
+        0, CASE WHEN %s THEN d.created_at END, '', %s || d.hash, ''
+    FROM unnest(%s::bigint[], %s::int[]) AS n(account_id, sequence)
+    JOIN decisions_limitdecision AS d
+        ON d.account_id = n.account_id AND d.sequence = n.sequence AND d.created_at = %s
+    JOIN accounts_account AS a ON a.id = d.account_id
+"""
+
+
+def notices_create(cursor: Any, adverse: list[tuple[Change, int]], *, decided_at: datetime) -> int:
+    """The notice of each decrease or closure just written, in the writer's transaction
+    (docs/architecture.md, "Notices: the register").
+
+    `adverse`: the changes that lower a limit or close a line, with the sequence of
+    their decision. Each is classified in Python (`decisions.notices`, pure); then one
+    INSERT ... SELECT per classification joins the decisions just written, so the
+    reasons are the decision's own and the language the account's. Returns the count.
+    """
+    if not adverse:
+        return 0
+    run_ids = sorted({change.run_id for change, _sequence in adverse if change.run_id})
+    candidates: dict[int, int | None] = {}
+    if run_ids:
+        cursor.execute(
+            "SELECT id, candidate_id FROM decisions_rescorerun WHERE id = ANY(%s)", [run_ids]
+        )
+        candidates = dict(cursor.fetchall())
+    groups: dict[notices.Classification, tuple[list[int], list[int]]] = {}
+    for change, sequence in adverse:
+        candidate = candidates.get(change.run_id) if change.run_id else None
+        classified = notices.classify(
+            triggers=change.triggers,
+            reasons=change.reasons,
+            rollout=candidate is not None and change.policy_id == candidate,
+            portfolio_needs_individual=settings.NOTICE_PORTFOLIO_NEEDS_INDIVIDUAL,
+        )
+        account_ids, sequences = groups.setdefault(classified, ([], []))
+        account_ids.append(change.account_id)
+        sequences.append(sequence)
+    due_by = notices.due_by(decided_at, clock_days=settings.NOTICE_CLOCK_DAYS)
+    created = 0
+    for classified, (account_ids, sequences) in groups.items():
+        cursor.execute(
+            NOTICE_INSERT,
+            [
+                classified.kind,
+                due_by,
+                classified.state,
+                # A notice to send is due for delivery from its decision on.
+                classified.state == notices.PENDING,
+                notices.KEY_PREFIX,
+                account_ids,
+                sequences,
+                decided_at,
+            ],
+        )
+        created += cursor.rowcount
+    if created != len(adverse):
+        # Never a decision without its notice: the caller's transaction rolls back.
+        raise RuntimeError(f"{len(adverse)} decisions owe a notice, {created} were recorded")
+    return created
 
 
 def update_from_rows(

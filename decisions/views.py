@@ -339,6 +339,8 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
             "decision": decision,
             "why": why,
             "contributions_chart": charts.contributions_chart(why.contributions),
+            # docs/architecture.md, "Notices: the register"
+            "notice_status": selectors.decision_notice(decision),
             "notices": [
                 (code, label, explain(code, False))
                 for code, label in (("zh-hans", "简体中文"), ("en", "English"))

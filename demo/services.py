@@ -3,10 +3,13 @@ story accounts with their histories, and one login per role (`make run`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 from django.utils import timezone
@@ -19,7 +22,7 @@ from accounts.models import (
 )
 from appeals.models import Appeal, AppealEvent, HandlerProfile
 from config import db
-from decisions.models import LimitDecision
+from decisions.models import LimitDecision, Notice
 from decisions.services import Change, decisions_write, scoring_inputs
 from demo import stories
 from policies.models import Policy
@@ -151,6 +154,7 @@ def _create_story_accounts(now: datetime) -> None:
             else None,
             opened_at=now - timedelta(days=story.tenure_months * 30),
             good_cycles=story.good_cycles,
+            language=story.language,
         )
         account.full_clean()
         account.save()
@@ -202,6 +206,7 @@ def _write_story_history(account: Account, story: stories.StoryAccount, now: dat
         decisions_write(
             [change], cooldown_days=rules.cooldown_days, at=now - timedelta(days=step.days_ago)
         )
+        _story_notice_settle(change.idempotency_key, step.notice, now)
     for number, told in enumerate(story.appeals, start=1):
         _write_story_appeal(account, story, told, number, rules.cooldown_days, now)
     account.refresh_from_db()
@@ -210,6 +215,59 @@ def _write_story_history(account: Account, story: stories.StoryAccount, now: dat
             f"the history of {story.reference} does not end where its story does: "
             f"{account.status} {account.current_limit}"
         )
+
+
+DEMO_DELIVERY_ERROR = (
+    "HTTP 503 Service Unavailable from the messaging service: upstream SMS gateway timed out (demo)"
+)
+
+
+def _story_notice_settle(decision_key: str, outcome: str, now: datetime) -> None:
+    """What became of the notice a story decision owed (docs/architecture.md, "Notices:
+    the register"): a story's past is past, so none of it waits for the outbox.
+
+    `outcome`: "delivered" (two hours after the decision), "late" (three days after its
+    due-by date) or "dead" (every attempt refused). The recorded SHA-256 is of a canonical
+    JSON of the notice's fields, standing in for the content the outbox would send.
+    """
+    notice = (
+        Notice.objects.select_related("account")
+        .filter(decision__idempotency_key=decision_key, state=Notice.State.PENDING)
+        .first()
+    )
+    if notice is None:  # owed none, or exempt / not required
+        return
+    if outcome == "dead":
+        Notice.objects.filter(pk=notice.pk).update(
+            state=Notice.State.DEAD,
+            attempts=settings.NOTICE_MAX_ATTEMPTS,
+            next_attempt_at=None,
+            last_error=DEMO_DELIVERY_ERROR,
+        )
+        return
+    if outcome not in {"delivered", "late"}:
+        raise ValueError(f"unknown notice outcome {outcome!r}")
+    late = notice.due_by + timedelta(days=3)
+    delivered = (
+        late if outcome == "late" and late <= now else notice.created_at + timedelta(hours=2)
+    )
+    body = {
+        "idempotency_key": notice.idempotency_key,
+        "account": notice.account.reference,
+        "kind": notice.kind,
+        "language": notice.language,
+        "reasons": notice.reasons,
+        "decided_at": notice.created_at.isoformat(),
+        "due_by": notice.due_by.isoformat(),
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    Notice.objects.filter(pk=notice.pk).update(
+        state=Notice.State.DELIVERED,
+        attempts=1,
+        next_attempt_at=None,
+        delivered_at=min(delivered, now),
+        content_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
+    )
 
 
 def _write_story_appeal(

@@ -74,6 +74,7 @@ ACCOUNT_COLUMNS = [
     "updated_at",
     "good_cycles",
     "chain_head",
+    "language",
 ]
 SIGNAL_COLUMNS = ["account_id", *(spec.name for spec in SIGNALS), "observed_at"]
 
@@ -100,6 +101,9 @@ class HistoryStep:
     signals: dict[str, Any]
     # None: whatever policy v1 proposes for those signals.
     new_limit: Decimal | None = None
+    # What became of the customer notice a cut or closure owed (docs/architecture.md,
+    # "Notices: the register"): delivered within the clock, delivered late, or dead.
+    notice: str = "delivered"
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ class StoryAccount:
     history: tuple[HistoryStep, ...] = ()
     # Decided appeals against the history's latest decision, after it.
     appeals: tuple[StoryAppeal, ...] = ()
+    # The customer's language: notices go out in it.
+    language: str = "zh-hans"
 
 
 HEALTHY: dict[str, Any] = {
@@ -182,7 +188,9 @@ STORY_ACCOUNTS = [
         # Twelve days ago, 14 applications in 30 days: the multi-lending cut, and
         # the score fell to band E, whose ceiling is 3,000.
         opening_limit=Decimal("8000.00"),
-        history=(HistoryStep(12, {}),),
+        # The notice of the cut never reached her: the messaging service refused it
+        # until the outbox gave up (a dead letter a person can send again).
+        history=(HistoryStep(12, {}, notice="dead"),),
         signals={
             **HEALTHY,
             "credit_score": 612,
@@ -319,6 +327,7 @@ STORY_ACCOUNTS = [
         tenure_months=20,
         opening_limit=Decimal("15000.00"),
         history=(HistoryStep(9, {}),),
+        language="en",
         signals={
             **HEALTHY,
             "credit_score": 600,
@@ -348,7 +357,8 @@ STORY_ACCOUNTS += [
         score=625,
         tenure_months=36,
         opening_limit=Decimal("20000.00"),
-        history=(HistoryStep(50, {}),),
+        # The notice of the cut went out after its 30 days: late, on the timeliness page.
+        history=(HistoryStep(50, {}, notice="late"),),
         appeals=(
             StoryAppeal(
                 received_days_ago=48,
@@ -482,6 +492,9 @@ def generate_book(
     phone_rest = rng.integers(0, 100_000_000, n)
     region = rng.integers(0, len(REGION_CODES), n)
     birth_offset = rng.integers(0, 365, n)
+    # Drawn last, so the draws above give the same book as before: about a fifth of
+    # the customers read their notices in English.
+    english = rng.random(n) < 0.2
 
     for i in range(n):
         account_id = first_id + i
@@ -518,6 +531,7 @@ def generate_book(
                 now,
                 0,
                 "",
+                "en" if english[i] else "zh-hans",
             ),
             (
                 account_id,

@@ -29,6 +29,7 @@ NAVIGATION = [
     ("appeals:queue", _("Appeals"), perms.OPEN_APPEALS),
     ("policies:index", _("Policy"), perms.OPEN_POLICY),
     ("history:monitoring", _("Monitoring"), perms.OPEN_MONITORING),
+    ("notices:timeliness", _("Notices"), perms.OPEN_NOTICES),
     ("decisions:audit", _("Audit"), perms.OPEN_AUDIT),
     ("integrations:keys", _("Integrations"), perms.OPEN_INTEGRATIONS),
     ("admin:auth_user_changelist", _("Users"), perms.VIEW_USER),

@@ -398,6 +398,8 @@ def _render_account(
             "contact_form": contact_form or ContactForm(auto_id="contact_%s"),
             # The appeal intake contests the decision the page explains.
             "intake_decision": why.decision if why else None,
+            # docs/architecture.md, "Notices: the register"
+            "notice_status": decision_selectors.decision_notice(explained) if explained else None,
             "pending": pending,
             "approvers": decision_selectors.override_approvers() if pending else [],
             "overrides_sent_back": my_work.override_rejections_on_account(account.pk, request.user),
@@ -410,6 +412,8 @@ def _render_account(
             "note_form": note_form or forms.NoteForm(),
             "reveal_form": reveal_form or forms.RevealForm(auto_id="reveal_%s"),
             "intake_form": appeal_forms.IntakeForm(auto_id="intake_%s"),
+            # docs/architecture.md, "Human review on request"
+            "review_form": appeal_forms.ReviewRequestForm(auto_id="review_%s"),
         },
     )
 

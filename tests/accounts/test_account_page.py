@@ -15,8 +15,9 @@ class AccountPageTests(BaseTestCase):
     def test_the_page_says_why_the_limit_changed_with_what_the_customer_can_do(self):
         self.client.force_login(self.alice)
         # Constant, whatever the history: no query per decision or per reason. (17: the
-        # contact log and the band's score counts, read cold here, are two of them.)
-        with self.assertNumQueries(17):
+        # contact log and the band's score counts, read cold here, are two of them; the
+        # explained decision's customer notice one.)
+        with self.assertNumQueries(18):
             response = self.client.get(reverse("accounts:detail", args=["LD-CASE-B"]))
         self.assertContains(response, "Why did the limit change?")
         self.assertContains(response, "closed from ¥3,000.00 to ¥0.00")

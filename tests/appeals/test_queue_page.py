@@ -200,7 +200,13 @@ class SlaTargetsPageTests(BaseTestCase):
         self.client.force_login(self.carol)
         page = self.client.get(self.URL)
         assert page.context["form"].initial["reason"] == 24  # the migration's default
-        hours = {"reason": "12", "misjudged": "48", "evidence": "96", "closure": "36"}
+        hours = {
+            "reason": "12",
+            "misjudged": "48",
+            "evidence": "96",
+            "closure": "36",
+            "review": "24",
+        }
         response = self.client.post(self.URL, hours, follow=True)
         self.assertContains(response, "SLA targets saved")
         from appeals import services

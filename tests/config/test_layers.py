@@ -21,8 +21,11 @@ PACKAGES = (
     "policies",
     "history",
     "decisions",
+    "notices",
     "appeals",
     "api",
+    "compliance",
+    "retention",
     "desk",
     "demo",
 )

@@ -134,6 +134,7 @@ CHART_PALETTES = {
         "simulated raised": charts.IMPACT_COLOURS[1][1],
     },
     "score and limit": {"limit": charts.LIMIT_COLOUR, "score": charts.SCORE_COLOUR},
+    "notice timeliness": charts.NOTICE_COLOURS,
 }
 
 

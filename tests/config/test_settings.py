@@ -60,12 +60,16 @@ def test_it_refuses_a_database_other_than_postgresql():
 def test_configured_servers_are_used_and_nothing_is_started(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example:5432/limitdesk")
     monkeypatch.setenv("REDIS_URL", "redis://cache.example:6379/0")
+    monkeypatch.setenv("NOTICE_WEBHOOK_URL", "https://messages.example/notices")
+    monkeypatch.setenv("NOTICE_WEBHOOK_SECRET", "s" * 40)
     monkeypatch.delenv("DEBUG", raising=False)
     monkeypatch.setattr(stack.EmbeddedPostgres, "start", lambda self: pytest_fail("postgres"))
     monkeypatch.setattr(stack.EmbeddedRedis, "start", lambda self: pytest_fail("redis"))
+    monkeypatch.setattr(stack.NoticeReceiver, "start", lambda self: pytest_fail("receiver"))
     with stack.services("dev") as env:
         assert env["DATABASE_URL"] == "postgres://u:p@db.example:5432/limitdesk"
         assert env["REDIS_URL"] == "redis://cache.example:6379/0"
+        assert env["NOTICE_WEBHOOK_URL"] == "https://messages.example/notices"
         assert env["DEBUG"] == "1"
 
 

@@ -19,8 +19,9 @@ class DecisionPageTests(BaseTestCase):
     def test_it_shows_the_explanation_the_chain_and_both_customer_notices(self):
         decision = self.closure()
         self.client.force_login(self.alice)
-        # One catalogue query for all three languages; 2 are the navigation's My work count.
-        with self.assertNumQueries(10):
+        # One catalogue query for all three languages; 2 are the navigation's My work count;
+        # 1 the decision's customer notice.
+        with self.assertNumQueries(11):
             response = self.client.get(reverse("decisions:decision", args=[decision.pk]))
         self.assertContains(response, "Decision LD-CASE-B #2")
         self.assertContains(response, decision.hash)

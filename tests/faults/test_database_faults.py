@@ -116,6 +116,7 @@ def restart_postgresql() -> None:
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=data, user=user, timeout=120)
 
 
+@pytest.mark.serial  # the server the other test processes use too
 def test_after_a_postgresql_restart_no_page_fails_and_the_run_in_flight_finishes(book, processes):
     make_user("lin", "Risk analyst")
     before = invariants.book()

@@ -40,7 +40,8 @@ def active_beat_pid() -> int | None:
     with psycopg.connect(database_url_for_processes()) as conn:
         row = conn.execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE %s",
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE %s "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             [BEAT_APPLICATION + "%"],
         ).fetchone()
     return int(row[0].removeprefix(BEAT_APPLICATION)) if row else None

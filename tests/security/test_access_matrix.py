@@ -167,7 +167,7 @@ def test_the_roles_in_the_database_are_the_declared_ones(db):
 
     from django.contrib.auth.models import Group
 
-    migration = importlib.import_module("accounts.migrations.0013_open_monitoring")
+    migration = importlib.import_module("accounts.migrations.0015_notice_permissions")
     assert {role: frozenset(names) for role, names in migration.ROLES.items()} == (
         roles.ROLE_PERMISSIONS
     )

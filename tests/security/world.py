@@ -16,13 +16,15 @@ from accounts.models import SavedFilter
 from appeals import evidence_files
 from appeals import services as appeal_services
 from appeals.models import Appeal
+from compliance.models import EvidencePack
 from decisions import overrides, runs
-from decisions.models import LimitDecision, OverrideRequest
+from decisions.models import LimitDecision, Notice, OverrideRequest
 from history.models import Backtest, DriftAlert, Snapshot
 from policies import services as policy_services
 from policies.models import Policy, Simulation
 from tests.base import make_account, make_signals, make_user
 from tests.files import PNG
+from tests.notices.factories import notice_for
 
 # One person per role, and two with none: a signed-in user without a role, and a
 # break-glass superuser (no role either: it passes Django's admin, nothing else).
@@ -88,6 +90,9 @@ def build() -> World:
         sla_due=timezone.now() + timedelta(hours=8),
     )
 
+    # A dead customer notice of the first cut, for the dead-letter list's retry.
+    dead_notice = notice_for(decision, state=Notice.State.DEAD, attempts=1, last_error="HTTP 422")
+
     run = runs.run_start(trigger="button", started_by=alice, account_id=account.pk)
     draft = policy_services.policy_draft_create(author=dave)
     active = Policy.objects.get(state="active")
@@ -112,6 +117,15 @@ def build() -> World:
             "version": draft.version,
             "simulation_id": simulation.pk,
             "backtest_id": backtest.pk,
+            "notice_id": dead_notice.pk,
+            # An evidence pack someone else started: any holder of EXPORT_AUDIT opens
+            # and downloads every pack (this one's file is gone: 404, not a refusal).
+            "pack_id": EvidencePack.objects.create(
+                period_from=date(2025, 1, 1),
+                period_to=date(2025, 1, 31),
+                started_by=users["erin"],
+                state=EvidencePack.State.DONE,
+            ).pk,
             "alert_id": DriftAlert.objects.get_or_create(
                 kind=DriftAlert.Kind.PSI,
                 subject="score",

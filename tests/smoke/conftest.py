@@ -47,6 +47,10 @@ SUITE_ONLY = {
     "AUDIT_CHECKPOINT_KEY_FILE",
     "DJANGO_SETTINGS_MODULE",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
+    # The suite's notice receiver: `make run` starts one of its own.
+    "NOTICE_WEBHOOK_URL",
+    "NOTICE_WEBHOOK_SECRET",
+    "NOTICE_RECEIVER_DIR",
     # Under `make pytest`, a nested make would join the outer one's job server.
     "MAKEFLAGS",
     "MFLAGS",

@@ -36,7 +36,9 @@ from tests.browser.conftest import (
 )
 from tests.browser.test_golden_paths import greg_approves_the_held_run, log_in
 
-pytestmark = [pytest.mark.smoke, pytest.mark.browser]
+# One database and one Redis database of their own: one test process runs them all
+# (scripts/run-tests).
+pytestmark = [pytest.mark.smoke, pytest.mark.browser, pytest.mark.xdist_group("smoke")]
 ROOT = Path(__file__).resolve().parents[2]
 
 # The worker scores a few thousand accounts in seconds; the panels poll it every 2 s.
@@ -63,8 +65,10 @@ def test_make_run_serves_the_demo_in_its_debug_profile(make_run):
     log = make_run.log_text()
     assert "Using DATABASE_URL" in log and "Using REDIS_URL" in log  # no servers of its own
     assert "alice" in log and DEMO_PASSWORD in log  # the logins, printed for the user
-    # The servers are the suite's, not started here: Ctrl-C leaves them running.
-    assert "Ctrl-C stops the app, the worker and beat." in log
+    # The servers are the suite's, not started here: Ctrl-C leaves them running. The
+    # notice receiver is its own (config/stack.py), printed with the logins.
+    assert "Ctrl-C stops the app, the worker, beat and the notice receiver." in log
+    assert "Customer notices are sent to http://127.0.0.1:" in log
 
 
 def alice_rescores_an_account_and_the_portfolio(browser: Browser, url: str) -> int:

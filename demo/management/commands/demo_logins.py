@@ -27,6 +27,13 @@ class Command(BaseCommand):
             + (" (users and integrations' API keys)" if role == ADMINISTRATOR else "")
             for username, _f, _l, role in DEMO_USERS
         ]
+        # Where the customer notices go (config.stack starts a local receiver).
+        webhook = os.environ.get("NOTICE_WEBHOOK_URL", "")
+        receiver_dir = os.environ.get("NOTICE_RECEIVER_DIR", "")
+        if webhook:
+            lines.append(f"  Customer notices are sent to {webhook}")
+        if receiver_dir:
+            lines.append(f"    (the local receiver keeps them in {receiver_dir}/notices.jsonl)")
         # config.stack names the servers it started, and stops with the app.
         servers = [name for name in os.environ.get("LIMITDESK_EMBEDDED", "").split(",") if name]
         parts = ["the app", "the worker", "beat", *servers]

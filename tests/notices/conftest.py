@@ -1,0 +1,1 @@
+from tests.notices.receivers import receiver  # noqa: F401 (a fixture)

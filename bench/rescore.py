@@ -25,7 +25,7 @@ import psutil  # type: ignore[import-untyped]
 import redis
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 from django.test import override_settings
 
@@ -34,7 +34,7 @@ from accounts.signal_spec import SIGNALS_BY_NAME
 from bench.processes import stop_process_tree
 from config.celery import app as celery_app
 from config.stack import app_environment
-from decisions import runs
+from decisions import runs, services
 from decisions.models import LimitDecision, RescoreRun, RunChunk
 from decisions.reason_check import ReasonReport, reason_check_report
 from history import services as history_services
@@ -60,6 +60,9 @@ TARGET_LINEAR_RATIO = 1.25
 # What writing the portfolio snapshot (a row per account, COPY, in the same pass) may
 # add to the run at the largest size.
 TARGET_SNAPSHOT_SECONDS = 15.0
+# What recording the customer notices of the run's cuts and closures may add to the
+# re-score of 1,000,000 accounts (issue 22; docs/architecture.md, "Notices: the register").
+TARGET_NOTICE_SHARE = 0.10
 END_STATES = {RescoreRun.State.DONE, RescoreRun.State.FAILED, RescoreRun.State.WAITING}
 MB = 1024 * 1024
 
@@ -479,6 +482,8 @@ class Measure:
     reasons: ReasonReport  # every decision of the run through the independent checker
     reasons_seconds: float
     snapshot_rows: int
+    notices: int = 0
+    notice_seconds: float = 0.0
     without: Unsnapshotted | None = None
 
     @property
@@ -554,6 +559,73 @@ def _worker_activity() -> str:
     return f"tasks running {active}, reserved {reserved}, messages in the queue {queued}"
 
 
+def notice_replay(run_id: int) -> tuple[int, float]:
+    """What recording the run's notices cost, measured apart from the run: in a
+    transaction that is rolled back, the notices the run wrote are deleted and made
+    again by the writer's own code (`decisions.services.notices_create`), one call per
+    chunk's decisions as the run made them (the decisions of one chunk share their
+    time). One process, one chunk after another: the workers did it in parallel, so
+    this is an upper bound of what the notices added to the run's wall time."""
+    decisions = (
+        LimitDecision.objects.filter(run_id=run_id, notice__isnull=False)
+        .order_by("created_at", "account_id")
+        .values_list(
+            "account_id",
+            "sequence",
+            "action",
+            "source",
+            "new_limit",
+            "new_status",
+            "reasons",
+            "triggers",
+            "policy_id",
+            "idempotency_key",
+            "created_at",
+        )
+    )
+    chunks: dict[datetime, list[tuple[services.Change, int]]] = {}
+    for (
+        account,
+        sequence,
+        action,
+        source,
+        limit,
+        status,
+        reasons,
+        triggers,
+        policy,
+        key,
+        at,
+    ) in decisions.iterator(chunk_size=20_000):
+        change = services.Change(
+            account_id=account,
+            action=action,
+            source=source,
+            new_limit=limit,
+            new_status=status,
+            reasons=tuple(reasons),
+            idempotency_key=key,
+            expected_version=0,
+            triggers=tuple(triggers),
+            policy_id=policy,
+            run_id=run_id,
+        )
+        chunks.setdefault(at, []).append((change, sequence))
+    made = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM decisions_notice WHERE decision_id IN "
+            "(SELECT id FROM decisions_limitdecision WHERE run_id = %s)",
+            [run_id],
+        )
+        started = time.perf_counter()
+        for decided_at, adverse in chunks.items():
+            made += services.notices_create(cursor, adverse, decided_at=decided_at)
+        seconds = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return made, seconds
+
+
 def measure(size: int, rules: scoring.PolicyRules, log_path: Path) -> Measure:
     _book(size)
     floor_prepare()
@@ -590,6 +662,7 @@ def measure(size: int, rules: scoring.PolicyRules, log_path: Path) -> Measure:
         checked_at = time.perf_counter()
         reasons = reason_check_report(run_id=run.pk)
         reasons_seconds = time.perf_counter() - checked_at
+        notices, notice_seconds = notice_replay(run.pk)
         floor = floor_measure(rules, run.pk)
     finally:
         with connection.cursor() as cursor:
@@ -610,6 +683,8 @@ def measure(size: int, rules: scoring.PolicyRules, log_path: Path) -> Measure:
         reasons=reasons,
         reasons_seconds=reasons_seconds,
         snapshot_rows=snapshot.accounts,
+        notices=notices,
+        notice_seconds=notice_seconds,
     )
 
 
@@ -701,6 +776,16 @@ def report(results: list[Measure]) -> str:
             else f"| {m.size:,} | {m.snapshot_rows:,} | {m.seconds:.1f} | — | — | — | — |"
         )
     added = big.seconds - big.without.seconds if big.without else float("nan")
+    notice_rows = [
+        "| accounts | decisions | notices | notices made again (s) | share of the run |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for m in results:
+        notice_rows.append(
+            f"| {m.size:,} | {m.decisions:,} | {m.notices:,} | {m.notice_seconds:.2f} "
+            f"| {m.notice_seconds / m.seconds:.1%} |"
+        )
+    notice_share = big.notice_seconds / big.seconds
     targets = [
         f"- Wall time ≤ {TARGET_SECONDS:.0f} s for {big.size:,} accounts: "
         f"{big.seconds:.1f} s — {_met(big.seconds <= TARGET_SECONDS)}.",
@@ -715,6 +800,9 @@ def report(results: list[Measure]) -> str:
         f"{TARGET_LINEAR_RATIO}) — {_met(growth <= TARGET_LINEAR_RATIO)}.",
         f"- The portfolio snapshot adds ≤ {TARGET_SNAPSHOT_SECONDS:.0f} s at {big.size:,} "
         f"accounts: {added:+.1f} s — {_met(added <= TARGET_SNAPSHOT_SECONDS)}.",
+        f"- Recording the customer notices adds ≤ {TARGET_NOTICE_SHARE:.0%} at {big.size:,} "
+        f"accounts: {big.notice_seconds:.1f} s for {big.notices:,} notices, "
+        f"{notice_share:.1%} of the run — {_met(notice_share <= TARGET_NOTICE_SHARE)}.",
     ]
     return (
         "## Full re-score with the Celery worker (`rescore`)\n\n"
@@ -758,6 +846,13 @@ def report(results: list[Measure]) -> str:
         "seeded afresh with the same accounts and the same run is timed again writing no "
         "snapshot (no floor, no reason check); the difference is what the snapshot "
         "costs.\n\n" + "\n".join(snapshot_rows) + "\n\n"
+        "The customer notices: the run records one for each cut or closure in the "
+        "decisions' own transaction (`decisions.services.notices_create`: classified in "
+        "Python, one INSERT … SELECT per classification joined to the decisions just "
+        "written). Measured apart after the run (`notice_replay`): in a transaction rolled "
+        "back, the run's notices are deleted and made again by the same code, chunk by "
+        "chunk, in one process — an upper bound, since the run's workers make theirs in "
+        "parallel.\n\n" + "\n".join(notice_rows) + "\n\n"
         f"Targets ({big.size:,} accounts, 2 cores):\n\n" + "\n".join(targets)
     )
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
@@ -19,6 +22,21 @@ from django.test import TestCase
 from accounts import roles
 from accounts.models import Account, AccountSignals
 from demo.stories import HEALTHY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """manage.py in a process of its own, so the settings are read from `env`."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
 
 PASSWORD = "correct horse battery staple"
 

@@ -1,4 +1,4 @@
-"""Loaded before any other plugin (`-p tests.parallel` in pyproject.toml's addopts).
+"""Loaded as a plugin (`-p tests.parallel`, by scripts/run-tests) before Django starts.
 
 Under pytest-xdist each test process gets a Redis database and evidence directories
 of its own, set in its environment before Django reads its settings; the test

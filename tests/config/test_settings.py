@@ -12,21 +12,9 @@ from django.urls import reverse
 
 from accounts import roles
 from config import stack
-from tests.base import BaseTestCase, make_user
+from tests.base import BaseTestCase, make_user, manage
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """manage.py in a process of its own, so the settings are read from `env`."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_deploy_checks_pass_with_debug_off_and_a_secret_set():

@@ -90,9 +90,9 @@ class Stack:
                 )
             time.sleep(1)
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with psycopg.connect(self.database_url) as conn:
-            return conn.execute(sql).fetchall()
+            return conn.execute(sql, params).fetchall()
 
 
 def _with_database(url: str, name: str) -> str:

@@ -9,10 +9,11 @@ every test. They read only what a user sees, and then the server's log.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
-import sys
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from config.stack import CHECKPOINT_KEY_FILE
 from demo.services import DEMO_PASSWORD
+from tests.base import manage
 from tests.browser.conftest import (
     expect_latest_decision,
     lead_approves,
@@ -300,6 +302,90 @@ def frank_downloads_the_decisions(browser: Browser, url: str) -> list[dict[str, 
     return list(csv.DictReader(text.splitlines()))
 
 
+def notices_of_run(make_run, run_id: int) -> list[tuple[str, str]]:
+    return make_run.query(
+        "SELECT n.state, n.idempotency_key FROM decisions_notice AS n "
+        "JOIN decisions_limitdecision AS d ON d.id = n.decision_id WHERE d.run_id = %s",
+        [run_id],
+    )
+
+
+def alice_sees_the_cuts_notified_and_retries_a_dead_letter(
+    browser: Browser, make_run, run_id: int
+) -> None:
+    """The run's cuts owe notices: the outbox delivers them to the local receiver
+    (docs/architecture.md, "Notices: the outbox and the receiver")."""
+    deadline = datetime.now(UTC) + timedelta(seconds=WORKER_TIMEOUT_MS / 1000)
+    while (notices := notices_of_run(make_run, run_id)) and any(
+        state in {"pending", "retrying"} for state, _key in notices
+    ):
+        assert datetime.now(UTC) < deadline, notices[:5]
+        time.sleep(1)
+    assert notices, f"run #{run_id} cut no limit, so no notice is owed"
+    sent = {key for state, key in notices if state == "delivered"}
+    assert sent, notices[:5]
+    received = make_run.state_dir / "receiver" / "notices.jsonl"
+    keys = {json.loads(line)["idempotency_key"] for line in received.read_text().splitlines()}
+    assert sent <= keys, sorted(sent - keys)[:5]
+
+    alice = new_page(browser)
+    log_in(alice, make_run.url, "alice", DEMO_PASSWORD)
+    alice.get_by_role("navigation", name="Main").get_by_role("link", name="Notices").click()
+    expect(alice.get_by_role("heading", name="Notice timeliness", level=1)).to_be_visible()
+    assert serious_violations(alice) == []
+    screenshot(alice, "smoke-notices")
+    # The demo's history left case A's notice of an earlier cut undelivered (a 503).
+    alice.get_by_role(
+        "link", name=re.compile(r"failed notices? waits? in the dead letters")
+    ).click()
+    expect(alice.get_by_role("heading", name="Dead letters", level=1)).to_be_visible()
+    table = alice.get_by_test_id("dead-letters")
+    table.get_by_role("button", name="Retry LD-CASE-A").click()
+    expect(table.get_by_role("status")).to_have_text("Queued to be sent again.")
+    assert serious_violations(alice) == []
+    assert alice.console_errors == []  # type: ignore[attr-defined]
+    alice.context.close()
+    dead = "SELECT count(*) FROM decisions_notice WHERE state = 'dead'"
+    while make_run.query(dead) != [(0,)]:  # beat sends the outbox every 10 s
+        assert datetime.now(UTC) < deadline + timedelta(seconds=60), make_run.query(dead)
+        time.sleep(1)
+
+
+def frank_builds_and_verifies_an_evidence_pack(browser: Browser, make_run, folder: Path) -> None:
+    frank = new_page(browser)
+    log_in(frank, make_run.url, "frank", DEMO_PASSWORD)
+    frank.goto(f"{make_run.url}/audit/")
+    frank.get_by_role("link", name=re.compile(r"^Evidence packs")).click()
+    # The period asked by default: last calendar month, which no click of today changes.
+    start = frank.get_by_role("region", name="Build a pack for a period")
+    start.get_by_role("button", name="Build the evidence pack").click()
+    the_pack = frank.get_by_role("region", name="The pack")
+    link = the_pack.get_by_role("link", name="Download the evidence pack (zip)")
+    expect(link).to_be_visible(timeout=WORKER_TIMEOUT_MS)  # the panel follows the worker
+    assert serious_violations(frank) == []
+    screenshot(frank, "smoke-evidence-pack")
+    with frank.expect_download() as downloading:
+        link.click()
+    saved = folder / downloading.value.suggested_filename
+    downloading.value.save_as(saved)
+    assert frank.console_errors == []  # type: ignore[attr-defined]
+    frank.context.close()
+    checked = manage_make_run(make_run, "verify_evidence_pack", str(saved))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "OK: the evidence pack" in checked.stdout
+
+
+def manage_make_run(make_run, *command: str) -> subprocess.CompletedProcess[str]:
+    """A management command against `make run`'s database, as its own login."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AUDIT_")}
+    env.update(
+        DATABASE_URL=make_run.database_url,
+        LIMITDESK_STATE_DIR=str(make_run.state_dir),
+        AUDIT_CHECKPOINT_KEY_FILE=str(make_run.state_dir / CHECKPOINT_KEY_FILE),
+    )
+    return manage(env, *command)
+
+
 def greg_saves_a_filter_and_exports_it(browser: Browser, url: str) -> list[dict[str, str]]:
     """An analyst narrows the list to band E, keeps the filter under a name, opens it
     again from the saved filters and downloads it as CSV (streamed, masked, logged)."""
@@ -355,7 +441,7 @@ def admin_gives_a_key_and_opens_the_users(browser: Browser, url: str) -> None:
     admin.context.close()
 
 
-def test_each_role_does_its_days_work_on_make_run(make_run, browser):
+def test_each_role_does_its_days_work_on_make_run(make_run, browser, tmp_path):
     url = make_run.url
     login = new_page(browser)
     login.goto(f"{url}/login/")
@@ -384,6 +470,8 @@ def test_each_role_does_its_days_work_on_make_run(make_run, browser):
         row["account"] == "LD-CASE-A" and row["actor"] == "bob" and row["approver"] == "carol"
         for row in rows
     )
+    alice_sees_the_cuts_notified_and_retries_a_dead_letter(browser, make_run, run_id)
+    frank_builds_and_verifies_an_evidence_pack(browser, make_run, tmp_path)
 
 
 def test_the_stack_logged_no_error_and_left_no_failed_run(make_run):
@@ -426,20 +514,7 @@ def test_make_run_serves_as_a_login_that_owns_nothing_and_its_checkpoint_holds(m
     assert logins == [(app_login,)]
     # After every role's day (a portfolio run, an appeal, a policy rollout), an auditor's
     # check: the chain is intact and matches the checkpoint taken before any of it.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AUDIT_")}
-    env.update(
-        DATABASE_URL=make_run.database_url,
-        LIMITDESK_STATE_DIR=str(make_run.state_dir),
-        AUDIT_CHECKPOINT_KEY_FILE=str(make_run.state_dir / CHECKPOINT_KEY_FILE),
-    )
-    checked = subprocess.run(
-        [sys.executable, "manage.py", "verify_audit_chain"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    checked = manage_make_run(make_run, "verify_audit_chain")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "The audit chain is intact" in checked.stdout
     assert "It matches the signed audit checkpoint of" in checked.stdout

@@ -27,17 +27,3 @@ if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
     _state = Path(os.environ.get("LIMITDESK_STATE_DIR", ".local/test"))
     os.environ["EVIDENCE_ROOT"] = str(_state / f"evidence-{_worker}")
     os.environ["EVIDENCE_PACK_ROOT"] = str(_state / f"evidence-packs-{_worker}")
-
-
-# The longest tests first, so that neither process is left alone with them at the end:
-# the smoke test of `make run` (one group of several minutes), the fault suite, the
-# browser tests, then the rest in their usual order.
-_FIRST = ("tests/smoke/", "tests/faults/", "tests/browser/")
-
-
-def pytest_collection_modifyitems(items: list) -> None:
-    def rank(item) -> int:
-        path = item.nodeid
-        return next((n for n, prefix in enumerate(_FIRST) if path.startswith(prefix)), 3)
-
-    items.sort(key=rank)

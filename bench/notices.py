@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from config.stack import free_port
 from decisions import services as decision_services
 from decisions.models import Notice
 from notices import services
@@ -39,15 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = 500.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _receiver(directory: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    port, secret = _free_port(), secrets.token_hex(32)
+    port, secret = free_port(), secrets.token_hex(32)
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "config" / "receiver.py"), "--port", str(port),
          "--state-dir", str(directory)],

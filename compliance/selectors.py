@@ -8,9 +8,11 @@ REPEATABLE READ snapshot (`compliance.services`).
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -482,10 +484,9 @@ _SUSPECTS_SQL = f"""
       ON p.account_id = d.account_id AND p.sequence = d.sequence - 1
     WHERE d.created_at >= %s AND d.created_at < %s
       AND ((d.sequence > 1 AND p.id IS NULL)
-           OR d.prev_hash <> coalesce(p.hash, '')
-           OR d.hash <> encode(sha256(convert_to(
+           OR d.prev_hash IS DISTINCT FROM coalesce(p.hash, '')
+           OR d.hash IS DISTINCT FROM encode(sha256(convert_to(
                   d.prev_hash || chr(10) || '{{' || {_CANONICAL_SQL} || '}}', 'UTF8')), 'hex'))
-    ORDER BY d.account_id
 """  # noqa: S608 - the columns come from code
 MAX_WALKED = 10_000
 NOT_WALKED = (
@@ -498,14 +499,40 @@ _COUNTS_SQL = """
 """
 
 
+def chain_counts(period: Period) -> tuple[int, int]:
+    """The period's decisions and the accounts they belong to."""
+    ((decisions, accounts),) = _rows(_COUNTS_SQL, [period.start, period.end])
+    return decisions, accounts
+
+
+def chain_slices(period: Period, parts: int) -> list[tuple[datetime, datetime]]:
+    """The period cut into `parts` spans of equal time, [start, end) each, for
+    `chain_suspects` to check on as many connections (`compliance.services.pack_tables`)."""
+    width = (period.end - period.start) / parts
+    cuts = [period.start + width * index for index in range(parts)] + [period.end]
+    return list(itertools.pairwise(cuts))
+
+
+def chain_suspects(start: datetime, end: datetime) -> set[int]:
+    """The accounts with a decision written in [start, end) whose link PostgreSQL cannot
+    vouch for: its predecessor missing, a wrong pointer, or a hash that the canonical
+    JSON rebuilt in SQL does not give. Set-based, in one backend."""
+    return {row[0] for row in _rows(_SUSPECTS_SQL, [start, end])}
+
+
 def chain_segment(period: Period) -> ChainSegment:
     """Every decision written in the period, checked against the one before it and its
-    own hash. PostgreSQL recomputes every link set-based (`_SUSPECTS_SQL`); the accounts
-    it cannot vouch for are walked in Python (`compliance.segment`, with
-    `decisions.chain.decision_hash`), which names the broken links."""
-    ((decisions, accounts),) = _rows(_COUNTS_SQL, [period.start, period.end])
-    result = ChainSegment(decisions=decisions, accounts=accounts)
-    suspects = [row[0] for row in _rows(_SUSPECTS_SQL, [period.start, period.end])]
+    own hash, on this connection alone (a pack spreads the suspects' query over several
+    connections: `compliance.services.pack_tables`)."""
+    return chain_walk(period, chain_counts(period), chain_suspects(period.start, period.end))
+
+
+def chain_walk(period: Period, counts: tuple[int, int], suspected: Iterable[int]) -> ChainSegment:
+    """The period's suspected accounts walked in Python, in ascending order
+    (`compliance.segment`, with `decisions.chain.decision_hash`), which decides and
+    names the broken links."""
+    result = ChainSegment(decisions=counts[0], accounts=counts[1])
+    suspects = sorted(suspected)
     if not suspects:
         return result
     # A chain rewritten wholesale is not walked account by account in Python: beyond

@@ -9,6 +9,7 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from accounts.access import may
 from compliance import pack, selectors
 from compliance.models import EvidencePack
 from compliance.pack import Period, Table
-from config import charts, failures, queue
+from config import charts, db, failures, queue
 from config.queue import QUEUE_ERRORS
 from decisions import audit_trail
 from decisions.reason_labels import reason_label
@@ -39,12 +40,15 @@ STEPS = (
     "human oversight",
     "notices",
     "kill switch and circuit breaker",
-    "audit chain",
     "chain heads",
+    "audit chain",
     "report",
     "zip",
 )
 HEADS = "chain_heads.csv"
+# Connections that recompute the audit chain's links of a pack's period, a slice of time
+# each, beside the one that reads the rest (docs/architecture.md, "Evidence pack").
+CHAIN_CONNECTIONS = 2
 BLOCK = 1 << 20
 
 
@@ -185,33 +189,36 @@ def pack_tables(
             on_step(index)
 
     own_transaction = not connection.in_atomic_block
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), contextlib.ExitStack() as stack:
+        cursor = stack.enter_context(connection.cursor())
+        suspects: list[Future[set[int]]] = []
         if own_transaction:
-            # Inside a caller's transaction (a test's) the isolation is the caller's.
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # The audit chain's recomputation, the costliest read, runs on connections of
+            # its own in the same snapshot while this one reads the rest.
+            submit = stack.enter_context(db.shared_snapshot(CHAIN_CONNECTIONS))
+            suspects = [
+                submit(selectors.chain_suspects, start, end)
+                for start, end in selectors.chain_slices(period, CHAIN_CONNECTIONS)
+            ]
+        # Inside a caller's transaction (a test's) the isolation is the caller's, and no
+        # other connection can see its rows: everything is read here, one after another.
         step(0)
-        data.tables += [
+        tables = [
             selectors.decisions_by_action(period),
             selectors.decisions_by_reason(period),
             selectors.decisions_by_day(period),
         ]
         step(1)
         versions, numbers = selectors.policy_versions(period)
-        data.tables += [
-            versions,
-            selectors.policy_simulations(numbers),
-            selectors.policy_events(period),
-        ]
+        tables += [versions, selectors.policy_simulations(numbers), selectors.policy_events(period)]
         step(2)
-        data.tables += [selectors.human_oversight(period), selectors.appeals_sla(period)]
+        tables += [selectors.human_oversight(period), selectors.appeals_sla(period)]
         step(3)
-        data.tables.append(selectors.notice_timeliness(period))
+        tables.append(selectors.notice_timeliness(period))
         step(4)
-        data.tables.append(selectors.kill_switch_and_breaker(period))
+        tables.append(selectors.kill_switch_and_breaker(period))
         step(5)
-        data.chain = selectors.chain_segment(period)
-        data.tables.append(data.chain.table())
-        step(6)
         hasher = hashlib.sha256()
         lines = 0
 
@@ -226,6 +233,15 @@ def pack_tables(
         selectors.chain_heads(period, take)
         data.heads.sha256 = hasher.hexdigest()
         data.heads.rows = max(lines - 1, 0)  # less the header (no field holds a newline)
+        step(6)
+        counts = selectors.chain_counts(period)
+        suspected = (
+            set().union(*(future.result() for future in suspects))
+            if suspects
+            else selectors.chain_suspects(period.start, period.end)
+        )
+        data.chain = selectors.chain_walk(period, counts, suspected)
+        data.tables = [*tables, data.chain.table()]
     data.tables.insert(0, _summary(data))
     return data
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import zipfile
 from datetime import date, timedelta
 from pathlib import Path
@@ -302,3 +303,46 @@ def test_a_rewritten_decision_of_the_period_is_named_in_the_pack():
     }
     assert summary[("audit_chain", "verdict")] == "broken"
     assert summary[("audit_chain", "broken_links")] == "1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pack_in_its_own_transaction_checks_each_slice_of_time_on_its_own_connection(
+    monkeypatch,
+):
+    """Outside a caller's transaction, as in the worker, the chain's recomputation runs
+    on other connections, a slice of the period each, in the pack's snapshot; a link
+    broken in each slice is named, exactly as the one-connection check names them."""
+    book = march_book()
+    late = decide(book.second, at(28), action="reopen", new_limit="500.00", reasons=("REOPENED",))
+    early = LimitDecision.objects.get(account=book.first, sequence=1)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE decisions_limitdecision DISABLE TRIGGER USER")
+        cursor.execute(
+            "UPDATE decisions_limitdecision SET new_limit = 1 WHERE id IN (%s, %s)",
+            [early.pk, late.pk],
+        )
+        cursor.execute("ALTER TABLE decisions_limitdecision ENABLE TRIGGER USER")
+    slices = selectors.chain_slices(MARCH, services.CHAIN_CONNECTIONS)
+    assert [start for start, _end in slices] == [MARCH.start, MARCH.start + timedelta(days=15.5)]
+    assert early.created_at < slices[0][1] <= late.created_at
+
+    checked: list[tuple[str, int]] = []
+    suspects = selectors.chain_suspects
+
+    def spied(start, end):
+        found = suspects(start, end)
+        checked.append((threading.current_thread().name, len(found)))
+        return found
+
+    monkeypatch.setattr(selectors, "chain_suspects", spied)
+    data = services.pack_tables(MARCH)
+    assert sorted(found for _name, found in checked) == [1, 1]
+    assert all(name.startswith("snapshot") for name, _found in checked)
+    broken = [(row[0], row[2], row[3], row[4]) for row in data.chain.broken]
+    problem = "its content no longer matches its hash: the row was changed"
+    assert broken == [
+        (book.first.reference, 1, early.pk, problem),
+        (book.second.reference, late.sequence, late.pk, problem),
+    ]
+    assert data.chain.broken == selectors.chain_segment(MARCH).broken
+    assert (data.chain.decisions, data.chain.accounts) == (4, 3)

@@ -13,10 +13,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from config.stack import free_port
 from decisions.models import Notice, ReasonCode
 from notices import services, webhook
 from tests.notices.factories import pending_notice
-from tests.notices.receivers import free_port
 
 pytestmark = pytest.mark.django_db
 

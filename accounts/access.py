@@ -150,6 +150,15 @@ ACCESS: dict[str, dict[str, Rule]] = {
         "GET": _rule("choose the language", EVERYONE),  # a GET only redirects back
         "POST": _rule("choose the language", EVERYONE),
     },
+    # For load balancers: no sign-in, nothing personal (desk/probes.py).
+    "healthz": {
+        "GET": _rule("ask whether the process is up", EVERYONE),
+        "HEAD": _rule("ask whether the process is up", EVERYONE),
+    },
+    "readyz": {
+        "GET": _rule("ask whether the instance can serve", EVERYONE),
+        "HEAD": _rule("ask whether the instance can serve", EVERYONE),
+    },
     "overview": {"GET": _rule("open the overview", STAFF)},
     # What waits for the person (desk.my_work): for the roles that can have work; the
     # auditor changes nothing and the administrator holds no customer data.

@@ -4,12 +4,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from api.api import api
+from desk import probes
 from desk import views as desk_views
 
 urlpatterns = [
     path("", desk_views.overview, name="overview"),
     path("my-work/", desk_views.my_work_page, name="my_work"),
     path("my-work/count/", desk_views.my_work_count, name="my_work_count"),
+    # Answered by desk.probes.ProbeMiddleware first; listed for the access matrix.
+    path("healthz", probes.healthz, name="healthz"),
+    path("readyz", probes.readyz, name="readyz"),
     path("worker-status/", desk_views.worker_status, name="worker_status"),
     path("worker-status/check/", desk_views.worker_check, name="worker_check"),
     path(

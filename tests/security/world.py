@@ -18,7 +18,7 @@ from appeals import services as appeal_services
 from appeals.models import Appeal
 from compliance.models import EvidencePack
 from decisions import overrides, runs
-from decisions.models import LimitDecision, Notice, OverrideRequest
+from decisions.models import LimitDecision, Notice, OverrideRequest, WorkerHeartbeat
 from history.models import Backtest, DriftAlert, Snapshot
 from policies import services as policy_services
 from policies.models import Policy, Simulation
@@ -51,6 +51,13 @@ def build() -> World:
     users["root"] = User.objects.create_superuser("root", password=None)
     alice, bob, carol, dave = (users[name] for name in ("alice", "bob", "carol", "dave"))
 
+    # A worker that beat just now: /readyz answers 200 (the probes' own tests cover 503).
+    WorkerHeartbeat.objects.create(
+        source=WorkerHeartbeat.Source.TEST,
+        worker="w@test",
+        requested_at=timezone.now(),
+        request_id="m",
+    )
     account = make_account(reference="LD-M-1", current_limit=Decimal("8000.00"))
     make_signals(account)
     overrides.account_override_limit(

@@ -485,6 +485,12 @@ def test_the_stack_logged_no_error_and_left_no_failed_run(make_run):
     assert every_minute
     for task in every_minute:
         make_run.wait_for_log(rf"Task {re.escape(task)}\[[^\]]+\] (succeeded|raised)", 120)
+    # A load balancer's probes: the worker has beaten by now, so the instance is ready.
+    with urllib.request.urlopen(f"{make_run.url}/healthz", timeout=10) as answer:  # noqa: S310
+        assert answer.read() == b"ok\n"
+    with urllib.request.urlopen(f"{make_run.url}/readyz", timeout=10) as answer:  # noqa: S310
+        ready = json.loads(answer.read())
+    assert ready["status"] == "ready", ready
     # Everything the clicks and beat made the server do is in the log by now.
     errors = make_run.error_lines()
     assert errors == [], "the server logged errors:\n" + "\n".join(errors[-60:])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -36,7 +36,9 @@ class Check:
 
 def _database() -> Check:
     try:
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        connection = connections[DEFAULT_DB_ALIAS]
+        with transaction.atomic(using=DEFAULT_DB_ALIAS), connection.cursor() as cursor:
+            # SET LOCAL lasts as long as this transaction (outside one it does nothing).
             cursor.execute(f"SET LOCAL statement_timeout = '{PROBE_TIMEOUT_SECONDS}s'")
             cursor.execute("SELECT 1")
             cursor.fetchone()

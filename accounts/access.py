@@ -159,6 +159,11 @@ ACCESS: dict[str, dict[str, Rule]] = {
         "GET": _rule("ask whether the instance can serve", EVERYONE),
         "HEAD": _rule("ask whether the instance can serve", EVERYONE),
     },
+    # For Prometheus: not by role but by where it asks from or its token (desk/metrics.py).
+    "metrics": {
+        "GET": _rule("read the metrics (from this machine, or with the metrics token)", EVERYONE),
+        "HEAD": _rule("read the metrics (from this machine, or with the metrics token)", EVERYONE),
+    },
     "overview": {"GET": _rule("open the overview", STAFF)},
     # What waits for the person (desk.my_work): for the roles that can have work; the
     # auditor changes nothing and the administrator holds no customer data.

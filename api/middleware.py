@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 
 from api.models import ApiKey
 from api.services import api_call_record
+from config import metrics
 
 API_PREFIX = "/api/v1/"
 NOT_LOGGED = ("/api/v1/docs", "/api/v1/openapi.json")
@@ -24,8 +25,11 @@ class ApiCallLog:
         started = time.perf_counter()
         response = self.get_response(request)
         key = getattr(request, "auth", None)
+        if not isinstance(key, ApiKey):
+            key = None
+        metrics.API_CALLS.labels(key.name if key else "none", str(response.status_code)).inc()
         api_call_record(
-            key=key if isinstance(key, ApiKey) else None,
+            key=key,
             method=request.method or "",
             path=request.path,
             status=response.status_code,

@@ -20,6 +20,7 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 BENCHMARKS = [
     "seed",
     "rescore",
+    "workers",
     "pages",
     "queue",
     "simulate",

@@ -9,6 +9,7 @@ one). LIMITDESK_BENCH_RESCORE_SIZES (e.g. "20000") measures other sizes.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -109,9 +110,13 @@ class MemorySampler(threading.Thread):
 
 
 @contextmanager
-def celery_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real worker (prefork, CONCURRENCY processes) on the bench database and Redis,
-    as the app's database login (the benchmark itself is the owner)."""
+def celery_worker(
+    log_path: Path, *, host: str = "bench-worker", concurrency: int = CONCURRENCY
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker (prefork, `concurrency` processes) named `host`@<this machine> on
+    the bench database and Redis, as the app's database login (the benchmark itself is
+    the owner)."""
+    name = f"{host}@{socket.gethostname()}"
     celery_app.control.purge()
     log: IO[bytes] = log_path.open("ab")
     worker = subprocess.Popen(
@@ -125,9 +130,9 @@ def celery_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
             "--loglevel",
             "WARNING",
             "--concurrency",
-            str(CONCURRENCY),
+            str(concurrency),
             "--hostname",
-            "bench-worker@%h",
+            name,
             "--without-heartbeat",
             "--without-gossip",
             "--without-mingle",
@@ -139,7 +144,7 @@ def celery_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     )
     try:
         deadline = time.monotonic() + 60
-        while not celery_app.control.ping(timeout=0.5):
+        while not celery_app.control.ping(destination=[name], timeout=0.5):
             if worker.poll() is not None:
                 raise RuntimeError(
                     f"the Celery worker exited ({worker.returncode}); see {log_path}"
@@ -857,12 +862,12 @@ def report(results: list[Measure]) -> str:
     )
 
 
-def run() -> str:
+@contextmanager
+def breaker_open() -> Iterator[scoring.PolicyRules]:
+    """The active policy's circuit breaker opened wide while a benchmark measures
+    throughput (the breaker itself is tested elsewhere); its rules put back after."""
     active = Policy.objects.get(state=Policy.State.ACTIVE)
     original = dict(active.rules)
-    log_path = Path(settings.STATE_DIR) / "rescore-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    results = []
     try:
         active.rules = {
             **original,
@@ -871,7 +876,16 @@ def run() -> str:
             "breaker_max_psi": "10",
         }
         active.save(update_fields=["rules"])
-        rules = scoring.parse_policy(active.rules)
+        yield scoring.parse_policy(active.rules)
+    finally:
+        Policy.objects.filter(pk=active.pk).update(rules=original)
+
+
+def run() -> str:
+    log_path = Path(settings.STATE_DIR) / "rescore-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    with breaker_open() as rules:
         for size in SIZES:
             print(f"  rescore: {size:,} accounts ...", flush=True)
             result = measure(size, rules, log_path)
@@ -883,6 +897,4 @@ def run() -> str:
                 flush=True,
             )
             results.append(result)
-    finally:
-        Policy.objects.filter(pk=active.pk).update(rules=original)
     return report(results)

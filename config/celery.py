@@ -1,10 +1,11 @@
 """The Celery application: Redis broker, JSON only, settings from Django."""
 
+import inspect
 import os
 from typing import Any
 
-from celery import Celery
-from celery.signals import task_postrun
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -22,3 +23,30 @@ def _forget_logged_queries(**_kwargs: Any) -> None:
     from django.db import reset_queries
 
     reset_queries()
+
+
+def run_id_of(task: Task, args: Any, kwargs: Any) -> int | None:
+    """The run a task works on: its `run_id` argument, given by position or name."""
+    try:
+        bound = inspect.signature(task.run).bind_partial(*(args or ()), **(kwargs or {}))
+    except TypeError:
+        return None
+    run_id = bound.arguments.get("run_id")
+    return run_id if isinstance(run_id, int) else None
+
+
+@task_prerun.connect
+def _name_the_work(task_id: str = "", task: Task | None = None, **kwargs: Any) -> None:
+    """Every log line of the task names it and its run (config/logs.py)."""
+    from config.logs import current_task
+
+    if task is not None:
+        run_id = run_id_of(task, kwargs.get("args"), kwargs.get("kwargs"))
+        current_task.set((task.name, task_id, run_id))
+
+
+@task_postrun.connect
+def _work_done(**_kwargs: Any) -> None:
+    from config.logs import current_task
+
+    current_task.set(None)

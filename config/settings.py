@@ -5,6 +5,7 @@ Every knob is an environment variable with a safe default; see README.md.
 
 from __future__ import annotations
 
+import copy
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -87,6 +88,11 @@ MIDDLEWARE = [
     # /healthz and /readyz, answered before host checks, redirects and sessions
     # (desk/probes.py; docs/architecture.md, "Health and readiness").
     "desk.probes.ProbeMiddleware",
+    # An id, a JSON log line and the request metrics for every other request
+    # (docs/architecture.md, "Metrics and logs").
+    "config.request_log.RequestLog",
+    # A GET's reads from the streaming replica, when there is one (config/replica.py).
+    "config.replica.ReplicaReads",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -165,6 +171,30 @@ _database.setdefault("OPTIONS", {})["options"] = " ".join(
 )
 _database["TEST"] = {"NAME": f"test_{_database['NAME']}"}
 DATABASES = {"default": _database}
+
+# A streaming replica for the pages' reads (config/replica.py; docs/architecture.md,
+# "The read replica"). Its URL may name the server alone: the login and the
+# database are then the primary's. In tests it mirrors the primary's test database,
+# which streaming replication copies to it.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=0, conn_health_checks=True)
+    if _replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be postgres://")
+    _replica["USER"] = _replica.get("USER") or _database.get("USER", "")
+    _replica["PASSWORD"] = _replica.get("PASSWORD") or _database.get("PASSWORD", "")
+    _replica["NAME"] = _replica.get("NAME") or _database.get("NAME", "")
+    _replica["OPTIONS"] = copy.deepcopy(_database["OPTIONS"])
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+DATABASE_ROUTERS = ["config.replica.ReplicaRouter"]
+DATABASE_REPLICA_READS = envbool("DATABASE_REPLICA_READS", True)
+# Read your writes: after a change, the person's reads stay on the primary this long.
+REPLICA_STICKY_SECONDS = envint("REPLICA_STICKY_SECONDS", 10)
+# How often a process asks the replica whether it keeps up, and how far behind it
+# may be and still serve.
+REPLICA_CHECK_SECONDS = envint("REPLICA_CHECK_SECONDS", 5)
+REPLICA_MAX_LAG_SECONDS = envint("REPLICA_MAX_LAG_SECONDS", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The login the running app uses when the migrations run as the owner: after every
 # migrate and flush it gets ordinary rights on the tables, and no UPDATE, DELETE or
@@ -211,8 +241,14 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": LONGEST_TASK_SE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
+# The worker's and beat's lines go through LOGGING like the web's: JSON lines that
+# name the task and its run (config/logs.py).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 HEARTBEAT_INTERVAL = timedelta(seconds=envint("HEARTBEAT_SECONDS", 60))
+# The bearer token Prometheus sends to /metrics; unset, only this machine may scrape
+# (desk/metrics.py).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "decisions.tasks.record_heartbeat",
@@ -481,16 +517,27 @@ STORAGES = {
 # Serve straight from the app folders when nothing was collected (local runs).
 WHITENOISE_USE_FINDERS = envbool("WHITENOISE_USE_FINDERS", DEBUG)
 
+# JSON lines with the request id, user and run id (config/logs.py); LOG_FORMAT=plain
+# for the one-line text.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"refusals": {"()": "config.log_filters.ClientErrorsWithoutTraceback"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logs.JsonLines"},
+    },
+    "filters": {
+        "refusals": {"()": "config.log_filters.ClientErrorsWithoutTraceback"},
+        "context": {"()": "config.logs.WorkContext"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["refusals"],
+            "formatter": LOG_FORMAT,
+            "filters": ["refusals", "context"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

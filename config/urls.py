@@ -14,6 +14,7 @@ urlpatterns = [
     # Answered by desk.probes.ProbeMiddleware first; listed for the access matrix.
     path("healthz", probes.healthz, name="healthz"),
     path("readyz", probes.readyz, name="readyz"),
+    path("metrics", probes.metrics.metrics, name="metrics"),
     path("worker-status/", desk_views.worker_status, name="worker_status"),
     path("worker-status/check/", desk_views.worker_check, name="worker_check"),
     path(

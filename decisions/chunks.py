@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 import scoring
 from accounts.book import SEGMENTS, load_chunk
 from accounts.signal_spec import SIGNALS_BY_NAME
-from config import queue
+from config import metrics, queue
 from config.queue import Send
 from decisions.chunk_data import chunk_arrays, pack_arrays
 from decisions.models import LimitDecision, RescoreRun, RunChunk
@@ -180,8 +180,9 @@ def _take_chunk(run_id: int, index: int, state: str) -> RunChunk | None:
     )
 
 
-def run_compute_chunk(*, run_id: int, index: int) -> bool:
-    """Score one chunk; False when there was nothing to do (done already, or taken)."""
+def run_compute_chunk(*, run_id: int, index: int, worker: str = "") -> bool:
+    """Score one chunk; False when there was nothing to do (done already, or taken).
+    `worker`: who scores it, kept on the chunk."""
     with transaction.atomic(durable=True):
         chunk = _take_chunk(run_id, index, RunChunk.State.PENDING)
         if chunk is None:
@@ -209,7 +210,18 @@ def run_compute_chunk(*, run_id: int, index: int) -> bool:
         chunk.state = RunChunk.State.COMPUTED
         chunk.accounts = len(data.ids)
         chunk.computed_at = timezone.now()
-        chunk.save(update_fields=["result", "counts", "stats", "state", "accounts", "computed_at"])
+        chunk.computed_by = worker
+        chunk.save(
+            update_fields=[
+                "result",
+                "counts",
+                "stats",
+                "state",
+                "accounts",
+                "computed_at",
+                "computed_by",
+            ]
+        )
         RescoreRun.objects.filter(pk=run_id).update(
             accounts_done=F("accounts_done") + len(data.ids),
             **{name: F(name) + value for name, value in tally(result).items()},
@@ -335,8 +347,9 @@ def _inputs(row: np.ndarray) -> dict[str, Any]:
     return values
 
 
-def run_apply_chunk(*, run_id: int, index: int) -> bool:
-    """Write one computed chunk's decisions; False when there was nothing to do."""
+def run_apply_chunk(*, run_id: int, index: int, worker: str = "") -> bool:
+    """Write one computed chunk's decisions; False when there was nothing to do.
+    `worker`: who writes them, kept on the chunk."""
     with transaction.atomic(durable=True):
         chunk = _take_chunk(run_id, index, RunChunk.State.COMPUTED)
         if chunk is None or chunk.result is None:
@@ -347,8 +360,9 @@ def run_apply_chunk(*, run_id: int, index: int) -> bool:
         applied = apply_arrays(run, chunk_arrays(bytes(chunk.result)))
         chunk.state = RunChunk.State.APPLIED
         chunk.applied_at = timezone.now()
+        chunk.applied_by = worker
         chunk.result = None
-        chunk.save(update_fields=["state", "applied_at", "result"])
+        chunk.save(update_fields=["state", "applied_at", "applied_by", "result"])
         RescoreRun.objects.filter(pk=run_id).update(
             skipped=F("skipped") + applied.skipped,
             held_cuts=F("held_cuts") + applied.held,
@@ -519,6 +533,9 @@ def finish_apply_if_ready(run_id: int) -> None:
         run.state = RescoreRun.State.DONE
         run.finished_at = timezone.now()
         run.save(update_fields=["state", "finished_at"])
+        metrics.run_ended(
+            trigger=run.trigger, state=run.state, started=run.created_at, ended=run.finished_at
+        )
         # The run's customer notices go out now rather than at beat's next tick
         # (docs/architecture.md, "Notices: the outbox and the receiver").
         queue.enqueue("notices.tasks.deliver_notices")

@@ -245,6 +245,10 @@ class RunChunk(models.Model):
     stats = models.JSONField(default=dict, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    # The worker (Celery's node name, e.g. worker@host-2) that scored and that wrote the
+    # chunk: a run spreads over every worker of every host (docs/architecture.md, "Runs").
+    computed_by = models.CharField(max_length=200, blank=True)
+    applied_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["run", "index"]

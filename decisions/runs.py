@@ -37,7 +37,7 @@ from accounts import permissions as perms
 from accounts.access import may
 from accounts.book import id_ranges
 from accounts.models import Account
-from config import failures, queue
+from config import failures, metrics, queue
 from config.queue import QUEUE_ERRORS, Send
 from config.text import JUSTIFICATION_MAX, too_long
 from decisions.chunks import (
@@ -211,6 +211,9 @@ def run_discard(*, run_id: int, actor: Any) -> Run:
         run.decided_by = actor
         run.finished_at = timezone.now()
         run.save()
+        metrics.run_ended(
+            trigger=run.trigger, state=run.state, started=run.created_at, ended=run.finished_at
+        )
         run.chunks.update(result=None)
         # Its snapshot stays, read by nothing: the book it saw, actions never taken.
         history_services.snapshot_discard(run_id=run.pk)
@@ -239,6 +242,9 @@ def run_fail(*, run_id: int, error: BaseException, phase: str, chunk: int | None
             run.state, run.finished_at = State.FAILED, timezone.now()
             run.error = (
                 f"chunk {chunk}: {record['error']}" if chunk is not None else record["error"]
+            )
+            metrics.run_ended(
+                trigger=run.trigger, state=run.state, started=run.created_at, ended=run.finished_at
             )
         run.save(update_fields=["failures", "state", "finished_at", "error"])
 

@@ -57,6 +57,33 @@ def worker_status() -> WorkerStatus:
     return WorkerStatus(last=last, healthy=healthy)
 
 
+@dataclass(frozen=True)
+class RunWorker:
+    name: str  # Celery's node name: worker@host
+    scored: int  # chunks
+    written: int  # chunks
+
+
+def run_workers(run: RescoreRun) -> list[RunWorker]:
+    """Which workers scored and wrote the run's chunks, the busiest first."""
+    scored = dict(
+        run.chunks.exclude(computed_by="")
+        .values("computed_by")
+        .annotate(n=Count("pk"))
+        .values_list("computed_by", "n")
+        .order_by()
+    )
+    written = dict(
+        run.chunks.exclude(applied_by="")
+        .values("applied_by")
+        .annotate(n=Count("pk"))
+        .values_list("applied_by", "n")
+        .order_by()
+    )
+    names = sorted(scored.keys() | written.keys(), key=lambda n: (-scored.get(n, 0), n))
+    return [RunWorker(name, scored.get(name, 0), written.get(name, 0)) for name in names]
+
+
 def run_detail(run_id: int) -> RescoreRun | None:
     return (
         RescoreRun.objects.select_related(
@@ -516,3 +543,22 @@ def decision_notice(decision: LimitDecision, *, now: datetime | None = None) -> 
         else:
             late = (now or timezone.now()) > notice.due_by
     return NoticeStatus(owed=owed, notice=notice, late=late)
+
+
+@dataclass(frozen=True)
+class RescoreBacklog:
+    accounts: int  # accounts whose signals changed and that wait for their re-score
+    oldest: datetime | None  # the oldest waiting request
+    runs_moving: int  # runs queued, scoring or applying
+
+
+def rescore_backlog() -> RescoreBacklog:
+    """What waits for the workers, as a monitoring system sees it (desk.metrics)."""
+    waiting = RescoreRequest.objects.aggregate(
+        accounts=Count("account_id", distinct=True), oldest=Min("requested_at")
+    )
+    return RescoreBacklog(
+        accounts=waiting["accounts"],
+        oldest=waiting["oldest"],
+        runs_moving=RescoreRun.objects.filter(state__in=RescoreRun.MOVING).count(),
+    )

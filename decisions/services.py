@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 import scoring
 from accounts.models import Account
-from config import db
+from config import db, metrics
 from config.text import JUSTIFICATION_MAX, too_long
 from decisions import chain, checkpoint, notices
 from decisions.audit_trail import CHAIN_HEADS_SQL, audit_checkpoint_key
@@ -163,6 +163,7 @@ def decisions_write(
         rows, updates, skipped = [], [], []
         adverse: list[tuple[Change, int]] = []  # decisions that owe a notice, and their sequence
         tally: Counter[tuple[str, str]] = Counter()
+        by_source: Counter[tuple[str, str]] = Counter()
         for change in changes:
             state = current.get(change.account_id)
             if state is None or state[0] != change.expected_version:
@@ -236,6 +237,7 @@ def decisions_write(
                 )
             )
             tally[(change.action, "")] += 1
+            by_source[(change.source, change.action)] += 1
             for reason in change.reasons:
                 tally[(change.action, reason)] += 1
             if notices.needs_notice(
@@ -285,6 +287,7 @@ def decisions_write(
         ) as copy:
             for (action, reason), count in sorted(tally.items()):
                 copy.write_row((day, action, reason, count))
+    metrics.decisions_written(by_source.items())
     return WriteResult(written=len(rows), skipped=skipped)
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from config import metrics
 from decisions import chunks, errors, rescore_requests, runs, services
 
 
@@ -35,7 +36,10 @@ CHUNK_RETRIES = 5
 
 def _chunk_step(task: Task, step: Callable[..., bool], run_id: int, index: int, phase: str) -> bool:
     try:
-        return step(run_id=run_id, index=index)
+        with metrics.CHUNK_SECONDS.labels(phase).time():
+            return step(
+                run_id=run_id, index=index, worker=task.request.hostname or socket.gethostname()
+            )
     except Exception as error:
         retries_left = not task.request.called_directly and task.request.retries < CHUNK_RETRIES
         if isinstance(error, TRANSIENT_DATABASE_ERRORS) and retries_left:

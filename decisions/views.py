@@ -83,6 +83,7 @@ def _progress_context(run: RescoreRun) -> dict[str, Any]:
         "run": run,
         "failures": failures.failures_of(run.failures),
         "stop": selectors.run_stop(run) if failed else None,
+        "workers": selectors.run_workers(run),
     }
 
 

@@ -22,7 +22,9 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from config import replica
 from decisions import selectors as decision_selectors
+from desk import metrics
 
 PROBE_TIMEOUT_SECONDS = 2
 
@@ -94,9 +96,21 @@ def _worker() -> Check:
     return Check("worker", True, f"last heartbeat {age} s ago")
 
 
+def _replica() -> Check | None:
+    """Whether pages read the streaming replica now. Never fails readiness: when the
+    replica is away or behind, reads go to the primary (config/replica.py)."""
+    if not replica.configured():
+        return None
+    serving, reason = replica.replica_state()
+    if serving:
+        return Check("replica", True, f"pages read it ({reason})")
+    return Check("replica", True, f"not read, pages read the primary: {reason}")
+
+
 def readiness() -> list[Check]:
     """Every check, in order; the database's first (the others read through it)."""
-    return [_database(), _redis(), _migrations(), _worker()]
+    checks = [_database(), _redis(), _migrations(), _worker(), _replica()]
+    return [check for check in checks if check is not None]
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -123,9 +137,12 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return response
 
 
+# Prometheus scrapes `/metrics` as a load balancer probes: by the instance's address,
+# over plain HTTP, no cookie (desk/metrics.py says who may).
 PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "/healthz": healthz,
     "/readyz": readyz,
+    "/metrics": metrics.metrics,
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from decisions.models import Notice
@@ -160,3 +160,25 @@ def dead_letter_count() -> int:
 
 def retries_of(notice_id: int) -> QuerySet[NoticeRetry]:
     return NoticeRetry.objects.filter(notice_id=notice_id).select_related("actor").order_by("-at")
+
+
+@dataclass(frozen=True)
+class NoticeBacklog:
+    waiting: int  # pending or retrying
+    overdue: int  # of those, past their due date
+    dead: int
+    oldest_waiting: datetime | None
+
+
+def notice_backlog(*, now: datetime | None = None) -> NoticeBacklog:
+    """The outbox as a monitoring system sees it (desk.metrics)."""
+    now = now or timezone.now()
+    waiting = Notice.objects.filter(state__in=ACTIVE_STATES).aggregate(
+        count=Count("pk"), overdue=Count("pk", filter=Q(due_by__lt=now)), oldest=Min("created_at")
+    )
+    return NoticeBacklog(
+        waiting=waiting["count"],
+        overdue=waiting["overdue"],
+        dead=dead_letter_count(),
+        oldest_waiting=waiting["oldest"],
+    )

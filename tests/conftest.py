@@ -34,6 +34,14 @@ def _english_by_default(settings):
 
 
 @pytest.fixture(autouse=True)
+def _reads_on_the_primary(settings):
+    """A test's data is written in its own transaction, which the streaming replica
+    never sees: pages read the primary, except in the replica's own tests
+    (tests/config/test_replica.py)."""
+    settings.DATABASE_REPLICA_READS = False
+
+
+@pytest.fixture(autouse=True)
 def _fresh_portfolio_figures():
     """The overview caches its figures in Redis; each test computes its own."""
     from django.core.cache import cache

@@ -154,8 +154,6 @@ class Processes:
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 str(workers),
-                "--access-logfile",
-                "-",
                 "--graceful-timeout",
                 "5",
             ],
@@ -214,12 +212,13 @@ class Processes:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def server_errors(self) -> list[str]:
-        """5xx answers in gunicorn's access log, and tracebacks of the web process."""
+        """5xx answers in the request lines (config/request_log.py), and tracebacks of
+        the web process."""
         text = self.log("web")
         return [
             line
             for line in text.splitlines()
-            if re.search(r'" 5\d\d \d|Traceback|Internal Server Error', line)
+            if re.search(r'"status": 5\d\d\b|Traceback|Internal Server Error', line)
         ]
 
     def stop(self) -> None:

@@ -41,6 +41,8 @@ SMOKE_REDIS_DB = 15
 SUITE_ONLY = {
     *PROFILE_ENV["test"],
     "LIMITDESK_STATE_DIR",
+    # The suite's streaming replica: `make run` starts none unless asked.
+    "DATABASE_REPLICA_URL",
     # The suite's database login for the app and its checkpoint key: `make run` is
     # given its own URLs below and makes a key of its own.
     "DATABASE_APP_URL",
@@ -57,11 +59,14 @@ SUITE_ONLY = {
     "MAKELEVEL",
 }
 
-# What a healthy stack never writes: a 5xx in gunicorn's access log, a Django error,
-# a traceback, a failed Celery task, an error of gunicorn or Celery themselves.
+# What a healthy stack never writes: a 5xx in a request line (config/request_log.py),
+# a line logged as an error (JSON lines, config/logs.py), a traceback, a failed Celery
+# task, an error of gunicorn or Celery themselves (their own text, before logging is
+# configured).
 SERVER_ERRORS = re.compile(
-    r'HTTP/[\d.]+" 5\d\d\b|Internal Server Error|Traceback|raised unexpected|ERROR/'
-    r"|\[(ERROR|CRITICAL)\]|\b(ERROR|CRITICAL) \S+ |Error handling request"
+    r'"status": 5\d\d\b|"level": "(ERROR|CRITICAL)"|Internal Server Error|Traceback'
+    r"|raised unexpected|ERROR/|\[(ERROR|CRITICAL)\]|\b(ERROR|CRITICAL) \S+ "
+    r"|Error handling request"
 )
 
 

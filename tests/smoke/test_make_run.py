@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Locator, Page, expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from config.stack import CHECKPOINT_KEY_FILE
 from demo.services import DEMO_PASSWORD
@@ -502,6 +503,41 @@ def test_the_stack_logged_no_error_and_left_no_failed_run(make_run):
     )
     assert failed_runs == []
     assert failed_simulations == []
+
+
+def test_prometheus_adds_up_every_process_and_the_logs_name_the_run(make_run):
+    # /metrics from this machine (no token set): the pages clicked through gunicorn's
+    # workers, the chunks and runs counted by the Celery worker's pool, and the
+    # backlogs read at the scrape, in one answer (desk/metrics.py).
+    with urllib.request.urlopen(f"{make_run.url}/metrics", timeout=10) as answer:  # noqa: S310
+        text = answer.read().decode()
+    figures: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            figures[f"{sample.name}{{{labels}}}"] = sample.value
+    assert figures["limitdesk_http_requests_total{method=GET,status=200,view=overview}"] >= 1
+    assert figures["limitdesk_chunk_duration_seconds_count{phase=compute}"] >= 2
+    assert figures["limitdesk_chunk_duration_seconds_count{phase=apply}"] >= 2
+
+    def total(prefix: str) -> float:
+        return sum(value for name, value in figures.items() if name.startswith(prefix))
+
+    assert total("limitdesk_run_duration_seconds_count{state=done,") >= 1
+    assert total("limitdesk_decisions_written_total{") >= 1
+    assert figures["limitdesk_database_up{}"] == 1 and figures["limitdesk_redis_up{}"] == 1
+    assert "limitdesk_notice_backlog{state=dead}" in figures
+    # The log: JSON lines; a chunk's line names its run, a page's its person.
+    lines = [
+        json.loads(line[line.index("{") :])
+        for line in make_run.log_text().splitlines()
+        if '{"time": ' in line
+    ]
+    chunk_lines = [line for line in lines if line.get("task") == "decisions.tasks.compute_chunk"]
+    assert chunk_lines and all(isinstance(line["run_id"], int) for line in chunk_lines)
+    pages = [line for line in lines if line["logger"] == "limitdesk.request"]
+    assert any(line.get("user") == "alice" and line["view"] == "overview" for line in pages)
+    assert all(len(line["request_id"]) == 32 for line in pages)
 
 
 def test_make_run_serves_as_a_login_that_owns_nothing_and_its_checkpoint_holds(make_run):

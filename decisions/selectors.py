@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -66,21 +67,13 @@ class RunWorker:
 
 def run_workers(run: RescoreRun) -> list[RunWorker]:
     """Which workers scored and wrote the run's chunks, the busiest first."""
-    scored = dict(
-        run.chunks.exclude(computed_by="")
-        .values("computed_by")
-        .annotate(n=Count("pk"))
-        .values_list("computed_by", "n")
-        .order_by()
-    )
-    written = dict(
-        run.chunks.exclude(applied_by="")
-        .values("applied_by")
-        .annotate(n=Count("pk"))
-        .values_list("applied_by", "n")
-        .order_by()
-    )
-    names = sorted(scored.keys() | written.keys(), key=lambda n: (-scored.get(n, 0), n))
+    scored: Counter[str] = Counter()
+    written: Counter[str] = Counter()
+    pairs = run.chunks.values_list("computed_by", "applied_by").annotate(n=Count("pk")).order_by()
+    for computed_by, applied_by, n in pairs:
+        scored[computed_by] += n
+        written[applied_by] += n
+    names = sorted((scored.keys() | written.keys()) - {""}, key=lambda n: (-scored[n], n))
     return [RunWorker(name, scored.get(name, 0), written.get(name, 0)) for name in names]
 
 

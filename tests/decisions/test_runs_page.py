@@ -108,8 +108,9 @@ class RunPageTests(BaseTestCase):
     def test_a_held_run_shows_what_it_would_do_and_can_be_approved(self):
         run = held_run(self.alice)
         self.client.force_login(self.alice)
-        # The chunks' results in one streamed query; 2 are the navigation's My work count.
-        with self.assertNumQueries(9):
+        # The chunks' results in one streamed query, one for the workers that did the
+        # chunks; 2 are the navigation's My work count.
+        with self.assertNumQueries(10):
             response = self.client.get(reverse("decisions:run", args=[run.pk]))
         self.assertContains(response, "Circuit breaker: this run waits for a person")
         self.assertContains(response, "Held: it would cut 100.0% of accounts")

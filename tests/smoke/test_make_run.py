@@ -38,6 +38,7 @@ from tests.browser.conftest import (
     upload_evidence,
 )
 from tests.browser.test_golden_paths import greg_approves_the_held_run, log_in
+from tests.smoke.conftest import Stack
 
 # One database and one Redis database of their own: one test process runs them all
 # (scripts/run-tests).
@@ -473,6 +474,8 @@ def test_each_role_does_its_days_work_on_make_run(make_run, browser, tmp_path):
     )
     alice_sees_the_cuts_notified_and_retries_a_dead_letter(browser, make_run, run_id)
     frank_builds_and_verifies_an_evidence_pack(browser, make_run, tmp_path)
+    # What a monitoring system sees of that day's work.
+    prometheus_adds_up_every_process_and_the_logs_name_the_run(make_run)
 
 
 def test_the_stack_logged_no_error_and_left_no_failed_run(make_run):
@@ -505,10 +508,11 @@ def test_the_stack_logged_no_error_and_left_no_failed_run(make_run):
     assert failed_simulations == []
 
 
-def test_prometheus_adds_up_every_process_and_the_logs_name_the_run(make_run):
-    # /metrics from this machine (no token set): the pages clicked through gunicorn's
-    # workers, the chunks and runs counted by the Celery worker's pool, and the
-    # backlogs read at the scrape, in one answer (desk/metrics.py).
+def prometheus_adds_up_every_process_and_the_logs_name_the_run(make_run: Stack) -> None:
+    """/metrics from this machine (no token set), after the roles' work: the pages
+    clicked through gunicorn's workers, the chunks and runs counted by the Celery
+    worker's pool, and the backlogs read at the scrape, in one answer
+    (desk/metrics.py)."""
     with urllib.request.urlopen(f"{make_run.url}/metrics", timeout=10) as answer:  # noqa: S310
         text = answer.read().decode()
     figures: dict[str, float] = {}

@@ -70,6 +70,9 @@ class Appeal(models.Model):
     OPEN_STATES = (State.NEW, State.IN_REVIEW, State.WAITING)
 
     account = models.ForeignKey(Account, models.PROTECT, related_name="appeals")
+    # No database constraint: decisions are partitioned by month, and a foreign key
+    # to them would need their month too. They are never deleted (docs/architecture.md,
+    # "Decisions partitioned by month").
     decision = models.ForeignKey(
         LimitDecision,
         models.PROTECT,
@@ -77,6 +80,7 @@ class Appeal(models.Model):
         blank=True,
         related_name="appeals",
         verbose_name=_("contested decision"),
+        db_constraint=False,
     )
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     category = models.CharField(_("category"), max_length=10, choices=Category.choices)
@@ -127,7 +131,12 @@ class Appeal(models.Model):
     )
     outcome_pending = models.BooleanField(_("waiting for a lead's approval"), default=False)
     outcome_decision = models.ForeignKey(
-        LimitDecision, models.PROTECT, null=True, blank=True, related_name="appeal_outcomes"
+        LimitDecision,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appeal_outcomes",
+        db_constraint=False,  # as `decision` above
     )
     # When the outcome took effect (the "decide" step): the overturn rates count the
     # appeals decided in a window (docs/architecture.md, "Appeals as feedback").

@@ -70,6 +70,7 @@ def _month() -> tuple[pack.Period, int, int]:
 
 
 TRIGGER = "limit_decision_append_only"
+LINK_TRIGGER = "decision_link_append_only"
 
 
 def _chain_the_month(period: pack.Period) -> tuple[int, float]:
@@ -117,6 +118,13 @@ def _chain_the_month(period: pack.Period) -> tuple[int, float]:
             "FROM chained c WHERE d.id = c.id"
         )
         cursor.execute(f"ALTER TABLE decisions_limitdecision ENABLE TRIGGER {TRIGGER}")
+        # The unique keys' table holds each decision's hash too (decisions/0021).
+        cursor.execute(f"ALTER TABLE decisions_decisionlink DISABLE TRIGGER {LINK_TRIGGER}")
+        cursor.execute(
+            "UPDATE decisions_decisionlink l SET hash = c.hash FROM chained c "
+            "WHERE l.decision_id = c.id"
+        )
+        cursor.execute(f"ALTER TABLE decisions_decisionlink ENABLE TRIGGER {LINK_TRIGGER}")
         cursor.execute(
             "UPDATE accounts_account a SET chain_head = c.hash FROM chained c "
             "WHERE a.chain_head = c.old"

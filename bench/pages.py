@@ -55,8 +55,9 @@ from policies.models import Policy
 ROOT = Path(__file__).resolve().parents[1]
 
 # The book.
-ACCOUNTS = 1_000_000
-DECISIONS = 5_000_000
+# LIMITDESK_BENCH_PAGES_ACCOUNTS / _DECISIONS build a larger book (docs/scaling.md).
+ACCOUNTS = int(os.environ.get("LIMITDESK_BENCH_PAGES_ACCOUNTS", "1000000"))
+DECISIONS = int(os.environ.get("LIMITDESK_BENCH_PAGES_DECISIONS", str(5 * ACCOUNTS)))
 HISTORY_DAYS = 365
 # Uneven histories: decision counts follow an exponential weight per account,
 # and this share of the accounts weighs HEAVY_WEIGHT times more (20+ decisions).
@@ -402,7 +403,8 @@ def _indexes_dropped(cursor: CursorWrapper, table: str) -> Iterator[int]:
     yield len(constraints) + len(indexes)
     cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
     for _name, definition in indexes:
-        cursor.execute(definition)
+        # A partitioned table's index reads "ON ONLY": made again on every partition.
+        cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
     # Unique constraints before the foreign keys (contype 'u' > 'f').
     for name, definition, _kind in constraints:
         cursor.execute(f"ALTER TABLE {quoted(table)} ADD CONSTRAINT {quoted(name)} {definition}")
@@ -568,6 +570,11 @@ def seed() -> Book:
         cursor.execute("SET LOCAL work_mem = '256MB'")
         with step("decision plan"):
             _plan(cursor)
+            # A partition for each month of the history (decisions/0021).
+            month = (now - timedelta(days=HISTORY_DAYS)).date().replace(day=1)
+            while month <= now.date():
+                cursor.execute("SELECT decisions_partition_ensure(%s)", [month])
+                month = (month + timedelta(days=32)).replace(day=1)
         with (
             step("decisions (INSERT … SELECT, indexes rebuilt after)"),
             _indexes_dropped(cursor, LimitDecision._meta.db_table),
@@ -1191,6 +1198,7 @@ def report(
         )
     else:
         seeding = f"Seeded for this run {took}."
+    seeding += f" On disk: {on_disk()}."
     inventory_text = "; ".join(
         f"`{table}`: {', '.join(indexes)}" for table, indexes in inventory.items()
     )
@@ -1245,6 +1253,22 @@ def report(
 # --------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------
+
+
+def on_disk() -> str:
+    """The bench database's size, and its largest tables with their indexes."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        (total,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class AS c "
+            "WHERE c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace "
+            "ORDER BY 2 DESC LIMIT 4"
+        )
+        largest = cursor.fetchall()
+    gib = 1024**3
+    tables = ", ".join(f"`{name}` {size / gib:.2f} GiB" for name, size in largest)
+    return f"the database {total / gib:.2f} GiB ({tables}, each with its indexes)"
 
 
 def run() -> str:

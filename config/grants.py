@@ -21,6 +21,7 @@ from django.db import connections
 # owner's functions, past a floor (docs/architecture.md, "Retention").
 APPEND_ONLY_TABLES = (
     "decisions_limitdecision",
+    "decisions_decisionlink",
     "policies_policyevent",
     "retention_retentionprune",
     "api_apicall",
@@ -41,7 +42,10 @@ SELECT EXISTS (
           WHEN c.relkind = 'S' THEN
               NOT (has_sequence_privilege(%(role)s, c.oid, 'USAGE')
                    AND has_sequence_privilege(%(role)s, c.oid, 'SELECT'))
-          WHEN c.relname = ANY(%(append_only)s) THEN
+          WHEN c.relname = ANY(%(append_only)s) OR EXISTS (
+              SELECT 1 FROM pg_inherits AS i JOIN pg_class AS parent ON parent.oid = i.inhparent
+              WHERE i.inhrelid = c.oid AND parent.relname = ANY(%(append_only)s)
+          ) THEN
               NOT (has_table_privilege(%(role)s, c.oid, 'SELECT')
                    AND has_table_privilege(%(role)s, c.oid, 'INSERT'))
               OR has_table_privilege(%(role)s, c.oid, 'UPDATE')
@@ -86,12 +90,17 @@ def app_role_grant(*, using: str = "default", role: str | None = None) -> bool:
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {grantee}"
         )
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {grantee}")
+        # The append-only tables and their partitions (decisions by month): a partition
+        # reached directly must not be emptied either.
         cursor.execute(
             "SELECT c.relname FROM pg_class AS c "
             "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relname = ANY(%s) "
-            "AND c.relkind IN ('r', 'p')",
-            [list(APPEND_ONLY_TABLES)],
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+            "AND (c.relname = ANY(%s) OR EXISTS ("
+            "    SELECT 1 FROM pg_inherits AS i JOIN pg_class AS parent "
+            "    ON parent.oid = i.inhparent "
+            "    WHERE i.inhrelid = c.oid AND parent.relname = ANY(%s)))",
+            [list(APPEND_ONLY_TABLES), list(APPEND_ONLY_TABLES)],
         )
         tables = ", ".join(quote(name) for (name,) in cursor.fetchall())
         if tables:

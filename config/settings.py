@@ -287,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "history.tasks.maintain_partitions",
         "schedule": crontab(hour=1, minute=15),
     },
+    # Next month's partition of the decisions made ahead (decisions/0021).
+    "decision-partitions": {
+        "task": "decisions.tasks.ensure_decision_partitions",
+        "schedule": crontab(hour=1, minute=20),
+    },
     # Records past their retention removed in batches (docs/architecture.md, "Retention").
     "prune-retention": {
         "task": "retention.tasks.prune_retention",

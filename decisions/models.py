@@ -310,8 +310,17 @@ class LimitDecision(models.Model):
     approver = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # No database constraints on the foreign keys to decisions (this one and those of
+    # notices, override requests and appeals): the table is partitioned by month and a
+    # key to it would need the month too; decisions are never deleted
+    # (docs/architecture.md, "Decisions partitioned by month").
     reverts = models.ForeignKey(
-        "self", models.PROTECT, null=True, blank=True, related_name="reverted_by"
+        "self",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reverted_by",
+        db_constraint=False,
     )
     idempotency_key = models.CharField(_("idempotency key"), max_length=80, unique=True)
     prev_hash = models.CharField(_("previous hash"), max_length=64, blank=True)
@@ -339,6 +348,33 @@ class LimitDecision(models.Model):
         if not self._state.adding:
             raise ValueError("A limit decision is never changed; record a new one instead.")
         super().save(*args, **kwargs)
+
+
+class DecisionLink(models.Model):
+    """The unique keys of each limit decision: one per link of an account's chain, per
+    hash and per idempotency key.
+
+    `decisions_limitdecision` is partitioned by month (docs/architecture.md, "Decisions
+    partitioned by month"), and PostgreSQL enforces a unique key on a partitioned table
+    only with the partition's column in it. This narrow table holds them instead: a
+    trigger on the decisions inserts a row here for every decision, in the same
+    statement, so a second decision for the same link, hash or key fails as before.
+    Append-only, like the decisions.
+    """
+
+    decision_id = models.BigIntegerField(primary_key=True)
+    account_id = models.BigIntegerField()
+    sequence = models.PositiveIntegerField()
+    hash = models.CharField(max_length=64, unique=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account_id", "sequence"], name="one_link_per_sequence")
+        ]
+
+    def __str__(self) -> str:
+        return f"link {self.account_id}#{self.sequence} of decision {self.decision_id}"
 
 
 class DecisionTally(models.Model):
@@ -380,7 +416,12 @@ class OverrideRequest(models.Model):
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
     )
     decision = models.OneToOneField(
-        LimitDecision, models.PROTECT, null=True, blank=True, related_name="override_request"
+        LimitDecision,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="override_request",
+        db_constraint=False,  # see LimitDecision.reverts
     )
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -428,7 +469,11 @@ class Notice(models.Model):
         NOT_REQUIRED = "not_required", _("not required")
 
     decision = models.OneToOneField(
-        LimitDecision, models.PROTECT, related_name="notice", verbose_name=_("decision")
+        LimitDecision,
+        models.PROTECT,
+        related_name="notice",
+        verbose_name=_("decision"),
+        db_constraint=False,  # see LimitDecision.reverts
     )
     account = models.ForeignKey(Account, models.PROTECT, related_name="notices")
     kind = models.CharField(_("classification"), max_length=10, choices=Kind.choices)

@@ -99,3 +99,9 @@ def audit_checkpoint() -> str:
     """Daily (beat): a signed checkpoint of every chain head, in a file outside the
     database (docs/architecture.md, "Who can rewrite the audit trail")."""
     return str(services.audit_checkpoint_write().path)
+
+
+@shared_task
+def ensure_decision_partitions() -> list[str]:
+    """Daily (beat): next month's partition of the decisions made ahead."""
+    return [month.isoformat() for month in services.decision_partitions_ensure()]

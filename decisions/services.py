@@ -147,6 +147,10 @@ def decisions_write(
     if not changes:
         return WriteResult(0, [])
     now = at or timezone.now()  # `at`: only for loading a demo history
+    if at is not None:
+        # A back-dated history gets its month's partition first: rows left in the
+        # DEFAULT partition would stop that month's partition being made later.
+        _partition_ensure(at)
     ids = [change.account_id for change in changes]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -499,8 +503,16 @@ def decision_partitions_ensure(*, now: datetime | None = None) -> list[date]:
     today = (now or timezone.now()).astimezone(UTC).date()
     made = []
     for month in (month_start(today), next_month(today)):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT decisions_partition_ensure(%s)", [month])
-            if cursor.fetchone()[0]:
+        with transaction.atomic():
+            if _partition_ensure(month):
                 made.append(month)
     return made
+
+
+def _partition_ensure(day: date | datetime) -> bool:
+    """The partition of `day`'s month (UTC) made if missing; True when made now."""
+    if isinstance(day, datetime):
+        day = day.astimezone(UTC).date()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT decisions_partition_ensure(%s)", [month_start(day)])
+        return bool(cursor.fetchone()[0])

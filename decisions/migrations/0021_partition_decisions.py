@@ -35,8 +35,14 @@ BEGIN
         (first + interval '1 month')::timestamp AT TIME ZONE 'UTC'
     );
     RETURN true;
-EXCEPTION WHEN duplicate_table OR unique_violation THEN
-    RETURN false;  -- created meanwhile by another transaction
+EXCEPTION
+    WHEN duplicate_table OR unique_violation THEN
+        RETURN false;  -- created meanwhile by another transaction
+    WHEN check_violation THEN
+        -- The DEFAULT partition already holds rows of this month: they stay there (and
+        -- are read as before); the month gets no partition of its own.
+        RAISE WARNING 'decisions of % are in the default partition: no partition made', first;
+        RETURN false;
 END
 $$;
 

@@ -269,3 +269,27 @@ def test_the_migration_moves_an_existing_table_with_its_rows():
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
             )
+
+
+@pytest.mark.django_db
+def test_a_back_dated_history_gets_its_months_partition_and_a_crowded_default_is_left_as_it_is():
+    from tests.notices.factories import cut
+
+    # The decision writer, loading a history (the demo's stories), makes the month first.
+    loaded = cut(at=datetime(2024, 5, 20, 9, tzinfo=UTC))
+    assert partition_of(loaded) == "decisions_limitdecision_p202405"
+    # A row that reached the DEFAULT partition keeps its month from getting a partition:
+    # the daily task says so and goes on, the row stays readable.
+    stray = copy_of(
+        loaded,
+        sequence=loaded.sequence + 1,
+        hash="b" * 64,
+        idempotency_key="in-2023",
+        created_at=datetime(2023, 8, 2, tzinfo=UTC),
+    )
+    stray.save()
+    assert partition_of(stray) == "decisions_limitdecision_pdefault"
+    assert services.decision_partitions_ensure(now=datetime(2023, 8, 10, tzinfo=UTC)) == [
+        date(2023, 9, 1)
+    ]
+    assert LimitDecision.objects.get(pk=stray.pk).idempotency_key == "in-2023"

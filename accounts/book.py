@@ -3,6 +3,7 @@ straight into numpy, for the re-scoring runs and the simulations."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ CHUNK_SQL = f"""
                (a.cooldown_until IS NOT NULL AND a.cooldown_until > %s),
                (COALESCE(array_position(%s::text[], a.segment::text), 0) - 1)::int8,
                COALESCE(EXTRACT(DAY FROM %s - a.restored_at)::int8, {scoring.NEVER_RESTORED}),
+               s.xmin::text::int8,
                {_SIGNAL_SQL}
         FROM accounts_account a JOIN accounts_accountsignals s ON s.account_id = a.id
         WHERE {{where}}
@@ -47,6 +49,7 @@ COPY_ROW = np.dtype(
     + [item for name in _INT_COLUMNS for item in ((f"{name}_len", ">i4"), (name, ">i8"))]
     + [("in_cooldown_len", ">i4"), ("in_cooldown", "?")]
     + [("segment_len", ">i4"), ("segment", ">i8"), ("restored_len", ">i4"), ("restored", ">i8")]
+    + [("signals_row_len", ">i4"), ("signals_row", ">i8")]
     + [
         item
         for i in range(len(scoring.INPUT_SIGNALS))
@@ -70,11 +73,25 @@ def id_ranges(accounts: QuerySet[Account]) -> list[tuple[int, int]]:
 
 
 def load_chunk(
-    first_id: int, last_id: int, bands: list[str], *, buckets: bool = False
+    first_id: int,
+    last_id: int,
+    bands: list[str],
+    *,
+    buckets: bool = False,
+    unless: tuple[str, list[Any]] | None = None,
+    now: datetime | None = None,
 ) -> scoring.ChunkInput:
     """The accounts of an id range with their signals; `band` is an index into `bands`;
-    with `buckets`, each account's rollout bucket."""
-    return _load("a.id BETWEEN %s AND %s", [first_id, last_id], bands, buckets)
+    with `buckets`, each account's rollout bucket. `unless`: a condition on the account
+    `a` (SQL and its parameters) that leaves an account out; `now`: the moment cool-downs
+    and restorations are measured at (this moment when None)."""
+    # The range on both tables: PostgreSQL carries an equality across the join, not a
+    # range, and would otherwise read every signals row to join a chunk's.
+    where = "a.id BETWEEN %s AND %s AND s.account_id BETWEEN %s AND %s"
+    params: list[Any] = [first_id, last_id, first_id, last_id]
+    if unless is not None:
+        where, params = f"{where} AND NOT {unless[0]}", [*params, *unless[1]]
+    return _load(where, params, bands, buckets, now=now)
 
 
 def load_accounts(ids: list[int], bands: list[str], *, buckets: bool = False) -> scoring.ChunkInput:
@@ -83,10 +100,15 @@ def load_accounts(ids: list[int], bands: list[str], *, buckets: bool = False) ->
 
 
 def _load(
-    where: str, where_params: list[Any], bands: list[str], buckets: bool
+    where: str,
+    where_params: list[Any],
+    bands: list[str],
+    buckets: bool,
+    *,
+    now: datetime | None = None,
 ) -> scoring.ChunkInput:
     buffer = bytearray()
-    now = timezone.now()
+    now = timezone.now() if now is None else now
     params = [bands, buckets, now, list(SEGMENTS), now, *where_params]
     sql = CHUNK_SQL.replace("{where}", where)
     with connection.cursor() as cursor, db.copy(cursor, sql, params) as copy:
@@ -107,4 +129,5 @@ def _load(
         signals=signals,
         segment=rows["segment"].astype(np.int64),
         days_since_restoration=rows["restored"].astype(np.int64),
+        signals_row=rows["signals_row"].astype(np.int64),
     )

@@ -21,6 +21,7 @@ BENCHMARKS = [
     "seed",
     "rescore",
     "workers",
+    "nightly",
     "pages",
     "queue",
     "simulate",

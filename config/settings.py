@@ -323,6 +323,9 @@ APPEAL_APPROVAL_ABOVE = Decimal(os.environ.get("APPEAL_APPROVAL_ABOVE", "20000")
 # New appeals go round robin to handlers in the rotation (docs/architecture.md, "Queue steering").
 APPEAL_AUTO_ASSIGN = envbool("APPEAL_AUTO_ASSIGN", True)
 RESCORE_CHUNK_SIZE = envint("RESCORE_CHUNK_SIZE", 20_000)
+# The nightly run scores only the accounts not marked steady and advances the rest
+# (docs/architecture.md, "The incremental nightly run"); off, it scores every account.
+RESCORE_INCREMENTAL = envbool("RESCORE_INCREMENTAL", True)
 # A signal file changing more accounts than this is re-scored by a portfolio run
 # (under the circuit breaker), not account by account at once.
 SIGNAL_IMPORT_RESCORE_MAX = envint("SIGNAL_IMPORT_RESCORE_MAX", 5_000)

@@ -20,6 +20,7 @@ from accounts.book import SEGMENTS, load_chunk
 from accounts.signal_spec import SIGNALS_BY_NAME
 from config import metrics, queue
 from config.queue import Send
+from decisions import steady
 from decisions.chunk_data import chunk_arrays, pack_arrays
 from decisions.models import LimitDecision, RescoreRun, RunChunk
 from decisions.services import Change, decisions_write, update_from_rows
@@ -50,12 +51,22 @@ def slot_counts(result: scoring.ChunkResult, slot: np.ndarray, versions: list[in
 
 
 def scored_arrays(
-    data: scoring.ChunkInput, result: scoring.ChunkResult, slot: np.ndarray
+    data: scoring.ChunkInput,
+    result: scoring.ChunkResult,
+    slot: np.ndarray,
+    *,
+    mark: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """What applying needs: every account's new score, band and good cycles, and for
-    the accounts whose limit moves, the proposal with its points and inputs."""
+    the accounts whose limit moves, the proposal with its points and inputs. `mark`:
+    the rows to mark steady once applied (decisions.steady), with their signals rows."""
     moved = result.action != scoring.ACTION_CODES[scoring.KEEP]
+    marked = np.flatnonzero(mark) if mark is not None else np.zeros(0, dtype=np.int64)
     return {
+        "mark": marked,
+        "mark_signals_row": (
+            data.signals_row[marked] if data.signals_row is not None else np.zeros(0, np.int64)
+        ),
         "slot": slot,
         "ids": data.ids,
         "version": data.version,
@@ -94,6 +105,12 @@ def is_portfolio(run: RescoreRun) -> bool:
     """A run over the whole book: snapshots and the stability check are its alone
     (not a single account's re-score, nor a signal run over the accounts that changed)."""
     return run.account_id is None and run.trigger != RescoreRun.Trigger.SIGNAL
+
+
+def marks_steady(run: RescoreRun) -> bool:
+    """Whether the accounts this run keeps are marked steady: a portfolio run under one
+    policy version (docs/architecture.md, "The incremental nightly run")."""
+    return is_portfolio(run) and run.candidate_id is None
 
 
 def snapshot_rows(
@@ -195,13 +212,28 @@ def run_compute_chunk(*, run_id: int, index: int, worker: str = "") -> bool:
         )
         compiled, candidate = compiled_rules(run)
         bands = [band.name for band in compiled.rules.bands]
-        data = load_chunk(chunk.first_id, chunk.last_id, bands, buckets=candidate is not None)
-        # A portfolio run is a cycle; a single account's re-score (a person's button)
-        # is not: clicking again must not count good cycles towards a raise.
-        result, slot = scoring.score_with_rollout(
-            compiled, candidate, run.rollout_share, data, cycle=run.account_id is None
-        )
-        chunk.result = pack_arrays(scored_arrays(data, result, slot))
+        now = timezone.now()
+        if run.incremental:
+            # Only the accounts not marked steady are scored (decisions.steady).
+            span = (chunk.first_id, chunk.last_id)
+            data, result, scored = steady.score_incrementally(
+                compiled, run.policy_id, span, bands, now
+            )
+            slot = np.zeros(len(data.ids), dtype=np.int8)
+        else:
+            data = load_chunk(
+                chunk.first_id, chunk.last_id, bands, buckets=candidate is not None, now=now
+            )
+            # A portfolio run is a cycle; a single account's re-score (a person's button)
+            # is not: clicking again must not count good cycles towards a raise.
+            result, slot = scoring.score_with_rollout(
+                compiled, candidate, run.rollout_share, data, cycle=run.account_id is None
+            )
+            scored = np.ones(len(data.ids), dtype=bool)
+        mark = None
+        if marks_steady(run):
+            mark = scored & (result.action == scoring.ACTION_CODES[scoring.KEEP])
+        chunk.result = pack_arrays(scored_arrays(data, result, slot, mark=mark))
         chunk.counts = slot_counts(result, slot, versions_of(run))
         if is_portfolio(run):
             # In this transaction: a chunk that rolls back leaves no rows to write twice.
@@ -224,6 +256,7 @@ def run_compute_chunk(*, run_id: int, index: int, worker: str = "") -> bool:
         )
         RescoreRun.objects.filter(pk=run_id).update(
             accounts_done=F("accounts_done") + len(data.ids),
+            accounts_steady=F("accounts_steady") + int((~scored).sum()),
             **{name: F(name) + value for name, value in tally(result).items()},
         )
     finish_compute_if_ready(run_id)
@@ -447,6 +480,15 @@ def apply_arrays(run: RescoreRun, data: dict[str, np.ndarray]) -> Applied:
     written = decisions_write(changes, cooldown_days=rules.cooldown_days)
     skipped = set(written.skipped)
     _update_scores(data, band_names, rescored, skip=skipped | {c.account_id for c in changes})
+    marked = data.get("mark", np.zeros(0, dtype=np.int64))
+    steady.steady_marks(
+        policy_id=run.policy_id,
+        ids=data["ids"][marked],
+        versions=data["version"][marked],
+        signals_rows=data.get("mark_signals_row", np.zeros(0, dtype=np.int64)),
+        since=run.created_at,
+        protection_days=rules.decrease_protection_days,
+    )
     done = np.asarray(
         [r for r, c in zip(rows, changes, strict=True) if c.account_id not in skipped],
         dtype=np.int64,

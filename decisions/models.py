@@ -135,6 +135,11 @@ class RescoreRun(models.Model):
     # Each time the run stopped on an error: config.failures.failure_record, plus
     # who retried it and when (docs/architecture.md, "When a run fails").
     failures = models.JSONField(default=list, blank=True)
+    # A nightly run that scores only the accounts not marked steady and advances the
+    # rest (docs/architecture.md, "The incremental nightly run"); `accounts_steady`
+    # counts those advanced without scoring.
+    incremental = models.BooleanField(default=False)
+    accounts_steady = models.PositiveIntegerField(default=0)
     # What was written, as opposed to the proposal counted above while scoring.
     decisions_written = models.PositiveIntegerField(default=0)
     exposure_change = models.DecimalField(
@@ -219,6 +224,27 @@ class RescoreRequest(models.Model):
 
     def __str__(self) -> str:
         return f"re-score of account {self.account_id} requested at {self.requested_at}"
+
+
+class SteadyAccount(models.Model):
+    """An account whose last full scoring left it where another cycle changes nothing
+    but, at most, its good-cycle count: the nightly run advances it without scoring
+    it (docs/architecture.md, "The incremental nightly run").
+
+    The mark holds while the account keeps the version it was scored at (every limit
+    write bumps it), the policy stays the one that scored it, and until `due_at`, when
+    a cool-down or a decrease protection that it was scored under ends. Any change to
+    the account's signals deletes the mark (a trigger on accounts_accountsignals,
+    migration 0023), whoever writes them.
+    """
+
+    account = models.OneToOneField(Account, models.CASCADE, primary_key=True, related_name="+")
+    policy = models.ForeignKey(Policy, models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    due_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} steady under policy {self.policy_id}"
 
 
 class RunChunk(models.Model):

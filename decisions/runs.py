@@ -148,11 +148,24 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
                 candidate_version=candidate.version if candidate else None,
                 rollout_share=run.rollout_share,
             )
+        # The nightly run scores only what may have changed (docs/architecture.md, "The
+        # incremental nightly run"); a person's run, a rollout's and one writing a
+        # snapshot score every account.
+        incremental = (
+            trigger == Run.Trigger.SCHEDULE
+            and account_id is None
+            and candidate is None
+            and settings.RESCORE_INCREMENTAL
+            and history_services.snapshot_writing(run_id=run.pk) is None
+        )
         exposure = accounts.filter(status=Account.Status.ACTIVE).aggregate(
             total=Sum("current_limit")
         )["total"] or Decimal(0)
         Run.objects.filter(pk=run.pk).update(
-            chunks_total=len(chunks), accounts_total=accounts.count(), exposure_before=exposure
+            chunks_total=len(chunks),
+            accounts_total=accounts.count(),
+            exposure_before=exposure,
+            incremental=incremental,
         )
         if not chunks:
             Run.objects.filter(pk=run.pk).update(state=State.DONE, finished_at=timezone.now())

@@ -236,6 +236,9 @@ class ChunkInput:
     segment: np.ndarray | None = None
     # Whole days since an appeal restored the limit; NEVER_RESTORED when none.
     days_since_restoration: np.ndarray | None = None
+    # The version of each account's signals row as read (its xmin): a run marks an
+    # account steady only if its signals are still these (decisions.steady).
+    signals_row: np.ndarray | None = None
 
 
 def score_chunk(compiled: CompiledRules, data: ChunkInput, *, cycle: bool = True) -> ChunkResult:

@@ -160,3 +160,19 @@ class BaseTestCase(TestCase):
     def setUpTestData(cls) -> None:
         for username, role in PERSONAS.items():
             setattr(cls, username, make_user(username, role))
+
+
+def run_in_process(trigger: str = "button") -> Any:
+    """A portfolio run started and driven chunk by chunk in the test process (no
+    worker): every chunk scored, the breaker passed, every chunk applied."""
+    from decisions import chunks, runs
+
+    run = runs.run_start(trigger=trigger)
+    for index in run.chunks.values_list("index", flat=True):
+        chunks.run_compute_chunk(run_id=run.pk, index=index)
+    run.refresh_from_db()
+    assert run.state == "applying", run.breaker_reason
+    for index in run.chunks.values_list("index", flat=True):
+        chunks.run_apply_chunk(run_id=run.pk, index=index)
+    run.refresh_from_db()
+    return run

@@ -20,7 +20,7 @@ from accounts.models import Account, AccountSignals
 from decisions import chunks, overrides, runs, signal_intake, steady
 from decisions.models import LimitDecision, RescoreRun, SteadyAccount
 from policies.models import Policy
-from tests.base import make_user
+from tests.base import make_user, run_in_process
 
 pytestmark = pytest.mark.django_db
 
@@ -79,14 +79,7 @@ class Shadow:
 
 
 def night() -> RescoreRun:
-    run = runs.run_start(trigger="schedule")
-    for index in run.chunks.values_list("index", flat=True):
-        chunks.run_compute_chunk(run_id=run.pk, index=index)
-    run.refresh_from_db()
-    assert run.state == "applying", run.breaker_reason
-    for index in run.chunks.values_list("index", flat=True):
-        chunks.run_apply_chunk(run_id=run.pk, index=index)
-    run.refresh_from_db()
+    run: RescoreRun = run_in_process(trigger="schedule")
     assert run.state == "done"
     return run
 

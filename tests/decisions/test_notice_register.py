@@ -15,10 +15,10 @@ from django.db import IntegrityError
 import scoring
 from accounts import roles
 from accounts.models import Account
-from decisions import chunks, overrides, runs, services
+from decisions import overrides, runs, services
 from decisions.models import LimitDecision, Notice, RescoreRun
 from policies.models import Policy
-from tests.base import make_account, make_signals, make_user, open_the_breaker
+from tests.base import make_account, make_signals, make_user, open_the_breaker, run_in_process
 
 pytestmark = pytest.mark.django_db
 
@@ -33,14 +33,7 @@ SHOPPER: dict[str, Any] = {"lender_applications_30d": 14, "lender_applications_9
 
 
 def full_run() -> RescoreRun:
-    run = runs.run_start(trigger="button")
-    for index in run.chunks.values_list("index", flat=True):
-        chunks.run_compute_chunk(run_id=run.pk, index=index)
-    run.refresh_from_db()
-    assert run.state == "applying", run.breaker_reason
-    for index in run.chunks.values_list("index", flat=True):
-        chunks.run_apply_chunk(run_id=run.pk, index=index)
-    run.refresh_from_db()
+    run = run_in_process()
     assert run.state == "done"
     return run
 

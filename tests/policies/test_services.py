@@ -10,11 +10,11 @@ from django.db import connection
 import scoring
 from accounts import roles
 from accounts.models import Account
-from decisions import chunks, runs
+from decisions import runs
 from decisions.models import LimitDecision, RescoreRun
 from policies import services, simulations
 from policies.models import Policy, PolicyEvent, Simulation
-from tests.base import make_user, open_the_breaker
+from tests.base import make_user, open_the_breaker, run_in_process
 
 pytestmark = pytest.mark.django_db
 
@@ -70,14 +70,7 @@ def submitted(author) -> Policy:
 
 
 def run_all() -> RescoreRun:
-    run = runs.run_start(trigger="button")
-    for index in run.chunks.values_list("index", flat=True):
-        chunks.run_compute_chunk(run_id=run.pk, index=index)
-    run.refresh_from_db()
-    assert run.state == "applying", run.breaker_reason
-    for index in run.chunks.values_list("index", flat=True):
-        chunks.run_apply_chunk(run_id=run.pk, index=index)
-    run.refresh_from_db()
+    run: RescoreRun = run_in_process()
     return run
 
 

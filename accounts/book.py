@@ -62,11 +62,12 @@ COPY_ROW = np.dtype(
 SEGMENTS: tuple[str, ...] = tuple(Account.Segment.values)
 
 
-def id_ranges(accounts: QuerySet[Account]) -> list[tuple[int, int]]:
-    """The accounts' id span in ranges of RESCORE_CHUNK_SIZE ids: the chunks of a run
-    or of a simulation."""
+def id_ranges(accounts: QuerySet[Account], *, size: int | None = None) -> list[tuple[int, int]]:
+    """The accounts' id span in ranges of `size` ids (RESCORE_CHUNK_SIZE unless given):
+    the chunks of a run or of a simulation."""
     bounds = accounts.aggregate(low=Min("id"), high=Max("id"))
-    low, high, size = bounds["low"], bounds["high"], settings.RESCORE_CHUNK_SIZE
+    low, high = bounds["low"], bounds["high"]
+    size = size or settings.RESCORE_CHUNK_SIZE
     if low is None:
         return []
     return [(first, min(first + size - 1, high)) for first in range(low, high + 1, size)]

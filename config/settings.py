@@ -326,6 +326,9 @@ RESCORE_CHUNK_SIZE = envint("RESCORE_CHUNK_SIZE", 20_000)
 # The nightly run scores only the accounts not marked steady and advances the rest
 # (docs/architecture.md, "The incremental nightly run"); off, it scores every account.
 RESCORE_INCREMENTAL = envbool("RESCORE_INCREMENTAL", True)
+# An incremental run over a book mostly marked steady reads it in chunks this large:
+# a chunk's fixed cost is paid on far fewer accounts it scores.
+RESCORE_INCREMENTAL_CHUNK_SIZE = envint("RESCORE_INCREMENTAL_CHUNK_SIZE", 100_000)
 # A signal file changing more accounts than this is re-scored by a portfolio run
 # (under the circuit breaker), not account by account at once.
 SIGNAL_IMPORT_RESCORE_MAX = envint("SIGNAL_IMPORT_RESCORE_MAX", 5_000)

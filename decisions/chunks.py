@@ -57,31 +57,41 @@ def scored_arrays(
     *,
     mark: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """What applying needs: every account's new score, band and good cycles, and for
-    the accounts whose limit moves, the proposal with its points and inputs. `mark`:
-    the rows to mark steady once applied (decisions.steady), with their signals rows."""
+    """What applying needs: for each account whose limit, score, band or good cycles
+    move or which is to be marked steady (decisions.steady), its new score, band and
+    good cycles; for those whose limit moves, the proposal with its points and
+    inputs; for those marked, their signals rows. The accounts with nothing to write
+    (kept, nothing moved, no mark: most of an incremental run) are left out."""
     moved = result.action != scoring.ACTION_CODES[scoring.KEEP]
-    marked = np.flatnonzero(mark) if mark is not None else np.zeros(0, dtype=np.int64)
+    marked = mark if mark is not None else np.zeros(len(data.ids), dtype=bool)
+    changed = (
+        (result.score != data.score)
+        | (result.band != data.band)
+        | (result.good_cycles != data.good_cycles)
+    )
+    rows = np.flatnonzero(moved | changed | marked)
     return {
-        "mark": marked,
+        "mark": np.flatnonzero(marked[rows]),
         "mark_signals_row": (
-            data.signals_row[marked] if data.signals_row is not None else np.zeros(0, np.int64)
+            data.signals_row[rows][marked[rows]]
+            if data.signals_row is not None
+            else np.zeros(0, np.int64)
         ),
-        "slot": slot,
-        "ids": data.ids,
-        "version": data.version,
-        "old_score": data.score,
-        "old_band": data.band,
-        "old_good_cycles": data.good_cycles,
-        "old_limit": data.limit,
-        "old_status": data.status,
-        "action": result.action.astype(np.int8),
-        "new_limit": result.new_limit,
-        "new_status": result.new_status.astype(np.int8),
-        "score": result.score.astype(np.int16),
-        "band": result.band.astype(np.int8),
-        "good_cycles": result.good_cycles.astype(np.int16),
-        "moved": np.flatnonzero(moved),
+        "slot": slot[rows],
+        "ids": data.ids[rows],
+        "version": data.version[rows],
+        "old_score": data.score[rows],
+        "old_band": data.band[rows],
+        "old_good_cycles": data.good_cycles[rows],
+        "old_limit": data.limit[rows],
+        "old_status": data.status[rows],
+        "action": result.action[rows].astype(np.int8),
+        "new_limit": result.new_limit[rows],
+        "new_status": result.new_status[rows].astype(np.int8),
+        "score": result.score[rows].astype(np.int16),
+        "band": result.band[rows].astype(np.int8),
+        "good_cycles": result.good_cycles[rows].astype(np.int16),
+        "moved": np.flatnonzero(moved[rows]),
         "points": result.points[moved].astype(np.int16),
         "triggers": result.triggers[moved],
         "signals": data.signals[moved],

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -50,6 +50,7 @@ from decisions.errors import DecisionError
 from decisions.models import LimitDecision, RescoreRun, RunChunk
 from decisions.selectors import require_active_policy
 from decisions.services import Change, decisions_write
+from decisions.steady import steady_share
 from history import services as history_services
 from policies import selectors as policy_selectors
 
@@ -132,12 +133,8 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
         accounts = Account.objects.all()
         if account_id is not None:
             accounts = accounts.filter(pk=account_id)
-        chunks = [
-            RunChunk(run=run, index=index, first_id=first, last_id=last)
-            for index, (first, last) in enumerate(id_ranges(accounts))
-        ]
-        RunChunk.objects.bulk_create(chunks)
-        if chunks and is_portfolio(run):
+        ranges = id_ranges(accounts)
+        if ranges and is_portfolio(run):
             # Created with the run, under the cadence (docs/architecture.md,
             # "Snapshots in a run"); its chunks COPY their rows into it.
             history_services.snapshot_begin(
@@ -158,13 +155,22 @@ def run_start(*, trigger: str, started_by: Any = None, account_id: int | None = 
             and settings.RESCORE_INCREMENTAL
             and history_services.snapshot_writing(run_id=run.pk) is None
         )
-        exposure = accounts.filter(status=Account.Status.ACTIVE).aggregate(
-            total=Sum("current_limit")
-        )["total"] or Decimal(0)
+        book = accounts.aggregate(
+            total=Count("id"),
+            exposure=Sum("current_limit", filter=Q(status=Account.Status.ACTIVE)),
+        )
+        if incremental and steady_share(policy_id=active.pk, accounts=book["total"]) >= 0.5:
+            # Most of each chunk is advanced, not scored: fewer, larger chunks.
+            ranges = id_ranges(accounts, size=settings.RESCORE_INCREMENTAL_CHUNK_SIZE)
+        chunks = [
+            RunChunk(run=run, index=index, first_id=first, last_id=last)
+            for index, (first, last) in enumerate(ranges)
+        ]
+        RunChunk.objects.bulk_create(chunks)
         Run.objects.filter(pk=run.pk).update(
             chunks_total=len(chunks),
-            accounts_total=accounts.count(),
-            exposure_before=exposure,
+            accounts_total=book["total"],
+            exposure_before=book["exposure"] or Decimal(0),
             incremental=incremental,
         )
         if not chunks:

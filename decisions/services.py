@@ -159,8 +159,9 @@ def decisions_write(
             [ids],
         )
         current = {row[0]: row[1:] for row in cursor.fetchall()}
+        # From the links (one unique index), not the decisions (one index per month).
         cursor.execute(
-            "SELECT account_id, MAX(sequence) FROM decisions_limitdecision "
+            "SELECT account_id, MAX(sequence) FROM decisions_decisionlink "
             "WHERE account_id = ANY(%s) GROUP BY account_id",
             [ids],
         )

@@ -129,13 +129,14 @@ def _steady_part(
     return data, result
 
 
-def _merged(parts: list[Any], order: np.ndarray) -> Any:
-    """The fields of these dataclass rows (ChunkInput or ChunkResult), joined in `order`."""
+def _joined(parts: list[Any]) -> Any:
+    """The fields of these dataclass rows (ChunkInput or ChunkResult), one part after
+    the other."""
     first = parts[0]
     fields: dict[str, Any] = {}
     for name in first.__dataclass_fields__:
         values = [getattr(part, name) for part in parts]
-        fields[name] = None if any(v is None for v in values) else np.concatenate(values)[order]
+        fields[name] = None if any(v is None for v in values) else np.concatenate(values)
     return type(first)(**fields)
 
 
@@ -147,22 +148,19 @@ def score_incrementally(
     now: datetime,
 ) -> tuple[scoring.ChunkInput, scoring.ChunkResult, np.ndarray]:
     """An id range as a nightly run sees it: the accounts without a valid steady mark
-    loaded and scored by the vectorised policy, the others advanced. The rows in id
-    order, as accounts.book.load_chunk gives them, and which rows were scored.
-    `policy_id`: the version `compiled` is; `span`: the first and last account id."""
+    loaded and scored by the vectorised policy, the others advanced. The scored rows
+    first, then the advanced ones (each part in id order: what a run reads of a chunk
+    does not depend on the order, and an incremental run writes no snapshot), and
+    which rows were scored. `policy_id`: the version `compiled` is; `span`: the first
+    and last account id."""
     unless = steady_where(
         span=span, policy_id=policy_id, cap=compiled.rules.raise_good_cycles, now=now
     )
     data = load_chunk(*span, bands, unless=unless, now=now)
     result = scoring.score_chunk(compiled, data, cycle=True)
     steady_data, steady_result = _steady_part(compiled, policy_id, span, bands, now)
-    order = np.argsort(np.concatenate([data.ids, steady_data.ids]), kind="stable")
     scored = np.concatenate([np.ones(len(data.ids), bool), np.zeros(len(steady_data.ids), bool)])
-    return (
-        _merged([data, steady_data], order),
-        _merged([result, steady_result], order),
-        scored[order],
-    )
+    return _joined([data, steady_data]), _joined([result, steady_result]), scored
 
 
 def steady_marks(
@@ -194,3 +192,16 @@ def steady_marks(
             },
         )
         return cursor.rowcount
+
+
+def steady_share(*, policy_id: int, accounts: int) -> float:
+    """The share of a book of `accounts` accounts marked steady under this policy (some
+    marks may no longer hold: an account changed since by a decision keeps its mark
+    until a run looks at it)."""
+    if not accounts:
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM decisions_steadyaccount WHERE policy_id = %s", [policy_id]
+        )
+        return int(cursor.fetchone()[0]) / accounts

@@ -17,7 +17,7 @@ import scoring
 from accounts import roles
 from accounts.book import load_chunk
 from accounts.models import Account, AccountSignals
-from decisions import chunks, overrides, runs, signal_intake, steady
+from decisions import chunks, overrides, runs, selectors, signal_intake, steady
 from decisions.models import LimitDecision, RescoreRun, SteadyAccount
 from policies.models import Policy
 from tests.base import make_user, run_in_process
@@ -30,6 +30,7 @@ COMPARED = ("action", "new_limit", "new_status", "score", "band", "good_cycles")
 @pytest.fixture
 def book(settings):
     settings.RESCORE_CHUNK_SIZE = 700
+    settings.RESCORE_INCREMENTAL_CHUNK_SIZE = 1500
     settings.PORTFOLIO_SNAPSHOT_CADENCE = "monthly"
     call_command("seed_demo", "--accounts", "3000", "--seed", "11", verbosity=0)
     active = Policy.objects.get(state="active")
@@ -40,6 +41,16 @@ def book(settings):
         "breaker_max_psi": "10",
     }
     active.save()
+
+
+def reordered(rows, order):
+    """These dataclass rows (ChunkInput or ChunkResult) in `order`."""
+    return type(rows)(
+        **{
+            name: None if getattr(rows, name) is None else getattr(rows, name)[order]
+            for name in rows.__dataclass_fields__
+        }
+    )
 
 
 class Shadow:
@@ -53,7 +64,12 @@ class Shadow:
         real = steady.score_incrementally
 
         def checked(compiled, policy_id, span, bands, now):
-            data, result, scored = real(compiled, policy_id, span, bands, now)
+            given = real(compiled, policy_id, span, bands, now)
+            # Held to a full scoring row by row: the run's rows in id order, as the
+            # full scoring reads them.
+            order = np.argsort(given[0].ids, kind="stable")
+            data, result = reordered(given[0], order), reordered(given[1], order)
+            scored = given[2][order]
             full_data = load_chunk(span[0], span[1], bands, now=now)
             full = scoring.score_chunk(compiled, full_data, cycle=True)
             assert np.array_equal(data.ids, full_data.ids)
@@ -70,7 +86,7 @@ class Shadow:
                 self.proposed[int(data.ids[row])] = (action, int(full.new_limit[row]))
             self.scored |= set(data.ids[scored].tolist())
             self.chunks += 1
-            return data, result, scored
+            return given
 
         monkeypatch.setattr(steady, "score_incrementally", checked)
 
@@ -241,6 +257,41 @@ def test_a_new_policy_version_scores_every_account_again(book):
     assert run.incremental and run.policy_id == successor.pk
     assert run.accounts_steady == 0
     assert SteadyAccount.objects.filter(policy=successor).count() > 2000
+
+
+def test_a_book_mostly_marked_is_read_in_larger_chunks_and_one_not_marked_is_not(book):
+    first = night()  # the month's snapshot: every account scored, in small chunks
+    assert not first.incremental and first.chunks_total == 5  # 3,007 ids in 700s
+    marked = night()
+    assert marked.incremental and marked.chunks_total == 3  # in 1,500s
+    assert marked.accounts_total == 3007 and marked.accounts_done == 3007
+
+    SteadyAccount.objects.filter(account_id__gt=1000).delete()  # two thirds unmarked
+    few = night()
+    assert few.incremental and few.chunks_total == 5
+    assert few.accounts_steady < 1000
+
+
+def test_a_held_incremental_run_shows_what_it_would_do(book):
+    night()  # every account scored and the kept ones marked
+    active_ids = Account.objects.filter(status="active").order_by("pk").values_list("pk", flat=True)
+    signals_change(list(active_ids)[::50], lender_applications_30d=14, lender_applications_90d=20)
+    active = Policy.objects.get(state="active")
+    active.rules = {**active.rules, "breaker_max_accounts_cut_pct": "0"}
+    active.save()
+    run = runs.run_start(trigger="schedule")
+    for index in run.chunks.values_list("index", flat=True):
+        chunks.run_compute_chunk(run_id=run.pk, index=index)
+    run.refresh_from_db()
+    assert run.state == "waiting" and run.incremental and run.accounts_steady > 2000
+    # The stored results list only what would be written; the preview still
+    # counts every proposal and finds the largest cuts.
+    preview = selectors.run_preview(run)
+    by_action = {row.action: row.accounts for row in preview.actions}
+    assert by_action["reduce"] == run.reduced > 0
+    assert by_action["raise"] == run.raised
+    cuts = preview.largest_cuts
+    assert cuts and all(cut.new_limit < cut.old_limit for cut in cuts)
 
 
 def test_only_the_nightly_run_is_incremental(book, settings):

@@ -5,7 +5,7 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -50,3 +50,16 @@ def _work_done(**_kwargs: Any) -> None:
     from config.logs import current_task
 
     current_task.set(None)
+
+
+@worker_init.connect
+def _metrics_endpoint(**_kwargs: Any) -> None:
+    """WORKER_METRICS_PORT: the worker answers Prometheus itself (config/metrics.py)."""
+    from django.conf import settings
+
+    from config import metrics
+
+    if settings.WORKER_METRICS_PORT:
+        metrics.worker_endpoint(
+            port=settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDR
+        )

@@ -14,11 +14,14 @@ did the work.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from prometheus_client import Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # Seconds: a page is aimed at 0.05-0.2 s, a chunk at seconds, a run at minutes.
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -81,3 +84,20 @@ def run_ended(*, trigger: str, state: str, started: datetime, ended: datetime) -
     """A run reached an end (done, discarded, failed) in the current transaction."""
     seconds = max(0.0, (ended - started).total_seconds())
     after_commit(lambda: RUN_SECONDS.labels(trigger, state).observe(seconds))
+
+
+def worker_endpoint(*, port: int, addr: str) -> None:
+    """Serve this worker's figures (and its pool processes') at http://addr:port/metrics,
+    from a thread of the worker's main process: a host with workers only has no web
+    process for Prometheus to scrape. What the web's /metrics reads from the database
+    and Redis at each scrape is not here; scrape one web process for it."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not directory:
+        raise ImproperlyConfigured(
+            "WORKER_METRICS_PORT is set but PROMETHEUS_MULTIPROC_DIR is not: the pool's "
+            "processes would count where this endpoint cannot read. Set it to an empty "
+            "directory of this host (scripts/serve does for make run)."
+        )
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    start_http_server(port, addr=addr, registry=registry)

@@ -249,6 +249,11 @@ HEARTBEAT_INTERVAL = timedelta(seconds=envint("HEARTBEAT_SECONDS", 60))
 # The bearer token Prometheus sends to /metrics; unset, only this machine may scrape
 # (desk/metrics.py).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# A worker answers Prometheus itself on this port (0: it does not), at this address:
+# a host running workers only has no web process to scrape (docs/architecture.md,
+# "Metrics and logs"). Needs PROMETHEUS_MULTIPROC_DIR, as the web's /metrics does.
+WORKER_METRICS_PORT = envint("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDR = os.environ.get("WORKER_METRICS_ADDR", "127.0.0.1")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "decisions.tasks.record_heartbeat",

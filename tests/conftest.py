@@ -123,7 +123,9 @@ def worker_factory(transactional_db, profile):
     }
     started: list[subprocess.Popen] = []
 
-    def start(name: str = "test-worker", concurrency: int = 1) -> subprocess.Popen:
+    def start(
+        name: str = "test-worker", concurrency: int = 1, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         pool = ["--pool", "solo"] if concurrency == 1 else ["--concurrency", str(concurrency)]
         worker = subprocess.Popen(
             [
@@ -143,7 +145,7 @@ def worker_factory(transactional_db, profile):
                 "--without-mingle",
             ],
             cwd=ROOT,
-            env=env,
+            env={**env, **(extra_env or {})},
             start_new_session=True,  # a group of its own, to kill whole
         )
         started.append(worker)

@@ -20,9 +20,11 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 BENCHMARKS = [
     "seed",
     "rescore",
+    "scale",
     "workers",
     "nightly",
     "pages",
+    "pages_scale",
     "queue",
     "simulate",
     "ingest",
@@ -49,6 +51,22 @@ def machine() -> str:
         total_kb = int(meminfo.read_text().split()[1])
         memory = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
     return f"{cpu}, {os.cpu_count()} cores{memory}, Python {platform.python_version()}"
+
+
+def server() -> str:
+    """The PostgreSQL the figures come from, and its settings that shape them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
+            "current_setting('max_wal_size'), current_setting('checkpoint_timeout')"
+        )
+        version, buffers, wal, timeout = cursor.fetchone()
+    return (
+        f"PostgreSQL {version} (shared_buffers {buffers}, max_wal_size {wal}, "
+        f"checkpoint_timeout {timeout})"
+    )
 
 
 def main() -> int:
@@ -87,7 +105,7 @@ def write_report(sections: dict[str, str]) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     for name, body in sections.items():
         heading, _, rest = body.strip().partition("\n")
-        existing[name] = f"{heading}\n\nMeasured {stamp} on {machine()}.\n{rest}\n\n"
+        existing[name] = f"{heading}\n\nMeasured {stamp} on {machine()}; {server()}.\n{rest}\n\n"
     parts = [
         "# Benchmarks\n\n",
         "Written by `make bench`; each section is the figure as measured on the machine "

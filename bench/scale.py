@@ -23,16 +23,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from bench.rescore import (
-    MB,
-    MemorySampler,
-    _book,
-    _seconds,
-    _wait,
-    _worker_activity,
-    breaker_open,
-    celery_worker,
-)
+from bench.rescore import MB, _book, _seconds, breaker_open, sampled_run
 from decisions import runs
 from decisions.models import LimitDecision, RescoreRun
 
@@ -76,23 +67,14 @@ def _disk() -> str:
 
 
 def timed_run(size: int, log_path: Path) -> Timed:
-    with celery_worker(log_path) as worker:
-        sampler = MemorySampler(worker.pid)
-        sampler.start()
-        try:
-            started = time.perf_counter()
-            run = runs.run_start(trigger=RescoreRun.Trigger.BUTTON)
-            problem = _wait(run.pk, timeout=600 + size * 0.002)
-            seconds = time.perf_counter() - started
-            activity = _worker_activity() if problem else ""
-        finally:
-            sampler.stop()
-    run.refresh_from_db()
+    sampled = sampled_run(log_path, size, lambda: runs.run_start(trigger=RescoreRun.Trigger.BUTTON))
+    run, seconds, sampler = sampled.run, sampled.seconds, sampled.sampler
     if run.state != RescoreRun.State.DONE:
         raise AssertionError(
             f"{size:,} accounts: the run is {run.state!r} after {seconds:.1f} s "
-            f"({problem or 'it ended'}; error {run.error!r}; {run.accounts_done:,}/"
-            f"{run.accounts_total:,} computed; worker: {activity or '—'}); see {log_path}"
+            f"({sampled.problem or 'it ended'}; error {run.error!r}; {run.accounts_done:,}/"
+            f"{run.accounts_total:,} computed; worker: {sampled.activity or '—'}); "
+            f"see {log_path}"
         )
     return Timed(
         seconds=seconds,
